@@ -1,7 +1,7 @@
 #pragma once
 // The project's only control-flow macros (STYLE.md rule 22), and small Status helpers.
 
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <utility>
 
 #include "absl/status/status.h"
@@ -29,6 +29,6 @@
 namespace ctxmem {
 
 // Returns `status` with "context: " put in front of its message; OK stays OK.
-absl::Status WithContext(const absl::Status& status, std::string_view context);
+absl::Status WithContext(const absl::Status& status, absl::string_view context);
 
 }  // namespace ctxmem
