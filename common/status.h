@@ -1,11 +1,11 @@
 #pragma once
 // The project's only control-flow macros (STYLE.md rule 22), and small Status helpers.
 
-#include "absl/strings/string_view.h"
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 #define CTXMEM_CONCAT_INNER_(a, b) a##b
 #define CTXMEM_CONCAT_(a, b) CTXMEM_CONCAT_INNER_(a, b)
@@ -27,6 +27,9 @@
   lhs = std::move(tmp).value()
 
 namespace ctxmem {
+
+// Note: Debian's Abseil is built with its own absl::string_view (not std::string_view), so
+// absl::StrCat and absl::Status do not take a std::string_view: wrap it in std::string().
 
 // Returns `status` with "context: " put in front of its message; OK stays OK.
 absl::Status WithContext(const absl::Status& status, absl::string_view context);
