@@ -11,10 +11,10 @@
 #define CTXMEM_CONCAT_(a, b) CTXMEM_CONCAT_INNER_(a, b)
 
 // Evaluates `expr` (an absl::Status) and returns it from the enclosing function if not OK.
-#define CTXMEM_RETURN_IF_ERROR(expr)                  \
-  do {                                                \
-    ::absl::Status _ctxmem_status = (expr);           \
-    if (!_ctxmem_status.ok()) return _ctxmem_status;  \
+#define CTXMEM_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::absl::Status _ctxmem_status = (expr);          \
+    if (!_ctxmem_status.ok()) return _ctxmem_status; \
   } while (0)
 
 // `lhs = value of expr` where expr is an absl::StatusOr<T>; returns the status on error.

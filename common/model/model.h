@@ -1,0 +1,53 @@
+#pragma once
+// A loaded language model: config, weights on a device, forward pass and tokenizer.
+// Loads a GGUF file or a HF checkpoint folder (config.json + *.safetensors [+ tokenizer.json]).
+// Thread-safety: const methods only; one Model serves concurrent forwards.
+
+#include <c10/core/Device.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/model/model_config.h"
+#include "common/model/transformer.h"
+#include "common/tokenizer/tokenizer.h"
+
+namespace ctxmem::model {
+
+struct ModelOptions {
+  std::string device = "cpu";  // "cpu" | "cuda" | "cuda:N"
+  std::string dtype = "fp32";  // "fp32" | "bf16" | "fp16"
+  int n_threads = 0;           // intra-op threads for CPU; 0 = leave torch's default
+};
+
+// Parses "cpu" / "cuda" / "cuda:N". FailedPrecondition when CUDA is asked for and this build or
+// machine has none; InvalidArgument for anything else.
+absl::StatusOr<c10::Device> ParseDevice(const std::string& name);
+// Parses "fp32" / "bf16" / "fp16" (InvalidArgument lists the valid names).
+absl::StatusOr<c10::ScalarType> ParseDtype(const std::string& name);
+
+class Model {
+ public:
+  // NotFound for a missing path; InvalidArgument naming file and tensor for anything malformed
+  // or unsupported (see GgufFile, SafetensorsCheckpoint, ModelConfig::Validate).
+  static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& path,
+                                                     const ModelOptions& options = {});
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+  ~Model();
+
+  const ModelConfig& config() const { return transformer_->config(); }
+  const Transformer& transformer() const { return *transformer_; }
+  // nullptr for a checkpoint folder without tokenizer.json.
+  const tokenizer::Tokenizer* tokenizer() const { return tokenizer_.get(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  Model() = default;
+  std::string path_;
+  std::unique_ptr<Transformer> transformer_;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
+};
+
+}  // namespace ctxmem::model

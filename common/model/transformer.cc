@@ -1,0 +1,180 @@
+#include "common/model/transformer.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "common/model/torch_call.h"
+#include "common/status.h"
+
+namespace ctxmem::model {
+namespace {
+
+at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+}
+
+// Boolean mask [n_tokens, past_len + n_tokens]: true = may attend. The chunk sees the whole
+// past and itself causally; with a sliding window, only the last `window` positions.
+at::Tensor AttendMask(int64_t past_len, int64_t n_tokens, int64_t window, c10::Device device) {
+  auto rows =
+      at::arange(n_tokens, at::TensorOptions().dtype(at::kLong).device(device)).unsqueeze(1) +
+      past_len;  // [n_tokens, 1]
+  auto cols = at::arange(past_len + n_tokens, at::TensorOptions().dtype(at::kLong).device(device))
+                  .unsqueeze(0);
+  auto mask = cols <= rows;  // [n_tokens, past + n_tokens]
+  if (window > 0) mask = mask & (cols > rows - window);
+  return mask;
+}
+
+}  // namespace
+
+Transformer::Transformer(ModelConfig config, ModelWeights weights, c10::Device device)
+    : config_(std::move(config)), weights_(std::move(weights)), device_(device) {
+  rope_ = Rope::Create(config_, device_);
+}
+
+c10::ScalarType Transformer::dtype() const { return weights_.tok_embd.scalar_type(); }
+
+at::Tensor Transformer::Norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+  if (config_.layer_norm) {
+    return at::layer_norm(x, {config_.hidden}, w, b, config_.norm_eps);
+  }
+  // RMSNorm in fp32, as HF does, then back to the activation dtype.
+  auto xf = x.to(at::kFloat);
+  auto y = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + config_.norm_eps);
+  return w * y.to(x.scalar_type());
+}
+
+at::Tensor Transformer::RotateKeys(const at::Tensor& k_pre_rope,
+                                   const at::Tensor& positions) const {
+  return rope_.Apply(k_pre_rope, positions);
+}
+
+absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
+                                                   const at::Tensor& positions, const KvCache* past,
+                                                   const ForwardOptions& options) const {
+  const ModelConfig& c = config_;
+  // Validate everything a caller controls before torch sees it.
+  if (tokens.dim() != 2 || positions.dim() != 2 || tokens.sizes() != positions.sizes()) {
+    return absl::InvalidArgumentError("tokens and positions must both be [batch, n_tokens]");
+  }
+  if (tokens.size(1) == 0) return absl::InvalidArgumentError("empty chunk: n_tokens=0");
+  const int64_t batch = tokens.size(0);
+  const int64_t n_tokens = tokens.size(1);
+  ForwardResult result;
+  CTXMEM_RETURN_IF_ERROR(TorchCall("forward", [&]() -> absl::Status {
+    auto tok = tokens.to(at::kLong);
+    const int64_t lo = tok.min().item<int64_t>(), hi = tok.max().item<int64_t>();
+    if (lo < 0 || hi >= c.n_vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token id out of range [0, ", c.n_vocab, "): min=", lo, " max=", hi));
+    }
+    if (positions.min().item<int64_t>() < 0) {
+      return absl::InvalidArgumentError("negative position id");
+    }
+    const bool has_past = past != nullptr && !past->empty();
+    const int64_t past_len = has_past ? past->seq_len() : 0;
+    if (has_past) {
+      if (static_cast<int64_t>(past->k.size()) != c.n_layers || past->v.size() != past->k.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("past has ", past->k.size(), " layers, model has ", c.n_layers));
+      }
+      for (int64_t i = 0; i < c.n_layers; ++i) {
+        const auto& pk = past->k[i];
+        const auto& pv = past->v[i];
+        if (pk.dim() != 4 || pk.size(0) != batch || pk.size(1) != c.n_kv_heads ||
+            pk.size(2) != past_len || pk.size(3) != c.head_dim || pv.sizes() != pk.sizes()) {
+          return absl::InvalidArgumentError(absl::StrCat("past layer ", i, " must be [", batch,
+                                                         ", ", c.n_kv_heads, ", ", past_len, ", ",
+                                                         c.head_dim, "]"));
+        }
+      }
+    }
+    tok = tok.to(device_);
+    auto pos = positions.to(at::kLong).to(device_);
+    const int64_t group = c.n_heads / c.n_kv_heads;
+    const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+    const int64_t window =
+        c.sliding_window > 0 && past_len + n_tokens > c.sliding_window ? c.sliding_window : 0;
+    // sdpa's is_causal aligns the mask top-left, which is right only without a past.
+    at::Tensor mask;
+    if (has_past || window > 0) mask = AttendMask(past_len, n_tokens, window, device_);
+
+    int64_t n_rows = 0;
+    if (options.score_rows == ScoreRows::kAll) n_rows = n_tokens;
+    if (options.score_rows == ScoreRows::kLastWindow) {
+      n_rows = std::min(std::max<int64_t>(options.score_window, 1), n_tokens);
+    }
+    at::Tensor score_mask;  // [n_rows, past + n_tokens], additive
+    if (n_rows > 0) {
+      auto m = AttendMask(past_len, n_tokens, window, device_).narrow(0, n_tokens - n_rows, n_rows);
+      score_mask = at::zeros(m.sizes(), at::TensorOptions().dtype(at::kFloat).device(device_))
+                       .masked_fill(m.logical_not(), -std::numeric_limits<float>::infinity());
+    }
+
+    auto x = at::embedding(weights_.tok_embd, tok);  // [batch, n_tokens, hidden]
+    for (int64_t li = 0; li < c.n_layers; ++li) {
+      const LayerWeights& L = weights_.layers[li];
+      auto h = Norm(x, L.attn_norm_w, L.attn_norm_b);  // [batch, n_tokens, hidden]
+      auto q = Linear(h, L.wq, L.bq).view({batch, n_tokens, c.n_heads, c.head_dim}).transpose(1, 2);
+      auto k =
+          Linear(h, L.wk, L.bk).view({batch, n_tokens, c.n_kv_heads, c.head_dim}).transpose(1, 2);
+      auto v =
+          Linear(h, L.wv, L.bv).view({batch, n_tokens, c.n_kv_heads, c.head_dim}).transpose(1, 2);
+      // q: [batch, n_heads, n_tokens, head_dim]; k, v: [batch, n_kv_heads, n_tokens, head_dim]
+      if (options.return_pre_rope_keys) result.k_pre_rope.push_back(k.contiguous());
+      q = rope_.Apply(q, pos);
+      k = rope_.Apply(k, pos).contiguous();
+      v = v.contiguous();
+      result.k.push_back(k);
+      result.v.push_back(v);
+      auto k_all = has_past ? at::cat({past->k[li], k}, 2) : k;  // [batch, n_kv, past+n, head_dim]
+      auto v_all = has_past ? at::cat({past->v[li], v}, 2) : v;
+      std::optional<at::Tensor> sdpa_mask;
+      if (mask.defined()) sdpa_mask = mask;
+      auto attn = at::scaled_dot_product_attention(  // [batch, n_heads, n_tokens, head_dim]
+          q, k_all, v_all, sdpa_mask, 0.0, /*is_causal=*/!mask.defined() && n_tokens > 1, scale,
+          /*enable_gqa=*/group > 1);
+      if (n_rows > 0) {
+        // Side path: weights of the chosen rows only; one layer's [n_heads, rows, S] at a time.
+        auto qs = q.narrow(2, n_tokens - n_rows, n_rows)
+                      .reshape({batch, c.n_kv_heads, group * n_rows, c.head_dim})
+                      .to(at::kFloat);  // [batch, n_kv, group * rows, head_dim]
+        auto logits = at::matmul(qs, k_all.to(at::kFloat).transpose(2, 3)) * scale;
+        // [batch, n_kv, group, rows, S]
+        logits =
+            logits.view({batch, c.n_kv_heads, group, n_rows, past_len + n_tokens}) + score_mask;
+        result.scores.push_back(at::softmax(logits, -1).sum(2));  // [batch, n_kv, rows, S]
+      }
+      auto o = Linear(attn.transpose(1, 2).reshape({batch, n_tokens, c.n_heads * c.head_dim}), L.wo,
+                      L.bo);  // [batch, n_tokens, hidden]
+      if (c.parallel_residual) {
+        auto h2 = Norm(x, L.ffn_norm_w, L.ffn_norm_b);
+        auto mlp = Linear(at::gelu(Linear(h2, L.w_up, L.b_up)), L.w_down, L.b_down);
+        x = x + o + mlp;
+      } else {
+        x = x + o;
+        auto h2 = Norm(x, L.ffn_norm_w, L.ffn_norm_b);
+        at::Tensor mlp;
+        if (L.w_gate.defined()) {
+          mlp = Linear(at::silu(Linear(h2, L.w_gate, {})) * Linear(h2, L.w_up, {}), L.w_down, {});
+        } else {
+          mlp = Linear(at::gelu(Linear(h2, L.w_up, L.b_up)), L.w_down, L.b_down);
+        }
+        x = x + mlp;
+      }
+    }
+    if (options.logits != LogitsMode::kNone) {
+      auto xs = options.logits == LogitsMode::kLast ? x.narrow(1, n_tokens - 1, 1) : x;
+      xs = Norm(xs, weights_.out_norm_w, weights_.out_norm_b);
+      result.logits = at::linear(xs, weights_.lm_head).to(at::kFloat);  // [batch, n_out, n_vocab]
+    }
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+}  // namespace ctxmem::model

@@ -1,0 +1,76 @@
+#pragma once
+// Forward pass of a decoder-only transformer (llama/qwen2/mistral/gpt_neox) over a chunk of
+// tokens with an explicit past KV state and arbitrary positions. Attention runs through
+// scaled_dot_product_attention; attention weights for pruners come from a separate score
+// path that never changes the main output.
+// Thread-safety: const methods only; Forward may run concurrently on one Transformer.
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/model/kv_cache.h"
+#include "common/model/model_config.h"
+#include "common/model/model_weights.h"
+#include "common/model/rope.h"
+
+namespace ctxmem::model {
+
+enum class LogitsMode { kAll, kLast, kNone };
+
+// Which query rows of the chunk get attention weights computed (DESIGN.md "Attention scores").
+enum class ScoreRows { kNone, kAll, kLastWindow };
+
+struct ForwardOptions {
+  LogitsMode logits = LogitsMode::kAll;
+  bool return_pre_rope_keys = false;
+  ScoreRows score_rows = ScoreRows::kNone;
+  int64_t score_window = 0;  // rows for kLastWindow (clamped to the chunk length)
+};
+
+struct ForwardResult {
+  at::Tensor logits;                   // [batch, n_out, n_vocab] fp32 (n_out = n_tokens or 1)
+  std::vector<at::Tensor> k;           // per layer [batch, n_kv_heads, n_tokens, head_dim], RoPE'd
+  std::vector<at::Tensor> v;           // per layer [batch, n_kv_heads, n_tokens, head_dim]
+  std::vector<at::Tensor> k_pre_rope;  // per layer, same shape, before RoPE (if requested)
+  // per layer [batch, n_kv_heads, n_rows, past_len + n_tokens] fp32: causal softmax weights of
+  // the chosen query rows, summed over the query heads of each kv head (GQA group).
+  std::vector<at::Tensor> scores;
+};
+
+class Transformer {
+ public:
+  Transformer(ModelConfig config, ModelWeights weights, c10::Device device);
+  Transformer(const Transformer&) = delete;
+  Transformer& operator=(const Transformer&) = delete;
+
+  // tokens, positions: [batch, n_tokens] int64 (positions may be any non-negative values; the
+  // chunk attends to all of `past` and causally to itself). `past` may be null or empty.
+  // InvalidArgument for token ids outside [0, n_vocab), negative positions, mismatched shapes
+  // or a past whose layer count/shape does not fit the model.
+  absl::StatusOr<ForwardResult> Forward(const at::Tensor& tokens, const at::Tensor& positions,
+                                        const KvCache* past, const ForwardOptions& options) const;
+
+  // Rotates pre-RoPE keys [batch, n_kv_heads, seq_len, head_dim] to `positions`
+  // [batch, seq_len]: how a stored (position-free) memory becomes a past KvCache.
+  at::Tensor RotateKeys(const at::Tensor& k_pre_rope, const at::Tensor& positions) const;
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  c10::Device device() const { return device_; }
+  c10::ScalarType dtype() const;
+
+ private:
+  at::Tensor Norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
+
+  // Constant after construction.
+  ModelConfig config_;
+  ModelWeights weights_;
+  c10::Device device_;
+  Rope rope_;
+};
+
+}  // namespace ctxmem::model
