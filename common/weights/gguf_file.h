@@ -16,6 +16,25 @@
 
 namespace ctxmem::weights {
 
+class MappedFile;
+
+// GGUF metadata value type ids, as stored on disk (GgufValue::type_id).
+enum class GgufValueType : uint32_t {
+  kUint8 = 0,
+  kInt8 = 1,
+  kUint16 = 2,
+  kInt16 = 3,
+  kUint32 = 4,
+  kInt32 = 5,
+  kFloat32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kUint64 = 10,
+  kInt64 = 11,
+  kFloat64 = 12,
+};
+
 struct GgufValue;
 // An array value. All elements share one GGUF type; nested arrays are allowed by the format.
 using GgufArray = std::vector<GgufValue>;
@@ -32,8 +51,8 @@ struct GgufTensorInfo {
   GgmlType type = GgmlType::kF32;
   std::vector<int64_t> shape;  // outermost first (the reverse of ggml's ne[]), e.g. [rows, cols]
   int64_t n_elements = 0;
-  uint64_t offset = 0;         // bytes from the start of the file (already includes data start)
-  uint64_t n_bytes = 0;        // bytes of data
+  uint64_t offset = 0;   // bytes from the start of the file (already includes data start)
+  uint64_t n_bytes = 0;  // bytes of data
 };
 
 class GgufFile {
@@ -50,6 +69,9 @@ class GgufFile {
 
   const std::string& path() const { return path_; }
   uint32_t version() const { return version_; }
+  uint64_t alignment() const { return alignment_; }      // bytes; general.alignment or 32
+  uint64_t data_offset() const { return data_offset_; }  // bytes from file start to tensor data
+  uint64_t file_size() const { return size_; }           // bytes
 
   // nullptr when `key` is absent.
   const GgufValue* Find(std::string_view key) const;
@@ -77,10 +99,14 @@ class GgufFile {
  private:
   GgufFile() = default;
 
+  // Constant after construction.
   std::string path_;
   uint32_t version_ = 0;
-  const uint8_t* data_ = nullptr;  // mapping of the whole file
-  uint64_t size_ = 0;              // bytes
+  std::unique_ptr<MappedFile> file_;  // owns the mapping that data_ points into
+  const uint8_t* data_ = nullptr;     // mapping of the whole file
+  uint64_t size_ = 0;                 // bytes
+  uint64_t alignment_ = 32;           // bytes
+  uint64_t data_offset_ = 0;          // bytes, a multiple of alignment_
   std::vector<std::string> keys_;
   absl::flat_hash_map<std::string, GgufValue> kv_;
   std::vector<GgufTensorInfo> tensors_;

@@ -16,6 +16,8 @@
 
 namespace ctxmem::weights {
 
+class MappedFile;
+
 enum class StDtype { kF32, kF16, kBF16, kF64, kI64, kI32, kI16, kI8, kU8, kBool };
 
 // Parses "F32", "BF16", ... (the safetensors header spelling).
@@ -28,7 +30,7 @@ struct StTensorInfo {
   StDtype dtype = StDtype::kF32;
   std::vector<int64_t> shape;  // outermost first
   int64_t n_elements = 0;
-  uint64_t begin = 0;          // byte offset in the file (already includes the header)
+  uint64_t begin = 0;  // byte offset in the file (already includes the header)
   uint64_t n_bytes = 0;
 };
 
@@ -53,9 +55,12 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
+
+  // Constant after construction.
   std::string path_;
+  std::unique_ptr<MappedFile> file_;  // owns the mapping that data_ points into
   const uint8_t* data_ = nullptr;
-  uint64_t size_ = 0;
+  uint64_t size_ = 0;  // bytes
   std::vector<StTensorInfo> tensors_;
   absl::flat_hash_map<std::string, size_t> index_;
   std::map<std::string, std::string> metadata_;
