@@ -17,8 +17,8 @@
 namespace ctxmem::tokenizer {
 
 struct EncodeOptions {
-  bool add_special = false;    // add BOS/EOS as the spec says (add_bos / add_eos)
-  bool parse_special = true;   // "<|im_start|>" in the text becomes its control token
+  bool add_special = false;   // add BOS/EOS as the spec says (add_bos / add_eos)
+  bool parse_special = true;  // "<|im_start|>" in the text becomes its control token
 };
 
 class Tokenizer {

@@ -41,6 +41,9 @@ struct TokenizerSpec {
   int32_t pad_id = -1;
   bool add_bos = false;  // prepend BOS when encoding with add_special
   bool add_eos = false;
+  // A pre-tokenized piece that is a whole token is taken as is, before any merge (HF BPE
+  // `ignore_merges`; Llama 3 sets it).
+  bool ignore_merges = false;
   std::string chat_template;  // Jinja source from the model's metadata; empty = none
 };
 
