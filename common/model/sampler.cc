@@ -15,9 +15,10 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// HF RepetitionPenaltyLogitsProcessor: each distinct id of `history` once, whatever its count.
+}  // namespace
+
 absl::Status ApplyRepetitionPenalty(float penalty, absl::Span<const int32_t> history,
-                                    std::vector<float>& scores) {
+                                    absl::Span<float> scores) {
   const int64_t n_vocab = static_cast<int64_t>(scores.size());
   std::vector<uint8_t> seen(scores.size(), 0);
   for (int32_t id : history) {
@@ -32,8 +33,6 @@ absl::Status ApplyRepetitionPenalty(float penalty, absl::Span<const int32_t> his
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::Status SamplingOptions::Validate() const {
   if (!std::isfinite(temperature) || temperature < 0) {
@@ -88,7 +87,8 @@ absl::StatusOr<int32_t> Sampler::Sample(absl::Span<const float> logits,
     }
   }
   if (options_.repetition_penalty != 1.0f) {
-    CTXMEM_RETURN_IF_ERROR(ApplyRepetitionPenalty(options_.repetition_penalty, history, scores_));
+    CTXMEM_RETURN_IF_ERROR(
+        ApplyRepetitionPenalty(options_.repetition_penalty, history, absl::MakeSpan(scores_)));
   }
   // Greedy: the first maximum, as torch.argmax.
   const auto best = std::max_element(scores_.begin(), scores_.end());

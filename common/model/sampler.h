@@ -30,6 +30,12 @@ struct SamplingOptions {
   bool greedy() const { return temperature == 0.0f; }
 };
 
+// HF RepetitionPenaltyLogitsProcessor on one row: for each distinct id of `history` (however
+// often it occurs), a positive score is divided by `penalty` and a negative one multiplied.
+// InvalidArgument for an id outside [0, scores.size()); `scores` is then partly updated.
+absl::Status ApplyRepetitionPenalty(float penalty, absl::Span<const int32_t> history,
+                                    absl::Span<float> scores);
+
 class Sampler {
  public:
   // InvalidArgument when `options` does not validate.

@@ -1,0 +1,23 @@
+// The `ctxmem` command-line tool: `ctxmem generate ...`, `ctxmem ppl ...`.
+
+#include "CLI/CLI.hpp"
+#include "clients/cpp/generate_command.h"
+#include "clients/cpp/ppl_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ctxmem: long-context memory for LLMs (command-line tool)"};
+  app.require_subcommand(1);
+  ctxmem::cli::GenerateArgs generate_args;
+  CLI::App* generate = ctxmem::cli::AddGenerateCommand(&app, &generate_args);
+  ctxmem::cli::PplArgs ppl_args;
+  CLI::App* ppl = ctxmem::cli::AddPplCommand(&app, &ppl_args);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 reports parse errors by exception; --help exits 0, every usage error exits 1.
+    return app.exit(e) == 0 ? 0 : 1;
+  }
+  if (generate->parsed()) return ctxmem::cli::RunGenerate(generate_args);
+  if (ppl->parsed()) return ctxmem::cli::RunPpl(ppl_args);
+  return 1;
+}

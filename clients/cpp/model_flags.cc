@@ -1,0 +1,37 @@
+#include "clients/cpp/model_flags.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+
+namespace ctxmem::cli {
+
+void AddModelFlags(CLI::App* cmd, ModelFlags* flags) {
+  cmd->add_option("--model", flags->path, "GGUF file or HF checkpoint folder")
+      ->envname("CTXMEM_MODEL");
+  cmd->add_option("--device", flags->device, "cpu | cuda | cuda:N")->capture_default_str();
+  cmd->add_option("--dtype", flags->dtype, "fp32 | bf16 | fp16")->capture_default_str();
+  cmd->add_option("--threads", flags->n_threads, "CPU threads (0 = torch's default)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+}
+
+absl::StatusOr<std::unique_ptr<model::Model>> LoadModel(const ModelFlags& flags) {
+  if (flags.path.empty()) {
+    return absl::InvalidArgumentError("no model: pass --model PATH or set CTXMEM_MODEL");
+  }
+  model::ModelOptions options;
+  options.device = flags.device;
+  options.dtype = flags.dtype;
+  options.n_threads = flags.n_threads;
+  return model::Model::Load(flags.path, options);
+}
+
+int ReportError(const std::string& command, const absl::Status& status) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "ctxmem %s: error: %s\n", command.c_str(),
+               std::string(status.message()).c_str());
+  return 1;
+}
+
+}  // namespace ctxmem::cli
