@@ -13,6 +13,10 @@ implementation. Writes, under tests/data/weights/:
                       gguf.quants.quantize of seeded random data, "random_bytes" cases are
                       random blocks with sane scale fields (the only way to test K-quants,
                       which gguf-py cannot quantize)
+  reference.safetensors  a small file written by the `safetensors` package (torch API): tensors
+                      f32, f16, bf16, f64 = arange(6).reshape(2, 3) * 0.5 - 1 in that dtype,
+                      i32 = arange(6).reshape(2, 3), scalar = 3.25 (shape []), empty (shape [0, 3]),
+                      metadata {"format": "pt", "producer": "make_weights_goldens.py"}
 
 Arrays of floats and raw bytes are base64 of little-endian float32 / uint8 data, so the C++
 tests can compare bit for bit. Shapes are outermost first (rows, cols), like GgufTensorInfo.
@@ -158,6 +162,21 @@ def quant_goldens(rng: np.random.Generator) -> list:
     return cases
 
 
+def write_reference_safetensors(path: str) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    base = torch.arange(6, dtype=torch.float64).reshape(2, 3) * 0.5 - 1
+    tensors = {
+        "f32": base.to(torch.float32), "f16": base.to(torch.float16),
+        "bf16": base.to(torch.bfloat16), "f64": base,
+        "i32": torch.arange(6, dtype=torch.int32).reshape(2, 3),
+        "scalar": torch.tensor(3.25, dtype=torch.float32),
+        "empty": torch.zeros((0, 3), dtype=torch.float32),
+    }
+    save_file(tensors, path, metadata={"format": "pt", "producer": "make_weights_goldens.py"})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=os.environ.get("CTXMEM_MODEL", DEFAULT_MODEL))
@@ -173,7 +192,8 @@ def main() -> None:
     model = dict(header, **model_goldens(args.model))
     with open(os.path.join(OUT, "smollm2_gguf.json"), "w") as f:
         json.dump(model, f, indent=1)
-    for name in ("ggml_quants.json", "smollm2_gguf.json"):
+    write_reference_safetensors(os.path.join(OUT, "reference.safetensors"))
+    for name in ("ggml_quants.json", "smollm2_gguf.json", "reference.safetensors"):
         print(name, os.path.getsize(os.path.join(OUT, name)), "bytes")
 
 
