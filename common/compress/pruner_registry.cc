@@ -1,0 +1,85 @@
+#include "common/compress/pruner_registry.h"
+
+#include <mutex>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/compress/chunk_prefix_pruner.h"
+#include "common/compress/compression_config.h"
+#include "common/compress/conv_pruner.h"
+#include "common/compress/h2o_pruner.h"
+#include "common/compress/local_window_pruner.h"
+#include "common/compress/no_compress_pruner.h"
+#include "common/compress/random_pruner.h"
+#include "common/compress/roco_pruner.h"
+#include "common/compress/streaming_llm_pruner.h"
+#include "common/compress/tova_pruner.h"
+
+namespace ctxmem::compress {
+namespace {
+
+// Wraps a factory that cannot fail.
+template <typename P, typename... Args>
+PrunerRegistry::Factory Simple(Args... args) {
+  return [=](const CompressionConfig&) -> absl::StatusOr<std::unique_ptr<Pruner>> {
+    return std::unique_ptr<Pruner>(std::make_unique<P>(args...));
+  };
+}
+
+}  // namespace
+
+void RegisterBuiltinPruners(PrunerRegistry& registry) {
+  // spec §3; "perceiver" (§3.9) is not registered until its trained weights can be loaded.
+  registry.Register("h2o", Simple<H2oPruner>());
+  registry.Register("streaming_llm", Simple<StreamingLlmPruner>());
+  registry.Register("chunk_prefix", Simple<ChunkPrefixPruner>());
+  registry.Register("tova", Simple<TovaPruner>());
+  registry.Register("random",
+                    [](const CompressionConfig& c) -> absl::StatusOr<std::unique_ptr<Pruner>> {
+                      return std::unique_ptr<Pruner>(std::make_unique<RandomPruner>(c.seed));
+                    });
+  registry.Register("local_window", Simple<LocalWindowPruner>());
+  registry.Register("no_compress", Simple<NoCompressPruner>());
+  registry.Register("roco", Simple<RocoPruner>());
+  for (const char* name : {"conv", "snapkv"}) {  // the authors' notebooks call conv "SnapKV"
+    registry.Register(name, [](const CompressionConfig& c) {
+      return ConvPruner::Create(c.conv_kernel_size);
+    });
+  }
+}
+
+const PrunerRegistry& PrunerRegistry::Global() {
+  static std::once_flag once;
+  static PrunerRegistry* registry = nullptr;  // never destroyed: safe from static destructors
+  std::call_once(once, [] {
+    registry = new PrunerRegistry();
+    RegisterBuiltinPruners(*registry);
+  });
+  return *registry;
+}
+
+void PrunerRegistry::Register(std::string name, Factory factory) {
+  factories_[std::move(name)] = std::move(factory);
+}
+
+std::vector<std::string> PrunerRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, factory] : factories_) out.push_back(name);
+  return out;
+}
+
+absl::Status PrunerRegistry::Check(std::string_view name) const {
+  if (factories_.find(name) != factories_.end()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("unknown pruner '", std::string(name),
+                                                 "'; known: ", absl::StrJoin(names(), ", ")));
+}
+
+absl::StatusOr<std::unique_ptr<Pruner>> PrunerRegistry::Create(
+    const CompressionConfig& config) const {
+  auto it = factories_.find(config.pruner);
+  if (it == factories_.end()) return Check(config.pruner);
+  return it->second(config);
+}
+
+}  // namespace ctxmem::compress
