@@ -14,6 +14,8 @@ and writes, under tests/data/tokenizer/:
 
     smollm2_tokenizer.json   that tokenizer (compact JSON)
     tokenizer_config.json    bos/eos/unk/pad tokens, add_bos/eos_token, chat_template
+    tiny_llama3/, tiny_qwen2/  small BPE tokenizers trained here in Llama 3's and Qwen2's
+                             tokenizer.json layout (for the JSON reader and their regexes)
     goldens.json             texts, ids with and without special-token parsing, decodes,
                              chat renders from transformers' apply_chat_template, and what
                              transformers' own GGUF loader (AutoTokenizer gguf_file=...) does
@@ -28,7 +30,10 @@ import pathlib
 import sys
 
 import gguf
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+import unicodedata
+
+from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers,
+                        processors, trainers)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT_DIR = ROOT / "tests" / "data" / "tokenizer"
@@ -206,6 +211,84 @@ def hf_gguf_loader_report(model_path, tok, texts):
     return hf, report
 
 
+# Regexes of HF's own tokenizer.json files (Llama 3, Qwen2), as the C++ PreTokenizer spells them.
+LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+                r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+               r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def hf_pre_tokenizer(name):
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True,
+                                          use_regex=True)
+    no_regex = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False,
+                                        use_regex=False)
+    if name == "gpt2":
+        return byte_level
+    if name == "smollm":
+        return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                        byte_level])
+    split = {"llama3": LLAMA3_SPLIT, "qwen2": QWEN2_SPLIT}[name]
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(split), behavior="isolated", invert=False), no_regex])
+
+
+def pre_tokenizer_goldens(texts):
+    """Pieces (in the byte-level alphabet) of every text, per pre-tokenizer."""
+    out = {}
+    for name in ("gpt2", "smollm", "llama3", "qwen2"):
+        pre = hf_pre_tokenizer(name)
+        out[name] = [{"name": key, "text": text,
+                      "pieces": [piece for piece, _ in pre.pre_tokenize_str(text)]}
+                     for key, text in texts.items()]
+    return out
+
+
+def make_tiny_tokenizers(texts):
+    """Small BPE tokenizers trained here with Llama 3's and Qwen2's tokenizer.json layout
+    (Split + ByteLevel without regex, Llama 3's ignore_merges and TemplateProcessing BOS,
+    Qwen2's NFC normalizer), saved as tests/data/tokenizer/tiny_<name>/tokenizer.json, with
+    the ids HF gives for every golden text."""
+    corpus = [pride_slice()[:60_000]] + list(texts.values())
+    out = {}
+    for name in ("llama3", "qwen2"):
+        specials = (["<|begin_of_text|>", "<|end_of_text|>"] if name == "llama3"
+                    else ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = hf_pre_tokenizer(name)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=specials,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                      show_progress=False)
+        tok.train_from_iterator(corpus, trainer=trainer)
+        layout = json.loads(tok.to_str())
+        if name == "llama3":
+            layout["model"]["ignore_merges"] = True
+            layout["post_processor"] = json.loads(processors.Sequence([
+                processors.ByteLevel(trim_offsets=False),
+                processors.TemplateProcessing(
+                    single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A $B:1",
+                    special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))]),
+            ]).__getstate__())
+        else:
+            layout["normalizer"] = {"type": "NFC"}
+        tok = Tokenizer.from_str(json.dumps(layout))
+        directory = OUT_DIR / f"tiny_{name}"
+        directory.mkdir(parents=True, exist_ok=True)
+        tok.save(str(directory / "tokenizer.json"), pretty=False)
+        tok = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        cases = []
+        for key, text in texts.items():
+            if unicodedata.normalize("NFC", text) != text:
+                continue  # NFC is accepted but not applied by the C++ side
+            cases.append({"name": key, "text": text,
+                          "ids": tok.encode(text, add_special_tokens=False).ids,
+                          "ids_add_special": tok.encode(text, add_special_tokens=True).ids})
+        out[name] = {"path": f"tiny_{name}/tokenizer.json", "n_vocab": tok.get_vocab_size(),
+                     "cases": cases}
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=os.environ.get("CTXMEM_MODEL"))
@@ -273,6 +356,8 @@ def main():
                                 "n_bytes": PRIDE_BYTES, **pride},
         "chats": chats,
         "hf_gguf_loader": loader,
+        "pre_tokenizers": pre_tokenizer_goldens(TEXTS),
+        "tiny": make_tiny_tokenizers(TEXTS),
         "versions": {"tokenizers": __import__("tokenizers").__version__,
                      "transformers": __import__("transformers").__version__,
                      "gguf": "0.19.0" if not hasattr(gguf, "__version__") else gguf.__version__},
