@@ -1,0 +1,118 @@
+#include "common/compress/compressor.h"
+
+#include <ATen/ops/arange.h>
+#include <ATen/ops/tensor.h>
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/compress/memory_state.h"
+#include "common/compress/pruner_registry.h"
+#include "common/model/torch_call.h"
+#include "common/model/transformer.h"
+#include "common/status.h"
+
+namespace ctxmem::compress {
+namespace {
+
+// Reads exactly `want` tokens unless the stream ends first, starting with a token held back by
+// the previous lookahead. Sets *is_last when no token follows the chunk (one-token lookahead),
+// so the IM schedule can end at M on the true last step even for streams of unknown length.
+class ChunkReader {
+ public:
+  explicit ChunkReader(TokenSource& source) : source_(source) {}
+
+  absl::Status Next(int64_t want, std::vector<int32_t>* chunk, bool* is_last) {
+    chunk->clear();
+    chunk->swap(lookahead_);
+    while (!ended_ && static_cast<int64_t>(chunk->size()) < want) {
+      CTXMEM_ASSIGN_OR_RETURN(int64_t n,
+                              source_.Read(want - static_cast<int64_t>(chunk->size()), chunk));
+      if (n == 0) ended_ = true;
+    }
+    if (!ended_) {
+      CTXMEM_ASSIGN_OR_RETURN(int64_t n, source_.Read(1, &lookahead_));
+      if (n == 0) ended_ = true;
+    }
+    *is_last = ended_ && lookahead_.empty();
+    return absl::OkStatus();
+  }
+
+ private:
+  TokenSource& source_;
+  std::vector<int32_t> lookahead_;
+  bool ended_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSource& source,
+                                        const CompressionConfig& config,
+                                        const CompressHooks& hooks) {
+  CTXMEM_RETURN_IF_ERROR(config.Validate());
+  CTXMEM_ASSIGN_OR_RETURN(std::unique_ptr<Pruner> pruner,
+                          PrunerRegistry::Global().Create(config));
+  CompressResult result;
+  CTXMEM_ASSIGN_OR_RETURN(result.plan, ChunkPlan::Create(config, source.total_length()));
+  const model::ModelConfig& mc = model.config();
+  CTXMEM_ASSIGN_OR_RETURN(MemoryState state,
+                          MemoryState::Create(config, result.plan, *pruner, mc.n_layers));
+
+  model::ForwardOptions options;
+  options.logits = hooks.on_chunk_logits ? model::LogitsMode::kAll : model::LogitsMode::kNone;
+  options.return_pre_rope_keys = true;
+  if (pruner->needs_scores() && pruner->carry() == MemoryCarry::kSelected) {
+    options.score_rows = config.score_mode == ScoreMode::kExact ? model::ScoreRows::kAll
+                                                                : model::ScoreRows::kLastWindow;
+    options.score_window = config.score_window;
+  }
+
+  ChunkReader reader(source);
+  std::vector<int32_t> ids;
+  const auto long_opts = at::TensorOptions().dtype(at::kLong);
+  for (int64_t step = 0;; ++step) {
+    bool is_last = false;
+    CTXMEM_RETURN_IF_ERROR(
+        WithContext(reader.Next(result.plan.chunk_size(step), &ids, &is_last), "token source"));
+    if (ids.empty()) break;
+    const int64_t q = static_cast<int64_t>(ids.size());
+    const Memory& memory = state.visible();
+    CTXMEM_ASSIGN_OR_RETURN(model::KvCache past, ToKvCache(memory, model));
+    at::Tensor tokens, positions;  // [1, q] int64
+    CTXMEM_RETURN_IF_ERROR(model::TorchCall("chunk tensors", [&] {
+      tokens = at::tensor(ids, at::kInt).to(at::kLong).unsqueeze(0);
+      // §6 / §12.10: slots continue after the memory, original positions are stream indices.
+      positions = at::arange(past.next_position, past.next_position + q, long_opts).unsqueeze(0);
+    }));
+    CTXMEM_ASSIGN_OR_RETURN(model::ForwardResult out,
+                            model.Forward(tokens, positions, &past, options));
+    std::vector<ChunkLayer> layers(mc.n_layers);
+    for (int64_t i = 0; i < mc.n_layers; ++i) {
+      layers[i].k = out.k_pre_rope[i][0];  // [n_kv_heads, q, head_dim]
+      layers[i].v = out.v[i][0];
+      if (!out.scores.empty()) layers[i].scores = out.scores[i][0];  // [n_kv, rows, past + q]
+    }
+    out.k.clear();  // post-RoPE keys are not needed: free them before compressing
+    if (hooks.on_chunk_logits) {
+      at::Tensor chunk_tokens = tokens[0];
+      at::Tensor chunk_logits = out.logits[0];
+      CTXMEM_RETURN_IF_ERROR(hooks.on_chunk_logits(
+          ChunkLogits{step, memory.n_tokens, &chunk_tokens, &chunk_logits}));
+    }
+    CTXMEM_RETURN_IF_ERROR(WithContext(state.Append(step, is_last, layers),
+                                       absl::StrCat("chunk ", step)));
+    result.n_chunks = step + 1;
+    if (hooks.on_progress) {
+      hooks.on_progress(CompressProgress{step + 1, state.visible().n_tokens,
+                                         source.total_length(), state.visible().len()});
+    }
+    if (is_last) break;
+  }
+  if (result.n_chunks == 0) return absl::InvalidArgumentError("token source is empty");
+  result.memory = std::move(state).TakeMemory();
+  return result;
+}
+
+}  // namespace ctxmem::compress

@@ -1,0 +1,63 @@
+#pragma once
+// Compress(): the chunked compression driver (DESIGN.md "Data flow", spec §1). Reads a token
+// source chunk by chunk (ChunkPlan), runs the model on each chunk with the current memory as
+// past, and applies the memory type and pruner (MemoryState) after every chunk. Peak memory
+// depends on chunk size and memory budget, never on the context length (no_compress aside).
+// Thread-safety: Compress() may run concurrently on one Transformer with different sources.
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/compress/chunk_planner.h"
+#include "common/compress/compression_config.h"
+#include "common/compress/memory.h"
+#include "common/compress/token_source.h"
+
+namespace ctxmem::model {
+class Transformer;
+}
+
+namespace ctxmem::compress {
+
+struct CompressProgress {
+  int64_t step = 0;            // chunks done, 1-based after the first
+  int64_t n_tokens_done = 0;   // tokens consumed so far
+  int64_t n_tokens_total = -1;  // source length, -1 if unknown
+  int64_t memory_len = 0;      // entries per kv head the memory holds now (sinks included)
+};
+
+// One chunk's logits, for evaluation (perplexity over every chunk, spec §10.1). Borrowed for
+// the duration of the callback.
+struct ChunkLogits {
+  int64_t step = 0;
+  int64_t first_token = 0;  // stream index of the chunk's first token
+  const at::Tensor* tokens = nullptr;  // [q] int64
+  const at::Tensor* logits = nullptr;  // [q, n_vocab] fp32; row i predicts token first_token+i+1
+};
+
+struct CompressHooks {
+  std::function<void(const CompressProgress&)> on_progress;  // after every chunk
+  // When set, every chunk's forward also computes logits and hands them here; an error status
+  // stops the compression and is returned.
+  std::function<absl::Status(const ChunkLogits&)> on_chunk_logits;
+};
+
+struct CompressResult {
+  Memory memory;     // what the model reads as past after the last chunk
+  ChunkPlan plan;    // how the chunks were planned (basis: total/expected/unknown length)
+  int64_t n_chunks = 0;
+};
+
+// Compresses everything `source` yields. InvalidArgument for an invalid config (naming the
+// field), an empty source, or a plan that cannot work (§12.8); errors from the source, the
+// model or a hook are returned as they are (with context).
+absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSource& source,
+                                        const CompressionConfig& config,
+                                        const CompressHooks& hooks = {});
+
+}  // namespace ctxmem::compress

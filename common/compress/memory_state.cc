@@ -1,0 +1,218 @@
+#include "common/compress/memory_state.h"
+
+#include <ATen/ops/arange.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/zeros.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/compress/memory_schedule.h"
+#include "common/compress/top_k.h"
+#include "common/model/torch_call.h"
+#include "common/status.h"
+
+// Invariants, after every Append() (checked by memory_state_test):
+//  - Every layer of visible_ holds the same number of entries per kv head, and within a head
+//    the entries' src are strictly increasing (stream order, §2 "sort").
+//  - The first visible_.n_sinks entries of every head are stream tokens 0..n_sinks-1, with
+//    n_sinks = min(config.n_sink_tokens, visible_.n_tokens) (§12.12); local_window has no
+//    entries at all (§12.11).
+//  - Non-sink entries per head <= M = config.memory_size for every memory type (hidden_ too),
+//    except no_compress, whose memory is the whole context (§3.8).
+//  - Under DOUBLE_COMPRESS the visible non-sink entries are a subset of hidden_ of at most cc.
+
+namespace ctxmem::compress {
+namespace {
+
+LayerMemory Slice(const LayerMemory& m, int64_t begin, int64_t len) {
+  if (len <= 0 || m.len() == 0) return {};
+  return {m.k.narrow(1, begin, len), m.v.narrow(1, begin, len), m.src.narrow(1, begin, len),
+          m.rank.narrow(1, begin, len)};
+}
+
+LayerMemory Concat(const LayerMemory& a, const LayerMemory& b) {
+  if (a.len() == 0) return b;
+  if (b.len() == 0) return a;
+  return {at::cat({a.k, b.k}, 1), at::cat({a.v, b.v}, 1), at::cat({a.src, b.src}, 1),
+          at::cat({a.rank, b.rank}, 1)};
+}
+
+// Entries `indices` [n_kv_heads, k] of each head, with their new `rank` [n_kv_heads, k].
+LayerMemory Gather(const LayerMemory& m, const at::Tensor& indices, const at::Tensor& rank) {
+  if (indices.size(1) == 0) return {};
+  auto rows = indices.unsqueeze(-1).expand({-1, -1, m.k.size(2)});  // [n_kv_heads, k, head_dim]
+  return {m.k.gather(1, rows), m.v.gather(1, rows), m.src.gather(1, indices), rank};
+}
+
+}  // namespace
+
+absl::StatusOr<MemoryState> MemoryState::Create(const CompressionConfig& config,
+                                                const ChunkPlan& plan, const Pruner& pruner,
+                                                int64_t n_layers) {
+  if (n_layers < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("n_layers=", n_layers, " must be >= 1"));
+  }
+  MemoryState state;
+  state.config_ = config;
+  state.n_steps_ = plan.n_steps();
+  state.pruner_ = &pruner;
+  state.visible_.position_mode = config.position_mode;
+  state.visible_.layers.resize(n_layers);
+  if (config.memory_type == MemoryType::kDoubleCompress) state.hidden_.resize(n_layers);
+  return state;
+}
+
+int64_t MemoryState::hidden_len() const { return hidden_.empty() ? 0 : hidden_[0].len(); }
+
+int64_t MemoryState::Target(int64_t step, bool is_last) const {
+  const int64_t m = config_.memory_size;
+  switch (config_.memory_type) {
+    case MemoryType::kFm:
+      return m;
+    case MemoryType::kIm:
+      return is_last ? m : IncrementalMemoryTarget(config_.schedule, step, n_steps_, m);
+    case MemoryType::kFixedIncremental:
+      return FixedIncrementalShare(step, n_steps_, m);
+    case MemoryType::kDoubleCompress:
+      return std::min(m, config_.double_compress_size * (step + 1));
+  }
+  return m;
+}
+
+absl::Status MemoryState::AppendLayer(int64_t layer, int64_t step, bool is_last,
+                                      const ChunkLayer& chunk, LayerMemory* visible,
+                                      LayerMemory* hidden) const {
+  const int64_t n_kv = chunk.k.size(0);
+  const int64_t q = chunk.k.size(1);
+  const int64_t seen = visible_.n_tokens;  // tokens before this chunk
+  const int64_t past = visible->len();
+  const auto opts = chunk.k.options();
+  LayerMemory fresh{
+      chunk.k, chunk.v,
+      at::arange(seen, seen + q, opts.dtype(at::kLong)).unsqueeze(0).expand({n_kv, q}),
+      at::zeros({n_kv, q}, opts.dtype(at::kFloat))};
+  LayerMemory all = Concat(*visible, fresh);  // [sinks ; memory ; chunk]
+  switch (pruner_->carry()) {
+    case MemoryCarry::kNothing:
+      *visible = {};
+      return absl::OkStatus();
+    case MemoryCarry::kEverything:
+      *visible = std::move(all);
+      return absl::OkStatus();
+    case MemoryCarry::kSelected:
+      break;
+  }
+  const int64_t n_sinks = std::min(config_.n_sink_tokens, seen + q);
+  const LayerMemory sinks = Slice(all, 0, n_sinks);
+  // FM and IM re-select the whole memory; the other types score only the chunk's tokens.
+  const bool reselect =
+      config_.memory_type == MemoryType::kFm || config_.memory_type == MemoryType::kIm;
+  const int64_t begin = reselect ? n_sinks : std::max(past, n_sinks);  // first candidate in all
+  LayerMemory candidates = Slice(all, begin, past + q - begin);
+
+  PruneInput in;
+  in.layer = layer;
+  in.step = step;
+  in.n_kv_heads = n_kv;
+  in.target = Target(step, is_last);
+  if (reselect) {
+    in.n_memory = std::max<int64_t>(0, past - n_sinks);
+  } else if (config_.memory_type == MemoryType::kDoubleCompress) {
+    in.n_memory = hidden->len();
+    in.memory_hidden = true;
+    candidates = Concat(*hidden, candidates);
+  }
+  in.n_chunk = candidates.len() - in.n_memory;
+  if (in.n_memory > 0) in.memory_rank = candidates.rank.narrow(1, 0, in.n_memory);
+  if (candidates.len() > 0) {
+    in.src = candidates.src;
+    in.keys = candidates.k;
+  } else {
+    in.src = at::zeros({n_kv, 0}, opts.dtype(at::kLong));
+  }
+  if (pruner_->needs_scores()) {
+    in.scores = chunk.scores.narrow(2, begin, past + q - begin);  // sink (and D) columns off
+  }
+  CTXMEM_ASSIGN_OR_RETURN(Selection selection, pruner_->Select(in));
+  LayerMemory kept = Gather(candidates, selection.indices, selection.rank);
+
+  switch (config_.memory_type) {
+    case MemoryType::kFm:
+    case MemoryType::kIm:
+      break;
+    case MemoryType::kFixedIncremental: {
+      // §12.7: old memory frozen, the chunk's share appended, the oldest dropped beyond M.
+      kept = Concat(Slice(all, n_sinks, begin - n_sinks), kept);
+      const int64_t over = kept.len() - config_.memory_size;
+      if (over > 0) kept = Slice(kept, over, config_.memory_size);
+      break;
+    }
+    case MemoryType::kDoubleCompress: {
+      // §4.4: H_t is the selection; the LLM reads D_t, the cc best-ranked of H_t.
+      *hidden = kept;
+      if (kept.len() > 0) {
+        auto top = TopKIndices(kept.rank, config_.double_compress_size);  // [n_kv_heads, cc]
+        kept = Gather(kept, top, kept.rank.gather(1, top));
+      }
+      break;
+    }
+  }
+  *visible = Concat(sinks, kept);
+  return absl::OkStatus();
+}
+
+absl::Status MemoryState::Append(int64_t step, bool is_last, const std::vector<ChunkLayer>& chunk) {
+  const int64_t n_layers = static_cast<int64_t>(visible_.layers.size());
+  if (static_cast<int64_t>(chunk.size()) != n_layers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("chunk has ", chunk.size(), " layers, memory has ", n_layers));
+  }
+  const bool want_scores =
+      pruner_->needs_scores() && pruner_->carry() == MemoryCarry::kSelected;
+  const int64_t past = visible_.len();
+  const at::Tensor& k0 = chunk[0].k;
+  if (!k0.defined() || k0.dim() != 3 || k0.size(1) < 1) {
+    return absl::InvalidArgumentError("chunk layer 0 k must be [n_kv_heads, q >= 1, head_dim]");
+  }
+  for (int64_t i = 0; i < n_layers; ++i) {
+    const ChunkLayer& c = chunk[i];
+    const LayerMemory& mem = visible_.layers[i];
+    if (!c.k.defined() || c.k.sizes() != k0.sizes() || !c.v.defined() ||
+        c.v.sizes() != k0.sizes() ||
+        (mem.len() > 0 && (mem.k.size(0) != k0.size(0) || mem.k.size(2) != k0.size(2)))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "chunk layer ", i, ": k and v must be [", k0.size(0), ", ", k0.size(1), ", ",
+          k0.size(2), "] like layer 0 and the memory"));
+    }
+    if (want_scores && (!c.scores.defined() || c.scores.dim() != 3 ||
+                        c.scores.size(0) != k0.size(0) || c.scores.size(1) < 1 ||
+                        c.scores.size(2) != past + k0.size(1))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "chunk layer ", i, ": pruner ", std::string(pruner_->name()), " needs scores [",
+          k0.size(0), ", n_rows >= 1, ", past + k0.size(1), "]"));
+    }
+  }
+  std::vector<LayerMemory> next_visible = visible_.layers;
+  std::vector<LayerMemory> next_hidden = hidden_;
+  CTXMEM_RETURN_IF_ERROR(model::TorchCall("memory update", [&]() -> absl::Status {
+    for (int64_t i = 0; i < n_layers; ++i) {
+      CTXMEM_RETURN_IF_ERROR(AppendLayer(i, step, is_last, chunk[i], &next_visible[i],
+                                         next_hidden.empty() ? nullptr : &next_hidden[i]));
+    }
+    return absl::OkStatus();
+  }));
+  const int64_t n_tokens = visible_.n_tokens + k0.size(1);
+  visible_.layers = std::move(next_visible);
+  hidden_ = std::move(next_hidden);
+  visible_.n_tokens = n_tokens;
+  visible_.n_sinks = pruner_->carry() == MemoryCarry::kNothing
+                         ? 0
+                         : std::min(config_.n_sink_tokens, n_tokens);
+  return absl::OkStatus();
+}
+
+Memory MemoryState::TakeMemory() && { return std::move(visible_); }
+
+}  // namespace ctxmem::compress

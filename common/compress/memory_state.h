@@ -1,0 +1,69 @@
+#pragma once
+// MemoryState: the memory-type rules of spec §4 applied chunk after chunk, per layer: which
+// entries are candidates, the target a pruner selects down to, and how the selection becomes
+// the next memory (FM §4.1, IM/IMDC §4.2, FIXED_INCREMENTAL §4.3/§12.7, DOUBLE_COMPRESS §4.4).
+// Pure tensor work on what the model returned; no model needed, so every rule is unit-tested.
+// Thread-safety: not thread-safe (external sync); one state belongs to one compression.
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/compress/chunk_planner.h"
+#include "common/compress/compression_config.h"
+#include "common/compress/memory.h"
+#include "common/compress/pruner.h"
+
+namespace ctxmem::compress {
+
+// One layer of a chunk's forward, batch dimension removed.
+struct ChunkLayer {
+  at::Tensor k;  // [n_kv_heads, q, head_dim], pre-RoPE
+  at::Tensor v;  // [n_kv_heads, q, head_dim]
+  // [n_kv_heads, n_rows, visible().len() + q] fp32: attention of the scoring queries over
+  // [visible memory ; chunk], GQA groups summed. Required when the pruner needs scores.
+  at::Tensor scores;
+};
+
+class MemoryState {
+ public:
+  // `config` must be valid; `plan` gives n for the IM schedule; `pruner` is borrowed and must
+  // outlive the state. InvalidArgument for n_layers < 1.
+  static absl::StatusOr<MemoryState> Create(const CompressionConfig& config, const ChunkPlan& plan,
+                                            const Pruner& pruner, int64_t n_layers);
+
+  // What the next chunk's forward attends to (spec §4: [sink ; memory]).
+  const Memory& visible() const { return visible_; }
+  // Entries per kv head of DOUBLE_COMPRESS's hidden store (§4.4), sinks excluded; else 0.
+  int64_t hidden_len() const;
+  // Non-sink target the pruner selects down to at `step` (§4.1-§4.4): FM M; IM the §5.1
+  // schedule (M on the last step); FIXED_INCREMENTAL the chunk's share of M; DOUBLE_COMPRESS
+  // min(cc * (step + 1), M) for the hidden store.
+  int64_t Target(int64_t step, bool is_last) const;
+
+  // Adds chunk `step` (one ChunkLayer per layer, all with the same q >= 1) and compresses.
+  // `is_last`: no tokens follow. InvalidArgument for shapes that do not match the state;
+  // Internal for a torch failure. On error the state is unchanged.
+  absl::Status Append(int64_t step, bool is_last, const std::vector<ChunkLayer>& chunk);
+
+  // The final memory (what the LLM reads); leaves the state empty.
+  Memory TakeMemory() &&;
+
+ private:
+  MemoryState() = default;
+  absl::Status AppendLayer(int64_t layer, int64_t step, bool is_last, const ChunkLayer& chunk,
+                           LayerMemory* visible, LayerMemory* hidden) const;
+
+  // Constant after construction.
+  CompressionConfig config_;
+  int64_t n_steps_ = 1;  // n of §5.1 from the plan
+  const Pruner* pruner_ = nullptr;
+
+  Memory visible_;
+  std::vector<LayerMemory> hidden_;  // DOUBLE_COMPRESS only: H per layer, no sinks
+};
+
+}  // namespace ctxmem::compress
