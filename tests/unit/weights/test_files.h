@@ -173,6 +173,11 @@ class GgufWriter {
       PutString(&out, kv.key);
       mark(4, "value type of " + kv.key);
       Put<uint32_t>(&out, kv.type);
+      if (kv.value.size() == 4 || kv.value.size() == 8) {
+        if (kv.type != static_cast<uint32_t>(GgufValueType::kString)) {
+          mark(static_cast<int>(kv.value.size()), "value of " + kv.key);
+        }
+      }
       if (kv.type == static_cast<uint32_t>(GgufValueType::kString)) {
         mark(8, "string length of " + kv.key);
       } else if (kv.type == static_cast<uint32_t>(GgufValueType::kArray)) {
