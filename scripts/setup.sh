@@ -37,17 +37,27 @@ PY_PKGS=(filelock "typing-extensions>=4.13" "setuptools>=77.0.3" sympy networkx 
   "transformers==5.23.0" "tokenizers==0.23.3" "gguf==0.19.0" pyyaml)
 CUDA_SHIMS=("nvidia-cusparselt-cu13==0.8.1" "nvidia-nvshmem-cu13==3.7.2" "nvidia-cufile"
   "nvidia-nccl-cu13==2.30.7")
-stamp="$CTXMEM_VENV/.ctxmem-stamp-v1"
+# transformers needs accelerate to load GGUF files (reference goldens only); it would pull the
+# CUDA wheels again, so it goes in without deps like torch.
+NO_DEPS_PKGS=("torch==$CTXMEM_TORCH_VERSION" "${CUDA_SHIMS[@]}" "accelerate==1.15.0" psutil)
+# The stamp names the package lists: changing a pin re-runs pip (which skips what is there);
+# the venv itself is only created once.
+want="$(printf '%s\n' "${NO_DEPS_PKGS[@]}" "${PY_PKGS[@]}" | sha256sum | cut -c1-16)"
+stamp="$CTXMEM_VENV/.ctxmem-stamp-$want"
 if [ ! -f "$stamp" ]; then
   t0=$(date +%s)
-  log "creating venv $CTXMEM_VENV (torch $CTXMEM_TORCH_VERSION, once per machine; minutes)"
-  rm -rf "$CTXMEM_VENV"
-  python3 -m venv "$CTXMEM_VENV"
-  "$CTXMEM_VENV/bin/pip" install -q --disable-pip-version-check --no-deps \
-    "torch==$CTXMEM_TORCH_VERSION" "${CUDA_SHIMS[@]}"
-  "$CTXMEM_VENV/bin/pip" install -q --disable-pip-version-check "${PY_PKGS[@]}"
+  if [ ! -x "$CTXMEM_VENV/bin/python" ]; then
+    log "creating venv $CTXMEM_VENV (torch $CTXMEM_TORCH_VERSION, once per machine; minutes)"
+    python3 -m venv "$CTXMEM_VENV"
+  fi
+  log "installing Python packages into $CTXMEM_VENV"
+  "$CTXMEM_VENV/bin/pip" install -q --disable-pip-version-check --no-deps "${NO_DEPS_PKGS[@]}"
+  # pip's resolver warns that torch's CUDA wheels are missing: that is intended (see above).
+  "$CTXMEM_VENV/bin/pip" install -q --disable-pip-version-check "${PY_PKGS[@]}" 2>&1 |
+    grep -v -e "dependency resolver" -e "which is not installed" -e "^torch " >&2 || true
   ctxmem_py -c "import torch; assert torch._C._GLIBCXX_USE_CXX11_ABI; torch.ones(1)" \
     || { log "torch does not import"; exit 1; }
+  rm -f "$CTXMEM_VENV"/.ctxmem-stamp-*
   touch "$stamp"
   log "venv ready in $(( $(date +%s) - t0 ))s, $(du -sh "$CTXMEM_VENV" | cut -f1)"
 else
