@@ -78,10 +78,11 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(TokenizerSpec spec)
   CTXMEM_RETURN_IF_ERROR(CheckSpecialId("eos_id", spec.eos_id, n_vocab));
   CTXMEM_RETURN_IF_ERROR(CheckSpecialId("unk_id", spec.unk_id, n_vocab));
   CTXMEM_RETURN_IF_ERROR(CheckSpecialId("pad_id", spec.pad_id, n_vocab));
+  CTXMEM_RETURN_IF_ERROR(CheckSpecialId("bpe_unk_id", spec.bpe_unk_id, n_vocab));
   CTXMEM_ASSIGN_OR_RETURN(std::unique_ptr<PreTokenizer> pre_tokenizer,
                           PreTokenizer::Create(spec.pre_tokenizer));
   BpeModel::Options bpe_options;
-  bpe_options.unk_id = spec.unk_id;
+  bpe_options.unk_id = spec.bpe_unk_id;
   bpe_options.ignore_merges = spec.ignore_merges;
   CTXMEM_ASSIGN_OR_RETURN(BpeModel bpe, BpeModel::Create(spec.tokens, spec.merges, bpe_options));
 

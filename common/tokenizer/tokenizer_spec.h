@@ -39,6 +39,10 @@ struct TokenizerSpec {
   int32_t eos_id = -1;
   int32_t unk_id = -1;
   int32_t pad_id = -1;
+  // What BPE emits for a byte that has no token of its own (some vocabularies, SmolLM2's
+  // among them, lack a few control bytes): HF `model.unk_token`'s id. -1 = the byte is
+  // dropped, as HF does when model.unk_token is null and llama.cpp always does.
+  int32_t bpe_unk_id = -1;
   bool add_bos = false;  // prepend BOS when encoding with add_special
   bool add_eos = false;
   // A pre-tokenized piece that is a whole token is taken as is, before any merge (HF BPE

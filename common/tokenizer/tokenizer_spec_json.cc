@@ -358,7 +358,10 @@ absl::StatusOr<TokenizerSpec> SpecFromJson(const Json& root, const Json& config)
   CTXMEM_RETURN_IF_ERROR(ReadPostProcessor(Member(root, "post_processor"), &bos, &eos));
   spec.add_bos = bos.has_value();
   spec.add_eos = eos.has_value();
-  CTXMEM_ASSIGN_OR_RETURN(std::optional<std::string> unk, OptionalString(*model, "unk_token"));
+  CTXMEM_ASSIGN_OR_RETURN(const std::optional<std::string> bpe_unk,
+                          OptionalString(*model, "unk_token"));
+  CTXMEM_RETURN_IF_ERROR(ResolveId(bpe_unk, "model.unk_token", ids, &spec.bpe_unk_id));
+  std::optional<std::string> unk = bpe_unk;
   std::optional<std::string> pad;
   if (!config.is_null()) {
     CTXMEM_ASSIGN_OR_RETURN(std::optional<std::string> value, ConfigToken(config, "bos_token"));

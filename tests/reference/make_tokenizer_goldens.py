@@ -8,6 +8,7 @@ with the `gguf` package) and the original SmolLM2 tokenizer.json configuration:
                             ByteLevel(add_prefix_space=False, use_regex=True)]
     decoder        ByteLevel
     post_processor ByteLevel(trim_offsets=False)  (adds no BOS/EOS)
+    model          BPE, unk_token null (bytes without a token are dropped)
     added tokens   GGUF CONTROL tokens (type 3) as special, USER_DEFINED (type 4) as not
 
 and writes, under tests/data/tokenizer/:
@@ -67,6 +68,9 @@ TEXTS = {
     "special_inline": "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n4<|im_end|>",
     "special_adjacent": "x<|im_end|><|im_end|>y<|endoftext|> <filename>a.py<file_sep>",
     "special_partial": "<|im_start|> <|im_sta <|im_end| <|endoftext|x |>",
+    # SmolLM2's vocabulary has no token for bytes 0x04, 0x06, 0x13, 0x14, 0x16, 0x1D (and some
+    # bytes that never occur in UTF-8): BPE drops them, since model.unk_token is null.
+    "bytes_without_tokens": "group\x1dseparator \x04end\x13 \x16x",
     "punctuation": "!!! ??? ... --- ((())) [[x]] {{y}} @#$%^&*_+=|\\/<>~`",
     "urls": "Visit https://example.com/path?q=1&r=two#frag or mail me@example.org.",
     "markdown": "# Title\n\n- item **bold** _it_ `code`\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
@@ -135,8 +139,9 @@ def build_tokenizer(meta):
     tokens = meta["tokens"]
     vocab = {token: i for i, token in enumerate(tokens)}
     merges = [tuple(m.split(" ", 1)) for m in meta["merges"]]
-    unk = tokens[meta["unk_id"]] if meta["unk_id"] is not None else None
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token=unk, fuse_unk=False,
+    # The original tokenizer.json has model.unk_token null (unk_token "<|endoftext|>" lives in
+    # tokenizer_config.json only), so a byte without a token is dropped, as llama.cpp does too.
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token=None, fuse_unk=False,
                                byte_fallback=False))
     tok.normalizer = None
     tok.pre_tokenizer = pre_tokenizers.Sequence([

@@ -33,6 +33,7 @@ TEST(TokenizerSpecFromJsonTest, ReadsSmolLm2) {
   EXPECT_EQ(spec->eos_id, 2);
   EXPECT_EQ(spec->unk_id, 0);
   EXPECT_EQ(spec->pad_id, 2);
+  EXPECT_EQ(spec->bpe_unk_id, -1);  // model.unk_token is null
   EXPECT_FALSE(spec->add_bos);
   EXPECT_FALSE(spec->add_eos);
   EXPECT_FALSE(spec->ignore_merges);
@@ -54,6 +55,7 @@ TEST(TokenizerSpecFromGgufTest, MatchesTheJsonSpec) {
   EXPECT_EQ(from_gguf->eos_id, from_json->eos_id);
   EXPECT_EQ(from_gguf->unk_id, from_json->unk_id);
   EXPECT_EQ(from_gguf->pad_id, from_json->pad_id);
+  EXPECT_EQ(from_gguf->bpe_unk_id, from_json->bpe_unk_id);
   EXPECT_EQ(from_gguf->add_bos, from_json->add_bos);
   EXPECT_EQ(from_gguf->add_eos, from_json->add_eos);
   EXPECT_EQ(from_gguf->ignore_merges, from_json->ignore_merges);
