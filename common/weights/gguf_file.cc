@@ -82,13 +82,15 @@ class Reader {
       : path_(path), data_(data), size_(size) {}
 
   uint64_t pos() const { return pos_; }
+  // Put in front of every error message until changed, e.g. "key 'general.name': ".
+  void set_context(std::string context) { context_ = std::move(context); }
   uint64_t remaining() const { return size_ - pos_; }
 
   absl::Status Need(uint64_t n, absl::string_view what) const {
     if (n > remaining()) {
-      return absl::InvalidArgumentError(absl::StrCat(path_, ": truncated reading ", what,
-                                                     " at byte ", pos_, ": need ", n, " bytes, ",
-                                                     remaining(), " left"));
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": ", context_, "truncated reading ",
+                                                     what, " at byte ", pos_, ": need ", n,
+                                                     " bytes, ", remaining(), " left"));
     }
     return absl::OkStatus();
   }
@@ -113,7 +115,8 @@ class Reader {
   // Takes `n` values from the per-file metadata budget; ResourceExhausted when it runs out.
   absl::Status ChargeValues(uint64_t n) {
     if (n > values_left_) {
-      return absl::ResourceExhaustedError(absl::StrCat(path_, ": more than ", kMaxMetadataValues,
+      return absl::ResourceExhaustedError(absl::StrCat(path_, ": ", context_, "more than ",
+                                                       kMaxMetadataValues,
                                                        " metadata values (at byte ", pos_, ")"));
     }
     values_left_ -= n;
@@ -121,7 +124,8 @@ class Reader {
   }
 
   absl::Status Error(absl::string_view message) const {
-    return absl::InvalidArgumentError(absl::StrCat(path_, ": ", message, " (at byte ", pos_, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": ", context_, message, " (at byte ", pos_, ")"));
   }
 
  private:
@@ -130,6 +134,7 @@ class Reader {
   uint64_t size_;
   uint64_t pos_ = 0;
   uint64_t values_left_ = kMaxMetadataValues;
+  std::string context_;
 };
 
 template <typename T, typename Wide>
@@ -273,8 +278,9 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path
     uint32_t type_id = 0;
     CTXMEM_RETURN_IF_ERROR(r.Read(&type_id, absl::StrCat("type of key '", key, "'")));
     GgufValue value;
-    CTXMEM_RETURN_IF_ERROR(
-        WithContext(ReadValue(r, type_id, 0, &value), absl::StrCat("key '", key, "'")));
+    r.set_context(absl::StrCat("key '", key, "': "));
+    CTXMEM_RETURN_IF_ERROR(ReadValue(r, type_id, 0, &value));
+    r.set_context("");
     if (file->kv_.contains(key)) return r.Error(absl::StrCat("duplicate key '", key, "'"));
     file->kv_.emplace(key, std::move(value));
     file->keys_.push_back(std::move(key));
@@ -357,8 +363,9 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path
     }
     if (info.offset > data_bytes || info.n_bytes > data_bytes - info.offset) {
       return absl::InvalidArgumentError(
-          absl::StrCat(path, ": tensor '", info.name, "' data [", info.offset, ", +", info.n_bytes,
-                       ") lies outside the ", data_bytes, "-byte data section"));
+          absl::StrCat(path, ": tensor '", info.name, "' needs ", info.n_bytes,
+                       " bytes at data offset ", info.offset, " but the data section (from byte ",
+                       file->data_offset_, ") has only ", data_bytes, " bytes"));
     }
     by_offset.emplace_back(info.offset, i);
     info.offset += file->data_offset_;

@@ -298,8 +298,8 @@ TEST(GgufFileTest, RejectsBadTensorInfos) {
   ExpectInvalid(Patch(good, fields, "ne of a", 1ull << 63), "negative");
   ExpectInvalid(Patch(good, fields, "ne of a", 1ull << 62), "overflow");
   ExpectInvalid(Patch(good, fields, "offset of a", 8), "not a multiple of the alignment");
-  ExpectInvalid(Patch(good, fields, "offset of a", 1ull << 40), "outside");
-  ExpectInvalid(Patch(good, fields, "offset of q", ~0ull - 31), "outside");
+  ExpectInvalid(Patch(good, fields, "offset of a", 1ull << 40), "data section");
+  ExpectInvalid(Patch(good, fields, "offset of q", ~0ull - 31), "data section");
   ExpectInvalid(Patch(good, fields, "offset of h", 0), "overlap");
   ExpectInvalid(Patch(good, fields, "name length of q", 1ull << 50), "truncated");
 
@@ -313,7 +313,7 @@ TEST(GgufFileTest, RejectsBadTensorInfos) {
   ExpectInvalid(dup.Build(), "duplicate tensor name 't'");
 
   // Data cut short: the last tensor extends past the end of the file.
-  ExpectInvalid(good.substr(0, good.size() - 40), "outside");
+  ExpectInvalid(good.substr(0, good.size() - 40), "data section");
 }
 
 // --- the bundled model, against goldens from gguf-py -------------------------------------
