@@ -24,7 +24,8 @@ absl::StatusOr<model::KvCache> ToKvCache(const Memory& memory, const model::Tran
     const auto& k = layer.k;
     if (!k.defined() || k.dim() != 3 || k.size(0) != c.n_kv_heads || k.size(1) != len ||
         k.size(2) != c.head_dim || !layer.v.defined() || layer.v.sizes() != k.sizes() ||
-        layer.src.size(0) != c.n_kv_heads) {
+        !layer.src.defined() || layer.src.dim() != 2 || layer.src.size(0) != c.n_kv_heads ||
+        layer.src.size(1) != len) {
       return absl::InvalidArgumentError(absl::StrCat("memory layer ", i, " must hold k, v [",
                                                      c.n_kv_heads, ", ", len, ", ", c.head_dim,
                                                      "] and src [", c.n_kv_heads, ", ", len, "]"));

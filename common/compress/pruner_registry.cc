@@ -50,13 +50,10 @@ void RegisterBuiltinPruners(PrunerRegistry& registry) {
 }
 
 const PrunerRegistry& PrunerRegistry::Global() {
+  static PrunerRegistry registry;
   static std::once_flag once;
-  static PrunerRegistry* registry = nullptr;  // never destroyed: safe from static destructors
-  std::call_once(once, [] {
-    registry = new PrunerRegistry();
-    RegisterBuiltinPruners(*registry);
-  });
-  return *registry;
+  std::call_once(once, [] { RegisterBuiltinPruners(registry); });
+  return registry;
 }
 
 void PrunerRegistry::Register(std::string name, Factory factory) {
