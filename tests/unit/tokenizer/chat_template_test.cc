@@ -67,7 +67,7 @@ TEST(ChatTemplateTest, NoDefaultSystemMessage) {
 }
 
 TEST(ChatTemplateTest, UnknownTemplateIsInvalidArgument) {
-  for (const std::string source :
+  for (const std::string& source :
        {std::string(""), std::string("{{ bos_token }}[INST] {{ m }} [/INST]")}) {
     auto kind = DetectChatTemplate(source);
     ASSERT_FALSE(kind.ok());

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/tokenizer/byte_unicode.h"
@@ -74,7 +76,9 @@ TEST_P(TokenizerGoldenTest, DecodesLikeHfTokenizers) {
     auto text = tokenizer_->Decode(ids);
     ASSERT_TRUE(text.ok()) << name << ": " << text.status();
     EXPECT_EQ(*text, golden["decode"].get<std::string>()) << name;
-    if (name != "bytes_without_tokens") EXPECT_EQ(*text, golden["text"].get<std::string>()) << name;
+    if (name != "bytes_without_tokens") {  // those bytes are dropped
+      EXPECT_EQ(*text, golden["text"].get<std::string>()) << name;
+    }
     auto skipped = tokenizer_->Decode(ids, /*skip_special=*/true);
     ASSERT_TRUE(skipped.ok());
     EXPECT_EQ(*skipped, golden["decode_skip_special"].get<std::string>()) << name;
@@ -111,7 +115,9 @@ TEST_P(TokenizerGoldenTest, Encodes100KbOfProseFastAndExactly) {
   std::printf("[ perf ] %zu bytes -> %zu tokens in %.1f ms (%.0f tokens/s, %.1f MB/s)\n",
               text.size(), ids->size(), seconds * 1e3, ids->size() / seconds,
               text.size() / seconds / 1e6);
-  EXPECT_LT(seconds, 0.5);
+#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__)
+  EXPECT_LT(seconds, 0.5);  // only optimised builds are timed
+#endif
 }
 
 INSTANTIATE_TEST_SUITE_P(Sources, TokenizerGoldenTest,
@@ -171,7 +177,7 @@ TEST_F(TokenizerTest, AddSpecialFollowsSpec) {
 }
 
 TEST_F(TokenizerTest, RejectsInvalidUtf8WithOffset) {
-  for (const std::string text :
+  for (const std::string& text :
        {std::string("ab\xff"), std::string("\xc3"), std::string("ok \xed\xa0\x80 surrogate"),
         std::string("\xc0\xaf overlong")}) {
     auto ids = tokenizer_->Encode(text);
@@ -279,6 +285,24 @@ TEST_F(TokenizerTest, ParseSpecialFalseTreatsControlTextAsPlainText) {
   auto text = tokenizer_->Decode(*ids);
   ASSERT_TRUE(text.ok());
   EXPECT_EQ(*text, "<|im_end|>");
+}
+
+// One tokenizer shared by several threads gives every thread the golden ids.
+TEST_F(TokenizerTest, ConcurrentEncodesAgree) {
+  std::vector<std::thread> threads;
+  std::atomic<int> n_mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int round = 0; round < 5; ++round) {
+        for (const auto& golden : Goldens()["cases"]) {
+          auto ids = tokenizer_->Encode(golden["text"].get<std::string>());
+          if (!ids.ok() || *ids != Ids(golden["ids"])) ++n_mismatches;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(n_mismatches.load(), 0);
 }
 
 TEST(TokenizerCreateTest, RejectsBadSpecs) {
