@@ -131,7 +131,9 @@ TEST(TokenizerFuzzTest, EncodeRandomTextRoundTripsOrIsInvalidArgument) {
       const bool has_every_byte = std::all_of(text.begin(), text.end(), [&](char c) {
         return tokenizer->TokenId(ByteToUnicode(static_cast<uint8_t>(c))) >= 0;
       });
-      if (has_every_byte) ASSERT_EQ(*decoded, text);
+      if (has_every_byte) {
+        ASSERT_EQ(*decoded, text);
+      }
     }
   }
 }
@@ -152,7 +154,9 @@ TEST(TokenizerFuzzTest, DecodeRandomIdsNeverFailsOnValidIds) {
       const bool skip_special = rng() % 2 == 0;
       auto text = tokenizer->Decode(ids, skip_special);
       ASSERT_EQ(text.ok(), all_valid) << text.status();
-      if (!all_valid) EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument);
+      if (!all_valid) {
+        EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument);
+      }
 
       // Streaming hands out valid UTF-8 only and, over a valid stream, what Decode gives.
       StreamingDecoder decoder(*tokenizer, skip_special);
@@ -172,7 +176,9 @@ TEST(TokenizerFuzzTest, DecodeRandomIdsNeverFailsOnValidIds) {
       ASSERT_EQ(FindInvalidUtf8(tail), -1);
       streamed += tail;
       EXPECT_EQ(stream_ok, all_valid);
-      if (all_valid) EXPECT_EQ(streamed, Utf8Lossy(*text));
+      if (all_valid) {
+        EXPECT_EQ(streamed, Utf8Lossy(*text));
+      }
     }
   }
 }
