@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/model/generator.h"
 #include "common/status.h"
@@ -57,7 +58,7 @@ CLI::App* AddGenerateCommand(CLI::App* app, GenerateArgs* args) {
   cmd->add_option("--repetition-penalty", args->repetition_penalty, "1 = off")
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Sampling seed")->capture_default_str();
-  cmd->add_option("--stop", args->stop, "Stop string (repeatable)");
+  cmd->add_option("--stop", args->stop, "Stop string, C escapes allowed (\\n); repeatable");
   cmd->add_option("--max-context", args->max_context, "Context limit in tokens (0 = the model's)")
       ->capture_default_str();
   return cmd;
@@ -72,7 +73,14 @@ int RunGenerate(const GenerateArgs& args) {
   options.sampling.top_p = args.top_p;
   options.sampling.repetition_penalty = args.repetition_penalty;
   options.sampling.seed = args.seed;
-  options.stop_strings = args.stop;
+  for (const std::string& stop : args.stop) {
+    std::string unescaped, error;
+    if (!absl::CUnescape(stop, &unescaped, &error)) {
+      return ReportError(kCommand,
+                         absl::InvalidArgumentError(absl::StrCat("--stop '", stop, "': ", error)));
+    }
+    options.stop_strings.push_back(std::move(unescaped));
+  }
   options.max_context = args.max_context;
   if (absl::Status s = options.Validate(); !s.ok()) return ReportError(kCommand, s);
 

@@ -1,7 +1,7 @@
 #include "common/model/generator.h"
 
 #include <ATen/ATen.h>
-#include <c10/core/InferenceMode.h>
+#include <c10/core/GradMode.h>
 
 #include <algorithm>
 #include <chrono>
@@ -157,7 +157,9 @@ absl::StatusOr<GenerateResult> Generate(const Model& model, absl::Span<const int
   }
   CTXMEM_ASSIGN_OR_RETURN(Sampler sampler, Sampler::Create(options.sampling));
 
-  c10::InferenceMode inference_mode;
+  // Not InferenceMode: the cache's tensors outlive the call and callers may update them in
+  // place (pruning a memory), which inference tensors forbid outside InferenceMode.
+  c10::NoGradGuard no_grad;
   GenerateResult result;
   result.n_prompt_tokens = n_prompt;
   std::vector<int32_t> history(prompt.begin(), prompt.end());  // for the repetition penalty
