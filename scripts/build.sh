@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Configures (once) and builds ctxmem with Ninja + ccache. Usage: scripts/build.sh [BUILD_DIR] [cmake args...]
-# Release by default (no -g: a third faster to compile on 2 cores); CTXMEM_BUILD_TYPE=RelWithDebInfo for debugging.
+# Release by default (no -g: smaller objects, quicker links); CTXMEM_BUILD_TYPE=RelWithDebInfo to debug.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/env.sh"
