@@ -72,6 +72,11 @@ void BM_Prefill(benchmark::State& state) {
   const at::Tensor positions = at::arange(n, at::kLong).view({1, n});
   ForwardOptions options;
   options.logits = LogitsMode::kLast;
+  // Warm-up (first-touch allocations, thread pool start) outside the timing.
+  if (auto r = model->transformer().Forward(tokens, positions, nullptr, options); !r.ok()) {
+    state.SkipWithError(std::string(r.status().message()).c_str());
+    return;
+  }
   double seconds = 0;  // wall time of the forwards (torch runs on its own threads too)
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -97,6 +102,12 @@ void BM_Decode(benchmark::State& state) {
   GenerateOptions options;
   options.max_new_tokens = state.range(1);
   options.stop_at_eos = false;
+  GenerateOptions warm_up = options;
+  warm_up.max_new_tokens = 2;
+  if (auto r = Generate(*model, prompt, nullptr, warm_up); !r.ok()) {
+    state.SkipWithError(std::string(r.status().message()).c_str());
+    return;
+  }
   int64_t n_decoded = 0;
   double seconds = 0;
   for (auto _ : state) {
