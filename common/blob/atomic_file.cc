@@ -108,8 +108,8 @@ absl::Status AtomicFile::Append(absl::string_view bytes) {
   if (inject) {
     failed_ = true;
     Discard();
-    return absl::InternalError(absl::StrCat("injected write fault after ", bytes_written_,
-                                            " bytes of ", temp_path_));
+    return absl::InternalError(
+        absl::StrCat("injected write fault after ", bytes_written_, " bytes of ", temp_path_));
   }
   return absl::OkStatus();
 }

@@ -23,8 +23,6 @@ constexpr QuantizationEntry kQuantizations[] = {
     {BlobQuantization::kInt8PerChannel, "int8_per_channel"},
 };
 
-const std::string kZeroHex(64, '0');
-
 bool IsFloatDtype(weights::StDtype dtype) {
   return dtype == weights::StDtype::kF32 || dtype == weights::StDtype::kF16 ||
          dtype == weights::StDtype::kBF16;
@@ -49,8 +47,8 @@ absl::Status Missing(absl::string_view key) {
 }
 
 absl::Status Malformed(absl::string_view key, absl::string_view value, absl::string_view want) {
-  return absl::DataLossError(absl::StrCat("blob metadata '", key, "' = '", value.substr(0, 200),
-                                          "' is not ", want));
+  return absl::DataLossError(
+      absl::StrCat("blob metadata '", key, "' = '", value.substr(0, 200), "' is not ", want));
 }
 
 std::string LayerName(int64_t layer, absl::string_view part) {
@@ -87,13 +85,12 @@ absl::Status BlobMetadata::Validate() const {
   }
   const nlohmann::json config = nlohmann::json::parse(compression_config, nullptr, false);
   if (config.is_discarded() || !config.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "compression_config is not a JSON object: '", compression_config.substr(0, 200), "'"));
+    return absl::InvalidArgumentError(absl::StrCat("compression_config is not a JSON object: '",
+                                                   compression_config.substr(0, 200), "'"));
   }
   if (n_original_tokens < 0 || n_sinks < 0) {
     return absl::InvalidArgumentError(absl::StrCat("n_original_tokens=", n_original_tokens,
-                                                   " and n_sinks=", n_sinks,
-                                                   " must be >= 0"));
+                                                   " and n_sinks=", n_sinks, " must be >= 0"));
   }
   if (n_layers() > kMaxBlobLayers) {
     return absl::InvalidArgumentError(
@@ -101,8 +98,8 @@ absl::Status BlobMetadata::Validate() const {
   }
   for (int64_t i = 0; i < n_layers(); ++i) {
     if (n_kept[i] < 0 || n_kept[i] < n_sinks) {
-      return absl::InvalidArgumentError(absl::StrCat("n_kept[", i, "]=", n_kept[i],
-                                                     " must be >= 0 and >= n_sinks=", n_sinks));
+      return absl::InvalidArgumentError(
+          absl::StrCat("n_kept[", i, "]=", n_kept[i], " must be >= 0 and >= n_sinks=", n_sinks));
     }
   }
   const bool int8 = quantization == BlobQuantization::kInt8PerChannel;
@@ -137,8 +134,8 @@ bool operator==(const BlobMetadata& a, const BlobMetadata& b) {
 MetadataEntries ToMetadataEntries(const BlobMetadata& m) {
   MetadataEntries entries = {
       {std::string(kKeyMagic), std::string(kBlobMagic)},
-      {std::string(kKeyHeaderSha256), kZeroHex},
-      {std::string(kKeyDataSha256), kZeroHex},
+      {std::string(kKeyHeaderSha256), std::string(64, '0')},
+      {std::string(kKeyDataSha256), std::string(64, '0')},
       {std::string(kKeyFormatVersion), absl::StrCat(m.format_version)},
       {std::string(kKeyMemoryId), m.memory_id},
       {std::string(kKeyModelFingerprint), m.model_fingerprint},
@@ -175,9 +172,9 @@ absl::StatusOr<BlobMetadata> ParseBlobMetadata(const std::map<std::string, std::
   }
   CTXMEM_RETURN_IF_ERROR(get_count(kKeyFormatVersion, &m.format_version));
   if (m.format_version != kBlobFormatVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("blob format version ", m.format_version, " is not supported (this build reads ",
-                     kBlobFormatVersion, ")"));
+    return absl::FailedPreconditionError(absl::StrCat("blob format version ", m.format_version,
+                                                      " is not supported (this build reads ",
+                                                      kBlobFormatVersion, ")"));
   }
   const std::string* model = get(kKeyModelFingerprint);
   const std::string* tokenizer = get(kKeyTokenizerFingerprint);
@@ -191,9 +188,9 @@ absl::StatusOr<BlobMetadata> ParseBlobMetadata(const std::map<std::string, std::
   m.tokenizer_fingerprint = *tokenizer;
   m.compression_config = *config;
   m.memory_id = *memory_id;
-  for (auto [key, out] : {std::pair{kKeyNOriginalTokens, &m.n_original_tokens},
-                          std::pair{kKeyNSinks, &m.n_sinks},
-                          std::pair{kKeyCreatedUnixMs, &m.created_unix_ms}}) {
+  for (auto [key, out] :
+       {std::pair{kKeyNOriginalTokens, &m.n_original_tokens}, std::pair{kKeyNSinks, &m.n_sinks},
+        std::pair{kKeyCreatedUnixMs, &m.created_unix_ms}}) {
     CTXMEM_RETURN_IF_ERROR(get_count(key, out));
   }
 

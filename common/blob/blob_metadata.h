@@ -23,9 +23,9 @@ inline constexpr absl::string_view kBlobMagic = "ctxmem-memory-blob";
 
 // Metadata keys. The first three are always the first entries of "__metadata__", in this
 // order, so the checksums sit at fixed byte offsets (see kBlobHeaderPrefix in memory_blob.h).
-inline constexpr absl::string_view kKeyMagic = "ctxmem.magic";                  // kBlobMagic
-inline constexpr absl::string_view kKeyHeaderSha256 = "ctxmem.header_sha256";  // 64 hex
-inline constexpr absl::string_view kKeyDataSha256 = "ctxmem.data_sha256";      // 64 hex
+inline constexpr absl::string_view kKeyMagic = "ctxmem.magic";                   // kBlobMagic
+inline constexpr absl::string_view kKeyHeaderSha256 = "ctxmem.header_sha256";    // 64 hex
+inline constexpr absl::string_view kKeyDataSha256 = "ctxmem.data_sha256";        // 64 hex
 inline constexpr absl::string_view kKeyFormatVersion = "ctxmem.format_version";  // "1"
 inline constexpr absl::string_view kKeyMemoryId = "ctxmem.memory_id";
 inline constexpr absl::string_view kKeyModelFingerprint = "ctxmem.model_fingerprint";

@@ -210,9 +210,9 @@ absl::StatusOr<std::unique_ptr<FileBlobStore>> FileBlobStore::Open(
     return absl::InternalError(absl::StrCat("cannot open ", lock_path, ": ", std::strerror(errno)));
   }
   if (flock(store->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "blob store ", options.dir, " is in use by another FileBlobStore (", lock_path,
-        " is locked): ", std::strerror(errno)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("blob store ", options.dir, " is in use by another FileBlobStore (", lock_path,
+                     " is locked): ", std::strerror(errno)));
   }
   absl::MutexLock lock(&store->mu_);
   CTXMEM_RETURN_IF_ERROR(store->Scan());
@@ -225,7 +225,8 @@ absl::Status FileBlobStore::Scan() {
   for (fs::directory_iterator it(staging_dir_, ec), end; !ec && it != end; it.increment(ec)) {
     fs::remove_all(it->path(), ec);
   }
-  if (ec) return absl::InternalError(absl::StrCat("cannot sweep ", staging_dir_, ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(absl::StrCat("cannot sweep ", staging_dir_, ": ", ec.message()));
 
   struct Found {
     std::string id;
@@ -295,9 +296,8 @@ absl::Status FileBlobStore::MakeRoom(uint64_t n_bytes) {
   const uint64_t max = options_.max_bytes;
   if (max == 0) return absl::OkStatus();
   if (n_bytes > max) {
-    return absl::ResourceExhaustedError(absl::StrCat("blob of ", n_bytes,
-                                                     " bytes exceeds the store budget of ", max,
-                                                     " bytes"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("blob of ", n_bytes, " bytes exceeds the store budget of ", max, " bytes"));
   }
   // Check first, so that a Put that cannot fit evicts nothing.
   uint64_t pinned_bytes = 0;
@@ -310,7 +310,8 @@ absl::Status FileBlobStore::MakeRoom(uint64_t n_bytes) {
         " bytes are pinned by readers and ", reserved_bytes_, " reserved by writes in flight"));
   }
   bool evicted = false;
-  for (auto it = lru_.begin(); it != lru_.end() && total_bytes_ + reserved_bytes_ + n_bytes > max;) {
+  for (auto it = lru_.begin();
+       it != lru_.end() && total_bytes_ + reserved_bytes_ + n_bytes > max;) {
     const std::string id = it->second;
     ++it;  // RemoveEntry erases the current position
     auto entry = entries_.find(id);
@@ -380,11 +381,11 @@ absl::StatusOr<PutResult> FileBlobStore::PutVerified(const std::string& id,
                                                      absl::string_view bytes,
                                                      const std::string* source_path) {
   absl::StatusOr<BlobInfo> info = VerifyBlob(bytes);
-  if (!info.ok()) return WithContext(info.status(), absl::StrCat("refusing to store blob '", id, "'"));
+  if (!info.ok())
+    return WithContext(info.status(), absl::StrCat("refusing to store blob '", id, "'"));
   if (!info->metadata.memory_id.empty() && info->metadata.memory_id != id) {
-    return absl::InvalidArgumentError(absl::StrCat("blob says it is memory '",
-                                                   info->metadata.memory_id,
-                                                   "' but was put as '", id, "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "blob says it is memory '", info->metadata.memory_id, "' but was put as '", id, "'"));
   }
   const uint64_t n_bytes = bytes.size();
   std::optional<AtomicFileFault> fault;

@@ -37,8 +37,8 @@ namespace ctxmem::blob {
 class FileBlobStore;
 
 struct FileBlobStoreOptions {
-  std::string dir;         // created (with parents' existence required) if missing
-  uint64_t max_bytes = 0;  // budget for blob files, bytes; 0 = unlimited
+  std::string dir;                    // created (with parents' existence required) if missing
+  uint64_t max_bytes = 0;             // budget for blob files, bytes; 0 = unlimited
   int64_t list_page_size_max = 1000;  // List() clamps page_size to [1, this]
 
   // InvalidArgument for an empty dir or a page size max < 1.
@@ -189,8 +189,8 @@ class FileBlobStore {
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);  // by id, ascending
   std::map<uint64_t, std::string> lru_ ABSL_GUARDED_BY(mu_);   // tick -> id, oldest first
   std::set<std::string> pending_ ABSL_GUARDED_BY(mu_);         // ids being written by a Put
-  uint64_t total_bytes_ ABSL_GUARDED_BY(mu_) = 0;     // sum of entries' n_bytes
-  uint64_t reserved_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // budget held by in-flight Puts
+  uint64_t total_bytes_ ABSL_GUARDED_BY(mu_) = 0;              // sum of entries' n_bytes
+  uint64_t reserved_bytes_ ABSL_GUARDED_BY(mu_) = 0;           // budget held by in-flight Puts
   uint64_t next_tick_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_generation_ ABSL_GUARDED_BY(mu_) = 1;
   std::optional<AtomicFileFault> next_fault_ ABSL_GUARDED_BY(mu_);

@@ -59,12 +59,12 @@ absl::Status CheckLayerTensors(const TensorTable& table, const BlobMetadata& m) 
     CTXMEM_RETURN_IF_ERROR(find(KeyTensorName(i), m.kv_dtype, 3, &k));
     CTXMEM_RETURN_IF_ERROR(find(ValueTensorName(i), m.kv_dtype, 3, &v));
     CTXMEM_RETURN_IF_ERROR(find(SrcTensorName(i), StDtype::kI64, 0, &src));
-    if (k->shape[1] != m.n_kept[i] || v->shape[1] != m.n_kept[i] ||
-        k->shape[0] != v->shape[0] || src->shape.back() != m.n_kept[i]) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "layer ", i, ": k ", ShapeString(k->shape), ", v ", ShapeString(v->shape), " and src ",
-          ShapeString(src->shape), " do not hold n_kept=", m.n_kept[i],
-          " entries for the same kv heads"));
+    if (k->shape[1] != m.n_kept[i] || v->shape[1] != m.n_kept[i] || k->shape[0] != v->shape[0] ||
+        src->shape.back() != m.n_kept[i]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("layer ", i, ": k ", ShapeString(k->shape), ", v ", ShapeString(v->shape),
+                       " and src ", ShapeString(src->shape), " do not hold n_kept=", m.n_kept[i],
+                       " entries for the same kv heads"));
     }
     if (!int8) continue;
     const TensorDesc* k_scale = nullptr;
@@ -74,9 +74,8 @@ absl::Status CheckLayerTensors(const TensorTable& table, const BlobMetadata& m) 
     if (k_scale->shape != std::vector<int64_t>{k->shape[0], 1, k->shape[2]} ||
         v_scale->shape != std::vector<int64_t>{v->shape[0], 1, v->shape[2]}) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "layer ", i, ": scales ", ShapeString(k_scale->shape), " / ",
-          ShapeString(v_scale->shape), " are not per channel of k ", ShapeString(k->shape),
-          " / v ", ShapeString(v->shape)));
+          "layer ", i, ": scales ", ShapeString(k_scale->shape), " / ", ShapeString(v_scale->shape),
+          " are not per channel of k ", ShapeString(k->shape), " / v ", ShapeString(v->shape)));
     }
   }
   return absl::OkStatus();
@@ -93,10 +92,10 @@ absl::StatusOr<TensorTable> ParseTensorTable(const nlohmann::json& header, uint6
     auto bad = [&it](absl::string_view why) {
       return absl::DataLossError(absl::StrCat("blob tensor '", it.key(), "': ", why));
     };
-    if (!e.is_object() || !e.contains("dtype") || !e["dtype"].is_string() ||
-        !e.contains("shape") || !e["shape"].is_array() || !e.contains("data_offsets") ||
-        !e["data_offsets"].is_array() || e["data_offsets"].size() != 2 ||
-        !e["data_offsets"][0].is_number_unsigned() || !e["data_offsets"][1].is_number_unsigned()) {
+    if (!e.is_object() || !e.contains("dtype") || !e["dtype"].is_string() || !e.contains("shape") ||
+        !e["shape"].is_array() || !e.contains("data_offsets") || !e["data_offsets"].is_array() ||
+        e["data_offsets"].size() != 2 || !e["data_offsets"][0].is_number_unsigned() ||
+        !e["data_offsets"][1].is_number_unsigned()) {
       return bad("entry needs string dtype, array shape and two unsigned data_offsets");
     }
     TensorDesc desc;
@@ -109,8 +108,8 @@ absl::StatusOr<TensorTable> ParseTensorTable(const nlohmann::json& header, uint6
       const uint64_t d = dim.get<uint64_t>();
       if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
           (d != 0 && n_elements > data_bytes / d)) {
-        return bad(absl::StrCat("dimension ", d, " does not fit the ", data_bytes,
-                                "-byte data section"));
+        return bad(
+            absl::StrCat("dimension ", d, " does not fit the ", data_bytes, "-byte data section"));
       }
       n_elements *= d;
       desc.shape.push_back(static_cast<int64_t>(d));
@@ -118,12 +117,11 @@ absl::StatusOr<TensorTable> ParseTensorTable(const nlohmann::json& header, uint6
     desc.begin = e["data_offsets"][0].get<uint64_t>();
     desc.end = e["data_offsets"][1].get<uint64_t>();
     const uint64_t width = static_cast<uint64_t>(weights::StDtypeBytes(desc.dtype));
-    if (desc.end < desc.begin || desc.end > data_bytes ||
-        n_elements > data_bytes / width || desc.end - desc.begin != n_elements * width) {
-      return bad(absl::StrCat("data_offsets [", desc.begin, ", ", desc.end, ") do not hold ",
-                              ShapeString(desc.shape), " of ",
-                              AsAbsl(weights::StDtypeName(desc.dtype)), " inside ", data_bytes,
-                              " data bytes"));
+    if (desc.end < desc.begin || desc.end > data_bytes || n_elements > data_bytes / width ||
+        desc.end - desc.begin != n_elements * width) {
+      return bad(absl::StrCat(
+          "data_offsets [", desc.begin, ", ", desc.end, ") do not hold ", ShapeString(desc.shape),
+          " of ", AsAbsl(weights::StDtypeName(desc.dtype)), " inside ", data_bytes, " data bytes"));
     }
     table.emplace(it.key(), std::move(desc));
   }
@@ -139,8 +137,8 @@ absl::StatusOr<TensorTable> ParseTensorTable(const nlohmann::json& header, uint6
     next = end;
   }
   if (next != data_bytes) {
-    return absl::DataLossError(absl::StrCat("blob tensors cover ", next, " of ", data_bytes,
-                                            " data bytes"));
+    return absl::DataLossError(
+        absl::StrCat("blob tensors cover ", next, " of ", data_bytes, " data bytes"));
   }
   return table;
 }
@@ -157,17 +155,16 @@ absl::StatusOr<std::string> HashHeader(absl::string_view header) {
 }  // namespace
 
 absl::Status CheckExpectations(const BlobMetadata& metadata, const BlobExpectations& expect) {
-  if (!expect.model_fingerprint.empty() &&
-      metadata.model_fingerprint != expect.model_fingerprint) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "blob was made with model '", metadata.model_fingerprint, "' but this server runs '",
-        expect.model_fingerprint, "'"));
+  if (!expect.model_fingerprint.empty() && metadata.model_fingerprint != expect.model_fingerprint) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("blob was made with model '", metadata.model_fingerprint,
+                     "' but this server runs '", expect.model_fingerprint, "'"));
   }
   if (!expect.tokenizer_fingerprint.empty() &&
       metadata.tokenizer_fingerprint != expect.tokenizer_fingerprint) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "blob was made with tokenizer '", metadata.tokenizer_fingerprint,
-        "' but this server runs '", expect.tokenizer_fingerprint, "'"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("blob was made with tokenizer '", metadata.tokenizer_fingerprint,
+                     "' but this server runs '", expect.tokenizer_fingerprint, "'"));
   }
   return absl::OkStatus();
 }
@@ -178,8 +175,9 @@ absl::StatusOr<SafetensorsLayout> LayoutBlob(std::vector<RawTensor> tensors,
   TensorTable table;
   for (const RawTensor& t : tensors) table[t.name] = TensorDesc{t.dtype, t.shape};
   CTXMEM_RETURN_IF_ERROR(CheckLayerTensors(table, metadata));
-  CTXMEM_ASSIGN_OR_RETURN(SafetensorsLayout layout,
-                          SafetensorsLayout::Build(std::move(tensors), ToMetadataEntries(metadata)));
+  CTXMEM_ASSIGN_OR_RETURN(
+      SafetensorsLayout layout,
+      SafetensorsLayout::Build(std::move(tensors), ToMetadataEntries(metadata)));
   if (layout.MetadataValueOffset(kKeyHeaderSha256) != static_cast<int64_t>(kHeaderShaOffset) ||
       layout.MetadataValueOffset(kKeyDataSha256) != static_cast<int64_t>(kDataShaOffset)) {
     return absl::InternalError("blob header checksums are not at their fixed offsets");
@@ -210,8 +208,8 @@ absl::StatusOr<uint64_t> SealBlobToFile(std::vector<RawTensor> tensors,
 absl::StatusOr<BlobInfo> VerifyBlob(absl::string_view bytes, const BlobExpectations& expect) {
   const uint64_t size = bytes.size();
   if (size < kDataShaOffset + kSha256HexChars + 1) {
-    return absl::DataLossError(absl::StrCat("blob is truncated: ", size,
-                                            " bytes cannot hold the fixed header prefix"));
+    return absl::DataLossError(
+        absl::StrCat("blob is truncated: ", size, " bytes cannot hold the fixed header prefix"));
   }
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
@@ -245,8 +243,8 @@ absl::StatusOr<BlobInfo> VerifyBlob(absl::string_view bytes, const BlobExpectati
   }
 
   // Checksums match: the rest is parsed from bytes the writer produced.
-  const nlohmann::json json = nlohmann::json::parse(header.data() + 8, header.data() + header.size(),
-                                                    nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json json = nlohmann::json::parse(
+      header.data() + 8, header.data() + header.size(), nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded() || !json.is_object() || !json.contains("__metadata__") ||
       !json["__metadata__"].is_object()) {
     return absl::DataLossError("blob header is not a JSON object with a __metadata__ object");
@@ -264,8 +262,8 @@ absl::StatusOr<BlobInfo> VerifyBlob(absl::string_view bytes, const BlobExpectati
   CTXMEM_ASSIGN_OR_RETURN(const TensorTable table, ParseTensorTable(json, size - 8 - n));
   const absl::Status layers = CheckLayerTensors(table, info.metadata);
   if (!layers.ok()) {
-    return absl::DataLossError(absl::StrCat("blob tensors do not fit its metadata: ",
-                                            layers.message()));
+    return absl::DataLossError(
+        absl::StrCat("blob tensors do not fit its metadata: ", layers.message()));
   }
   CTXMEM_RETURN_IF_ERROR(CheckExpectations(info.metadata, expect));
   info.header_sha256 = header_hex;
@@ -289,8 +287,8 @@ absl::StatusOr<std::unique_ptr<MemoryBlob>> MemoryBlob::Open(const std::string& 
   absl::StatusOr<std::unique_ptr<weights::SafetensorsFile>> file =
       weights::SafetensorsFile::Open(path);
   if (!file.ok()) {
-    return absl::DataLossError(absl::StrCat(path, ": verified blob does not open as safetensors: ",
-                                            file.status().message()));
+    return absl::DataLossError(absl::StrCat(
+        path, ": verified blob does not open as safetensors: ", file.status().message()));
   }
   const auto& entries = (*file)->metadata();
   auto it = entries.find(std::string(kKeyHeaderSha256));

@@ -42,9 +42,9 @@ struct BlobExpectations {
 // A verified blob's metadata and checksums.
 struct BlobInfo {
   BlobMetadata metadata;
-  std::string header_sha256;  // 64 hex, as stored (and recomputed)
-  std::string data_sha256;    // 64 hex, as stored (and recomputed)
-  uint64_t n_bytes = 0;       // whole file
+  std::string header_sha256;    // 64 hex, as stored (and recomputed)
+  std::string data_sha256;      // 64 hex, as stored (and recomputed)
+  uint64_t n_bytes = 0;         // whole file
   uint64_t n_header_bytes = 0;  // 8 + N: where the data section starts
 };
 

@@ -111,8 +111,8 @@ absl::StatusOr<SafetensorsLayout> SafetensorsLayout::Build(std::vector<RawTensor
   absl::flat_hash_set<std::string> seen;
   for (const RawTensor& t : tensors) {
     if (t.name.empty() || t.name == kMetadataKey || !IsValidUtf8(t.name)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor name '", t.name, "' is empty, reserved or not valid UTF-8"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor name '", t.name, "' is empty, reserved or not valid UTF-8"));
     }
     if (!seen.insert(t.name).second) {
       return absl::InvalidArgumentError(absl::StrCat("duplicate tensor name '", t.name, "'"));
@@ -168,9 +168,8 @@ absl::StatusOr<SafetensorsLayout> SafetensorsLayout::Build(std::vector<RawTensor
   json += "}";
   json.append((8 - json.size() % 8) % 8, ' ');
   if (json.size() > kMaxHeaderBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("safetensors header of ", json.size(),
-                                                   "+ bytes exceeds the limit of ",
-                                                   kMaxHeaderBytes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "safetensors header of ", json.size(), "+ bytes exceeds the limit of ", kMaxHeaderBytes));
   }
   layout.header_.resize(8);
   const uint64_t n = json.size();
@@ -198,9 +197,9 @@ absl::Status SafetensorsLayout::ReplaceMetadataValue(absl::string_view key,
     }
     const std::string json = JsonString(value);
     if (json.size() != span.n_bytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("new value of metadata key '", key, "' serializes to ", json.size(),
-                       " bytes, the header holds ", span.n_bytes));
+      return absl::InvalidArgumentError(absl::StrCat("new value of metadata key '", key,
+                                                     "' serializes to ", json.size(),
+                                                     " bytes, the header holds ", span.n_bytes));
     }
     header_.replace(span.offset, span.n_bytes, json);
     return absl::OkStatus();

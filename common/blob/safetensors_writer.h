@@ -82,7 +82,7 @@ class SafetensorsLayout {
 
   struct ValueSpan {
     std::string key;
-    uint64_t offset = 0;  // in header_, first byte of the JSON string (its opening quote)
+    uint64_t offset = 0;   // in header_, first byte of the JSON string (its opening quote)
     uint64_t n_bytes = 0;  // serialized length, quotes included
   };
 

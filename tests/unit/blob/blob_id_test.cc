@@ -27,9 +27,11 @@ TEST(BlobIdTest, MatchesTheDocumentedLayout) {
 }
 
 TEST(BlobIdTest, SameInputSameIdWhateverTheConfigSpelling) {
-  const std::string a = ComputeMemoryId("m", R"({"pruner":"tova","chunk_size":512})", kTokens).value();
+  const std::string a =
+      ComputeMemoryId("m", R"({"pruner":"tova","chunk_size":512})", kTokens).value();
   const std::string b =
-      ComputeMemoryId("m", "{\n  \"chunk_size\" : 512,\n  \"pruner\" : \"tova\"\n}", kTokens).value();
+      ComputeMemoryId("m", "{\n  \"chunk_size\" : 512,\n  \"pruner\" : \"tova\"\n}", kTokens)
+          .value();
   EXPECT_EQ(a, b);
   EXPECT_TRUE(IsMemoryId(a));
 }
@@ -72,13 +74,14 @@ TEST(BlobIdTest, RejectsBadConfigAndFingerprint) {
 }
 
 TEST(BlobIdTest, CanonicalJson) {
-  EXPECT_EQ(CanonicalJson(R"( { "b" : [ 1 , 2.50, 1e2 ], "a" : { "z" : null, "y" : true } } )")
-                .value(),
-            R"({"a":{"y":true,"z":null},"b":[1,2.5,100.0]})");
+  EXPECT_EQ(
+      CanonicalJson(R"( { "b" : [ 1 , 2.50, 1e2 ], "a" : { "z" : null, "y" : true } } )").value(),
+      R"({"a":{"y":true,"z":null},"b":[1,2.5,100.0]})");
   EXPECT_EQ(CanonicalJson(R"("é")").value(), R"("é")");
   EXPECT_EQ(CanonicalJson("\"\xff\"").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(CanonicalJson("").status().code(), absl::StatusCode::kInvalidArgument);
-  const std::string deep = std::string(kMaxJsonDepth + 1, '[') + std::string(kMaxJsonDepth + 1, ']');
+  const std::string deep =
+      std::string(kMaxJsonDepth + 1, '[') + std::string(kMaxJsonDepth + 1, ']');
   EXPECT_EQ(CanonicalJson(deep).status().code(), absl::StatusCode::kInvalidArgument);
   const std::string ok = std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']');
   EXPECT_EQ(CanonicalJson(ok).value(), ok);

@@ -29,7 +29,8 @@ TEST(BlobMetadataTest, EntriesRoundTrip) {
 TEST(BlobMetadataTest, FixedKeysComeFirst) {
   const MetadataEntries entries = ToMetadataEntries(testing::MakeTestBlob().metadata);
   ASSERT_GE(entries.size(), 4u);
-  EXPECT_EQ(entries[0], (std::pair<std::string, std::string>{"ctxmem.magic", "ctxmem-memory-blob"}));
+  EXPECT_EQ(entries[0],
+            (std::pair<std::string, std::string>{"ctxmem.magic", "ctxmem-memory-blob"}));
   EXPECT_EQ(entries[1].first, "ctxmem.header_sha256");
   EXPECT_EQ(entries[1].second, std::string(64, '0'));
   EXPECT_EQ(entries[2].first, "ctxmem.data_sha256");

@@ -26,9 +26,8 @@ constexpr StDtype kKvDtypes[] = {StDtype::kF32, StDtype::kF16, StDtype::kBF16, S
 // semantic checks after the checksums can catch the edit.
 void ResealHeader(SafetensorsLayout* layout) {
   ASSERT_TRUE(layout->ReplaceMetadataValue(kKeyHeaderSha256, std::string(64, '0')).ok());
-  ASSERT_TRUE(layout->ReplaceMetadataValue(kKeyHeaderSha256,
-                                           Sha256Hex(layout->header()).value())
-                  .ok());
+  ASSERT_TRUE(
+      layout->ReplaceMetadataValue(kKeyHeaderSha256, Sha256Hex(layout->header()).value()).ok());
 }
 
 class MemoryBlobDtypeTest : public ::testing::TestWithParam<StDtype> {};
@@ -56,9 +55,8 @@ TEST_P(MemoryBlobDtypeTest, SealThenOpenRoundTrips) {
     ASSERT_NE(info, nullptr) << blob.tensors[i].name;
     EXPECT_EQ(info->dtype, blob.tensors[i].dtype);
     EXPECT_EQ(info->shape, blob.tensors[i].shape);
-    EXPECT_EQ(std::memcmp(m.file().TensorData(*info), blob.buffers[i].data(),
-                          blob.buffers[i].size()),
-              0)
+    EXPECT_EQ(
+        std::memcmp(m.file().TensorData(*info), blob.buffers[i].data(), blob.buffers[i].size()), 0)
         << blob.tensors[i].name;
   }
 }
@@ -81,8 +79,10 @@ TEST(MemoryBlobTest, ChecksumsSitAtTheirFixedOffsets) {
 }
 
 TEST(MemoryBlobTest, SealingIsDeterministic) {
-  EXPECT_EQ(testing::SealTestBlob(StDtype::kF16, 2, 3, 1), testing::SealTestBlob(StDtype::kF16, 2, 3, 1));
-  EXPECT_NE(testing::SealTestBlob(StDtype::kF16, 2, 3, 1), testing::SealTestBlob(StDtype::kF16, 2, 3, 2));
+  EXPECT_EQ(testing::SealTestBlob(StDtype::kF16, 2, 3, 1),
+            testing::SealTestBlob(StDtype::kF16, 2, 3, 1));
+  EXPECT_NE(testing::SealTestBlob(StDtype::kF16, 2, 3, 1),
+            testing::SealTestBlob(StDtype::kF16, 2, 3, 2));
 }
 
 TEST(MemoryBlobTest, CorruptingAnyByteIsDataLoss) {
@@ -129,7 +129,8 @@ TEST(MemoryBlobTest, ErrorsSayWhatFailed) {
 
 TEST(MemoryBlobTest, ExpectationsAreFailedPrecondition) {
   const std::string good = testing::SealTestBlob();
-  const absl::Status model = VerifyBlob(good, {.model_fingerprint = "sha256:other", .tokenizer_fingerprint = ""}).status();
+  const absl::Status model =
+      VerifyBlob(good, {.model_fingerprint = "sha256:other", .tokenizer_fingerprint = ""}).status();
   EXPECT_EQ(model.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(model.message().find("sha256:test-model"), absl::string_view::npos) << model;
   EXPECT_NE(model.message().find("sha256:other"), absl::string_view::npos) << model;
@@ -173,9 +174,13 @@ TEST(MemoryBlobTest, SealRejectsTensorsThatDoNotFitTheMetadata) {
   EXPECT_EQ(seal_code([](testing::TestBlob* b) { b->metadata.n_kept[0] = 2; }), kInvalid);
   EXPECT_EQ(seal_code([](testing::TestBlob* b) { b->tensors[2].dtype = StDtype::kI32; }),
             kInvalid);  // src must be I64
-  EXPECT_EQ(seal_code([](testing::TestBlob* b) { b->tensors[0].shape = {2, 3, 2, 2}; }),
+  EXPECT_EQ(seal_code([](testing::TestBlob* b) {
+              b->tensors[0].shape = {2, 3, 2, 2};
+            }),
             kInvalid);  // k must be rank 3
-  EXPECT_EQ(seal_code([](testing::TestBlob* b) { b->tensors[3].shape = {2, 2, 4}; }),
+  EXPECT_EQ(seal_code([](testing::TestBlob* b) {
+              b->tensors[3].shape = {2, 2, 4};
+            }),
             kInvalid);  // k_scale must be per channel
   EXPECT_EQ(seal_code([](testing::TestBlob* b) { b->metadata.model_fingerprint.clear(); }),
             kInvalid);

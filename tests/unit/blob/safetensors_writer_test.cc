@@ -21,10 +21,9 @@ using testing::TempDir;
 using weights::SafetensorsFile;
 using weights::StDtype;
 
-constexpr StDtype kAllDtypes[] = {StDtype::kF32, StDtype::kF16, StDtype::kBF16,
-                                  StDtype::kF64, StDtype::kI64, StDtype::kI32,
-                                  StDtype::kI16, StDtype::kI8,  StDtype::kU8,
-                                  StDtype::kBool};
+constexpr StDtype kAllDtypes[] = {StDtype::kF32, StDtype::kF16, StDtype::kBF16, StDtype::kF64,
+                                  StDtype::kI64, StDtype::kI32, StDtype::kI16,  StDtype::kI8,
+                                  StDtype::kU8,  StDtype::kBool};
 
 uint64_t HeaderLength(const std::string& header) {
   uint64_t n = 0;
@@ -40,8 +39,10 @@ TEST(SafetensorsWriterTest, RoundTripsEveryDtypeThroughTheReader) {
   for (StDtype dtype : kAllDtypes) {
     // Odd element counts so that narrow dtypes would misalign the wider ones if unsorted.
     buffers.push_back(PatternBytes(dtype, 3 * 5, salt));
-    tensors.push_back({absl::StrCat("t.", std::string(weights::StDtypeName(dtype))), dtype,
-                       {3, 5}, buffers.back().data()});
+    tensors.push_back({absl::StrCat("t.", std::string(weights::StDtypeName(dtype))),
+                       dtype,
+                       {3, 5},
+                       buffers.back().data()});
     ++salt;
   }
   auto layout = SafetensorsLayout::Build(tensors, {{"k1", "v1"}, {"k2", "v2"}});
@@ -158,8 +159,7 @@ TEST(SafetensorsWriterTest, ReplaceMetadataValueKeepsTheLayout) {
   ASSERT_TRUE(layout.ReplaceMetadataValue("a", "beef").ok());
   EXPECT_EQ(layout.header().substr(offset, 4), "beef");
   EXPECT_EQ(layout.header().size(), size);
-  EXPECT_EQ(layout.ReplaceMetadataValue("a", "toolong").code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(layout.ReplaceMetadataValue("a", "toolong").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(layout.ReplaceMetadataValue("b", "\n").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(layout.ReplaceMetadataValue("zz", "beef").code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(layout.MetadataValueOffset("zz"), -1);
@@ -183,10 +183,10 @@ TEST(SafetensorsWriterTest, Utf8Validation) {
   EXPECT_TRUE(IsValidUtf8(""));
   EXPECT_TRUE(IsValidUtf8("ascii é ✓ 😀"));
   EXPECT_FALSE(IsValidUtf8("\x80"));
-  EXPECT_FALSE(IsValidUtf8("\xe2\x9c"));        // truncated
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));    // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xe2\x9c"));          // truncated
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
   EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // > U+10FFFF
-  EXPECT_FALSE(IsValidUtf8("\xe0\x80\xaf"));    // overlong
+  EXPECT_FALSE(IsValidUtf8("\xe0\x80\xaf"));      // overlong
 }
 
 }  // namespace
