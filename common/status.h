@@ -1,6 +1,7 @@
 #pragma once
 // The project's only control-flow macros (STYLE.md rule 22), and small Status helpers.
 
+#include <string_view>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -28,8 +29,9 @@
 
 namespace ctxmem {
 
-// Note: Debian's Abseil is built with its own absl::string_view (not std::string_view), so
-// absl::StrCat and absl::Status do not take a std::string_view: wrap it in std::string().
+// Debian's Abseil is built with its own absl::string_view (not std::string_view), so absl::StrCat
+// and absl::Status do not take a std::string_view. AsAbsl converts one without copying.
+inline absl::string_view AsAbsl(std::string_view s) { return {s.data(), s.size()}; }
 
 // Returns `status` with "context: " put in front of its message; OK stays OK.
 absl::Status WithContext(const absl::Status& status, absl::string_view context);

@@ -11,7 +11,6 @@
 namespace ctxmem::blob {
 namespace {
 
-inline absl::string_view AsAbsl(std::string_view s) { return {s.data(), s.size()}; }
 
 struct QuantizationEntry {
   BlobQuantization quantization;

@@ -18,7 +18,6 @@ namespace {
 
 using weights::StDtype;
 
-inline absl::string_view AsAbsl(std::string_view s) { return {s.data(), s.size()}; }
 
 // One entry of a tensor table, from the writer's input or a parsed header.
 struct TensorDesc {

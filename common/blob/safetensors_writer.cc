@@ -14,7 +14,6 @@ namespace {
 
 constexpr absl::string_view kMetadataKey = "__metadata__";
 
-inline absl::string_view AsAbsl(std::string_view s) { return {s.data(), s.size()}; }
 
 // Appends `text` (valid UTF-8) as a JSON string: quotes, backslashes and control characters
 // escaped, everything else verbatim. Deterministic, so equal inputs give equal headers.
