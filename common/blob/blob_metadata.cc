@@ -11,7 +11,6 @@
 namespace ctxmem::blob {
 namespace {
 
-
 struct QuantizationEntry {
   BlobQuantization quantization;
   std::string_view name;
