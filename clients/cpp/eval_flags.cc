@@ -1,0 +1,89 @@
+#include "clients/cpp/eval_flags.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status.h"
+
+namespace ctxmem::cli {
+
+void AddCompressionFlags(CLI::App* cmd, CompressionFlags* flags) {
+  cmd->add_option("--schedule", flags->schedule,
+                  "IM schedule: linear | square | sqrt | inverse_convex | inverse_concave")
+      ->capture_default_str();
+  cmd->add_option("--sinks", flags->n_sink_tokens, "Sink tokens kept outside the budget")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--positions", flags->position_mode, "slots | original")->capture_default_str();
+  cmd->add_option("--score-mode", flags->score_mode, "exact | window")->capture_default_str();
+  cmd->add_option("--score-window", flags->score_window, "Scoring queries in window mode")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--seed", flags->seed, "Seed of the random pruner")->capture_default_str();
+}
+
+absl::StatusOr<compress::CompressionConfig> BaseConfig(const CompressionFlags& flags) {
+  compress::CompressionConfig c;
+  CTXMEM_ASSIGN_OR_RETURN(c.schedule, compress::ParseSchedule(flags.schedule));
+  CTXMEM_ASSIGN_OR_RETURN(c.position_mode, compress::ParsePositionMode(flags.position_mode));
+  CTXMEM_ASSIGN_OR_RETURN(c.score_mode, compress::ParseScoreMode(flags.score_mode));
+  c.n_sink_tokens = flags.n_sink_tokens;
+  c.score_window = flags.score_window;
+  c.seed = flags.seed;
+  return c;
+}
+
+std::vector<std::string> SplitList(const std::string& list) {
+  std::vector<std::string> out;
+  for (absl::string_view item : absl::StrSplit(list, ',')) {
+    item = absl::StripAsciiWhitespace(item);
+    if (!item.empty()) out.emplace_back(item);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<int64_t>> ParseCounts(const std::string& list) {
+  std::vector<int64_t> out;
+  for (std::string item : SplitList(list)) {
+    int64_t scale = 1;
+    if (item.back() == 'k' || item.back() == 'K') {
+      scale = 1024;
+      item.pop_back();
+    }
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(item, &value) || value < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", item, "' in '", list, "' is not a count (e.g. 512 or 2k)"));
+    }
+    out.push_back(value * scale);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<double>> ParseNumbers(const std::string& list) {
+  std::vector<double> out;
+  for (const std::string& item : SplitList(list)) {
+    double value = 0;
+    if (!absl::SimpleAtod(item, &value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", item, "' in '", list, "' is not a number"));
+    }
+    out.push_back(value);
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open text file: ", path));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading text file: ", path));
+  return buffer.str();
+}
+
+}  // namespace ctxmem::cli

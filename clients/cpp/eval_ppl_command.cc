@@ -1,0 +1,124 @@
+#include "clients/cpp/eval_ppl_command.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "clients/cpp/plot_runner.h"
+#include "common/compress/ppl_sweep.h"
+#include "common/tokenizer/tokenizer.h"
+#include "nlohmann/json.hpp"
+
+namespace ctxmem::cli {
+namespace {
+
+// One stderr line, redrawn in place: [#####.....] setting 3/29 tova IMDC C=512 M=128 1024/2048
+void DrawProgress(const compress::PplSweepProgress& p) {
+  constexpr int kWidth = 30;
+  const double fraction =
+      (static_cast<double>(p.setting) +
+       (p.n_tokens_total > 0 ? static_cast<double>(p.n_tokens_done) / p.n_tokens_total : 0)) /
+      static_cast<double>(p.n_settings);
+  const int filled = static_cast<int>(fraction * kWidth);
+  const compress::CompressionConfig& c = *p.config;
+  std::fprintf(
+      stderr, "\r[%s%s] %lld/%lld %s %s C=%lld M=%lld %lld/%lld tok %.0f s      ",
+      std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
+      static_cast<long long>(p.setting + 1), static_cast<long long>(p.n_settings), c.pruner.c_str(),
+      std::string(compress::MemoryTypeName(c.memory_type, c.decremental_chunk)).c_str(),
+      static_cast<long long>(c.chunk_size), static_cast<long long>(c.memory_size),
+      static_cast<long long>(p.n_tokens_done), static_cast<long long>(p.n_tokens_total), p.seconds);
+  if (p.finished != nullptr) {
+    const compress::PplRow& row = *p.finished;
+    if (row.error.empty()) {
+      std::fprintf(stderr, "\n  ppl %.4f  %.1f s  peak RSS %.0f MiB\n", row.ppl, row.seconds,
+                   static_cast<double>(row.peak_rss_bytes) / (1 << 20));
+    } else {
+      std::fprintf(stderr, "\n  skipped: %s\n", row.error.c_str());
+    }
+  }
+}
+
+}  // namespace
+
+CLI::App* AddEvalPplCommand(CLI::App* app, EvalPplArgs* args) {
+  CLI::App* cmd = app->add_subcommand(
+      "eval-ppl", "Perplexity of chunked compression over pruners x memory types x C x M");
+  AddModelFlags(cmd, &args->model);
+  AddCompressionFlags(cmd, &args->compression);
+  cmd->add_option("--text", args->text_path, "UTF-8 text file")->required();
+  cmd->add_option("--eval-len", args->eval_len, "Tokens of the evaluation window")
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 40))
+      ->capture_default_str();
+  cmd->add_option("--chunk", args->chunk_sizes, "Chunk size(s) C, comma-separated")
+      ->capture_default_str();
+  cmd->add_option("--memory", args->memory_sizes, "Memory size(s) M, comma-separated")
+      ->capture_default_str();
+  cmd->add_option("--pruners", args->pruners, "all | comma-separated pruner names")
+      ->capture_default_str();
+  cmd->add_option("--memory-types", args->memory_types, "Comma-separated: FM,IM,IMDC,...")
+      ->capture_default_str();
+  cmd->add_option("--out", args->out_dir, "Output folder")->required();
+  cmd->add_option("--name", args->name, "Output file stem: DIR/NAME.json, DIR/NAME.md")
+      ->capture_default_str();
+  return cmd;
+}
+
+int RunEvalPpl(const EvalPplArgs& args) {
+  const std::string kCommand = "eval-ppl";
+  compress::PplSweepOptions options;
+  options.eval_len = args.eval_len;
+  absl::StatusOr<compress::CompressionConfig> base = BaseConfig(args.compression);
+  if (!base.ok()) return ReportError(kCommand, base.status());
+  options.base = *base;
+  absl::StatusOr<std::vector<int64_t>> chunks = ParseCounts(args.chunk_sizes);
+  if (!chunks.ok()) return ReportError(kCommand, chunks.status());
+  absl::StatusOr<std::vector<int64_t>> memories = ParseCounts(args.memory_sizes);
+  if (!memories.ok()) return ReportError(kCommand, memories.status());
+  options.chunk_sizes = *chunks;
+  options.memory_sizes = *memories;
+  if (args.pruners != "all") options.pruners = SplitList(args.pruners);
+  options.memory_types = SplitList(args.memory_types);
+  absl::StatusOr<std::vector<compress::CompressionConfig>> plan = PlanPplSweep(options);
+  if (!plan.ok()) return ReportError(kCommand, plan.status());
+  if (absl::Status s = MakeOutputDir(args.out_dir); !s.ok()) return ReportError(kCommand, s);
+
+  absl::StatusOr<std::string> text = ReadTextFile(args.text_path);
+  if (!text.ok()) return ReportError(kCommand, text.status());
+  absl::StatusOr<std::unique_ptr<model::Model>> model = LoadModel(args.model);
+  if (!model.ok()) return ReportError(kCommand, model.status());
+  if ((*model)->tokenizer() == nullptr) {
+    return ReportError(kCommand, absl::FailedPreconditionError(absl::StrCat(
+                                     args.model.path, " has no tokenizer (tokenizer.json)")));
+  }
+  absl::StatusOr<std::vector<int32_t>> ids = (*model)->tokenizer()->Encode(*text);
+  if (!ids.ok()) return ReportError(kCommand, ids.status());
+  std::fprintf(stderr, "%s: %zu tokens, evaluating the first %lld; %zu settings\n",
+               args.text_path.c_str(), ids->size(), static_cast<long long>(args.eval_len),
+               plan->size());
+
+  absl::StatusOr<compress::PplSweepResult> result =
+      compress::RunPplSweep((*model)->transformer(), *ids, options, DrawProgress);
+  std::fprintf(stderr, "\n");
+  if (!result.ok()) return ReportError(kCommand, result.status());
+
+  nlohmann::json json = compress::PplSweepToJson(*result);
+  json["text"] = args.text_path;
+  json["model"] = (*model)->path();
+  json["device"] = args.model.device;
+  json["dtype"] = args.model.dtype;
+  const std::string md = compress::PplSweepToMarkdown(*result);
+  const std::string stem = args.out_dir + "/" + args.name;
+  if (absl::Status s = WriteFileAtomically(stem + ".json", json.dump(1) + "\n"); !s.ok()) {
+    return ReportError(kCommand, s);
+  }
+  if (absl::Status s = WriteFileAtomically(stem + ".md", md); !s.ok()) {
+    return ReportError(kCommand, s);
+  }
+  std::printf("%s\nwrote %s.json and %s.md (%.0f s)\n", md.c_str(), stem.c_str(), stem.c_str(),
+              result->seconds);
+  return 0;
+}
+
+}  // namespace ctxmem::cli

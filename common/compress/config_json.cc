@@ -1,0 +1,26 @@
+#include "common/compress/config_json.h"
+
+#include <string>
+
+namespace ctxmem::compress {
+
+nlohmann::json CompressionConfigToJson(const CompressionConfig& config) {
+  nlohmann::json j;
+  j["pruner"] = config.pruner;
+  j["memory_type"] = std::string(MemoryTypeName(config.memory_type, config.decremental_chunk));
+  j["decremental_chunk"] = config.decremental_chunk;
+  j["chunk_size"] = config.chunk_size;
+  j["memory_size"] = config.memory_size;
+  j["schedule"] = std::string(ScheduleName(config.schedule));
+  j["n_sink_tokens"] = config.n_sink_tokens;
+  j["position_mode"] = std::string(PositionModeName(config.position_mode));
+  j["score_mode"] = std::string(ScoreModeName(config.score_mode));
+  j["score_window"] = config.score_window;
+  j["conv_kernel_size"] = config.conv_kernel_size;
+  j["double_compress_size"] = config.double_compress_size;
+  j["seed"] = config.seed;
+  j["expected_length"] = config.expected_length;
+  return j;
+}
+
+}  // namespace ctxmem::compress

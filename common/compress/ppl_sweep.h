@@ -1,0 +1,111 @@
+#pragma once
+// Perplexity of chunked compression over a grid of settings: the seed's eval_all_pruners
+// (spec §10.1, §12.14). Every setting compresses the first eval_len tokens chunk by chunk and
+// scores every position of the window from its chunk's logits, so PPL = exp(mean NLL over the
+// eval_len - 1 predicted tokens); a no_compress row per chunk size is the reference. Time and
+// peak RSS are taken per setting.
+// Thread-safety: free functions; run one sweep at a time per process (the peak RSS is a
+// process-wide high-water mark, reset before every setting).
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/compress/compression_config.h"
+#include "nlohmann/json.hpp"
+
+namespace ctxmem::model {
+class Transformer;
+}
+
+namespace ctxmem::compress {
+
+struct PplSweepOptions {
+  int64_t eval_len = 2048;                    // tokens of the window, >= 2
+  std::vector<int64_t> chunk_sizes = {512};   // C values, each >= 1
+  std::vector<int64_t> memory_sizes = {256};  // M values, each >= 0
+  // Pruner names (registry names or aliases); empty = every registered pruner once. no_compress
+  // is always run once per chunk size as the reference, whether listed or not.
+  std::vector<std::string> pruners;
+  // ParseMemoryType names: "FM", "IM", "IMDC", "FIXED_INCREMENTAL", ... (DOUBLE_COMPRESS needs
+  // base.double_compress_size).
+  std::vector<std::string> memory_types = {"FM"};
+  // Everything else of every setting (schedule, sinks, positions, score mode, seed, ...).
+  CompressionConfig base;
+
+  // InvalidArgument naming the field and value: eval_len < 2, empty or out-of-range lists,
+  // unknown pruner or memory type names.
+  absl::Status Validate() const;
+};
+
+// The settings of a sweep in run order: for each chunk size the no_compress reference first,
+// then every M x pruner x memory type. InvalidArgument as Validate().
+absl::StatusOr<std::vector<CompressionConfig>> PlanPplSweep(const PplSweepOptions& options);
+
+// One setting's result.
+struct PplRow {
+  CompressionConfig config;
+  bool reference = false;  // the no_compress row of its chunk size
+  // Empty when the setting ran; otherwise why it could not (e.g. an IMDC plan with a chunk
+  // size <= 0, §12.8) and the numbers below are unset.
+  std::string error;
+  double ppl = 0;
+  double nll = 0;        // nats, mean over n_scored tokens
+  int64_t n_scored = 0;  // eval_len - 1
+  double seconds = 0;    // wall time of the compression, logits and scoring included
+  double tokens_per_second = 0;
+  int64_t peak_rss_bytes = -1;  // VmHWM during the setting; -1 unknown
+  int64_t n_chunks = 0;
+  int64_t memory_len = 0;  // final memory entries per kv head, sinks included
+  std::string plan;        // ChunkPlan::Describe()
+};
+
+struct PplSweepResult {
+  int64_t eval_len = 0;
+  std::vector<PplRow> rows;  // in PlanPplSweep order
+  // True when the peak RSS was reset before every setting; false: peaks are process-wide
+  // (monotonic) because the kernel refused the reset.
+  bool peak_rss_per_setting = false;
+  double seconds = 0;  // whole sweep
+};
+
+struct PplSweepProgress {
+  int64_t setting = 0;  // 0-based index of the running setting
+  int64_t n_settings = 0;
+  const CompressionConfig* config = nullptr;  // the running setting; borrowed for the call
+  int64_t n_tokens_done = 0;                  // of this setting
+  int64_t n_tokens_total = 0;                 // eval_len
+  double seconds = 0;                         // since the sweep started
+  const PplRow* finished = nullptr;           // set once per setting, when its row is complete
+};
+
+// Perplexity of one compression of tokens[0, eval_len): every chunk's logits scored (§10.1).
+// InvalidArgument when tokens holds fewer than eval_len (>= 2) ids or the config is invalid;
+// compression errors are returned as they are. peak_rss_bytes is left at -1 (the sweep sets
+// it). `on_tokens` (may be empty) gets the tokens done after every chunk.
+absl::StatusOr<PplRow> EvaluateCompressedPerplexity(
+    const model::Transformer& model, absl::Span<const int32_t> tokens, int64_t eval_len,
+    const CompressionConfig& config, const std::function<void(int64_t)>& on_tokens = nullptr);
+
+// Runs every setting of PlanPplSweep(options) on tokens[0, eval_len). A setting that fails is
+// recorded with its error and the sweep goes on; InvalidArgument for bad options or too few
+// tokens. `progress` (may be empty) is called after every chunk and once per finished row.
+absl::StatusOr<PplSweepResult> RunPplSweep(
+    const model::Transformer& model, absl::Span<const int32_t> tokens,
+    const PplSweepOptions& options,
+    const std::function<void(const PplSweepProgress&)>& progress = nullptr);
+
+// {"eval_len", "seconds", "peak_rss_per_setting", "rows": [{"config": {...}, "reference",
+// "ppl", "ppl_vs_reference", "nll", "n_scored", "seconds", "tokens_per_second",
+// "peak_rss_bytes", "n_chunks", "memory_len", "plan", "error"}]}.
+nlohmann::json PplSweepToJson(const PplSweepResult& result);
+
+// Markdown: one table of every row (PPL, ratio to the reference, time, tokens/s, peak RSS), then
+// per chunk size a pivot of PPL with memory types as columns.
+std::string PplSweepToMarkdown(const PplSweepResult& result);
+
+}  // namespace ctxmem::compress
