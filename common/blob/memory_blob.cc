@@ -18,7 +18,6 @@ namespace {
 
 using weights::StDtype;
 
-
 // One entry of a tensor table, from the writer's input or a parsed header.
 struct TensorDesc {
   StDtype dtype = StDtype::kF32;

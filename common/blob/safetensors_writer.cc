@@ -14,7 +14,6 @@ namespace {
 
 constexpr absl::string_view kMetadataKey = "__metadata__";
 
-
 // Appends `text` (valid UTF-8) as a JSON string: quotes, backslashes and control characters
 // escaped, everything else verbatim. Deterministic, so equal inputs give equal headers.
 void AppendJsonString(absl::string_view text, std::string* out) {

@@ -52,8 +52,7 @@ std::vector<int64_t> DecrementalChunkSizes(int64_t length, int64_t chunk_size, i
   return sizes;
 }
 
-absl::StatusOr<ChunkPlan> ChunkPlan::Create(const CompressionConfig& config,
-                                            int64_t total_length) {
+absl::StatusOr<ChunkPlan> ChunkPlan::Create(const CompressionConfig& config, int64_t total_length) {
   ChunkPlan plan;
   const int64_t c = config.chunk_size;
   if (c < 1) return absl::InvalidArgumentError(absl::StrCat("chunk_size=", c, " must be >= 1"));
@@ -77,16 +76,15 @@ absl::StatusOr<ChunkPlan> ChunkPlan::Create(const CompressionConfig& config,
     return plan;
   }
   plan.decremental_ = true;
-  plan.planned_sizes_ =
-      DecrementalChunkSizes(length, c, config.memory_size, config.schedule);
+  plan.planned_sizes_ = DecrementalChunkSizes(length, c, config.memory_size, config.schedule);
   for (size_t i = 0; i < plan.planned_sizes_.size(); ++i) {
     if (plan.planned_sizes_[i] > 0) continue;
     return absl::InvalidArgumentError(absl::StrCat(
         "decremental chunk ", i, " of ", plan.planned_sizes_.size(), " would have size ",
         plan.planned_sizes_[i], " <= 0 (", std::string(PlanBasisName(plan.basis_)), "=", length,
         ", chunk_size=", c, ", memory_size=", config.memory_size,
-        ", schedule=", std::string(ScheduleName(config.schedule)),
-        ", sizes=[", absl::StrJoin(plan.planned_sizes_, ","),
+        ", schedule=", std::string(ScheduleName(config.schedule)), ", sizes=[",
+        absl::StrJoin(plan.planned_sizes_, ","),
         "]): lower memory_size or raise chunk_size (spec §12.8)"));
   }
   const int64_t n = plan.n_steps_;
@@ -117,8 +115,8 @@ std::string ChunkPlan::Describe() const {
                         "full memory_size from the first step)");
   }
   return absl::StrCat(decremental_ ? "decremental" : "fixed", " chunks from ",
-                      std::string(PlanBasisName(basis_)), "=", planned_length_, ": n=", n_steps_, " sizes=[",
-                      absl::StrJoin(planned_sizes_, ","), "]",
+                      std::string(PlanBasisName(basis_)), "=", planned_length_, ": n=", n_steps_,
+                      " sizes=[", absl::StrJoin(planned_sizes_, ","), "]",
                       basis_ == PlanBasis::kExpectedLength
                           ? absl::StrCat(", then ", steady_size_, " per step past it")
                           : std::string());

@@ -62,9 +62,8 @@ absl::StatusOr<T> ParseFromTable(const std::array<std::pair<std::string_view, T>
   for (const auto& [entry_name, value] : table) {
     if (entry_name == name) return value;
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown ", std::string(what), " '",
-                                                 std::string(name),
-                                                 "'; valid: ", JoinNames(table)));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown ", std::string(what), " '", std::string(name), "'; valid: ", JoinNames(table)));
 }
 
 template <typename T, size_t N>

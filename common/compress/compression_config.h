@@ -64,8 +64,8 @@ struct CompressionConfig {
   int64_t n_sink_tokens = 4;              // first tokens always kept, outside M (§12.12); >= 0
   PositionMode position_mode = PositionMode::kSlots;
   ScoreMode score_mode = ScoreMode::kExact;
-  int64_t score_window = 32;        // w, queries per chunk that score keys in kWindow mode; >= 1
-  int64_t conv_kernel_size = 5;     // conv/snapkv average-pool width (§3.3); odd, >= 1
+  int64_t score_window = 32;         // w, queries per chunk that score keys in kWindow mode; >= 1
+  int64_t conv_kernel_size = 5;      // conv/snapkv average-pool width (§3.3); odd, >= 1
   int64_t double_compress_size = 0;  // cc, entries the LLM reads under kDoubleCompress; [1, M]
   uint64_t seed = 0;                 // random pruner (§12.4)
   // Tokens the caller expects from a stream of unknown length; 0 = no expectation. Used to plan

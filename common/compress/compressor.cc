@@ -52,8 +52,7 @@ absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSo
                                         const CompressionConfig& config,
                                         const CompressHooks& hooks) {
   CTXMEM_RETURN_IF_ERROR(config.Validate());
-  CTXMEM_ASSIGN_OR_RETURN(std::unique_ptr<Pruner> pruner,
-                          PrunerRegistry::Global().Create(config));
+  CTXMEM_ASSIGN_OR_RETURN(std::unique_ptr<Pruner> pruner, PrunerRegistry::Global().Create(config));
   CompressResult result;
   CTXMEM_ASSIGN_OR_RETURN(result.plan, ChunkPlan::Create(config, source.total_length()));
   const model::ModelConfig& mc = model.config();
@@ -98,15 +97,15 @@ absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSo
     if (hooks.on_chunk_logits) {
       at::Tensor chunk_tokens = tokens[0];
       at::Tensor chunk_logits = out.logits[0];
-      CTXMEM_RETURN_IF_ERROR(hooks.on_chunk_logits(
-          ChunkLogits{step, memory.n_tokens, &chunk_tokens, &chunk_logits}));
+      CTXMEM_RETURN_IF_ERROR(
+          hooks.on_chunk_logits(ChunkLogits{step, memory.n_tokens, &chunk_tokens, &chunk_logits}));
     }
-    CTXMEM_RETURN_IF_ERROR(WithContext(state.Append(step, is_last, layers),
-                                       absl::StrCat("chunk ", step)));
+    CTXMEM_RETURN_IF_ERROR(
+        WithContext(state.Append(step, is_last, layers), absl::StrCat("chunk ", step)));
     result.n_chunks = step + 1;
     if (hooks.on_progress) {
-      hooks.on_progress(CompressProgress{step + 1, state.visible().n_tokens,
-                                         source.total_length(), state.visible().len()});
+      hooks.on_progress(CompressProgress{step + 1, state.visible().n_tokens, source.total_length(),
+                                         state.visible().len()});
     }
     if (is_last) break;
   }

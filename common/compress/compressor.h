@@ -25,17 +25,17 @@ class Transformer;
 namespace ctxmem::compress {
 
 struct CompressProgress {
-  int64_t step = 0;            // chunks done, 1-based after the first
-  int64_t n_tokens_done = 0;   // tokens consumed so far
+  int64_t step = 0;             // chunks done, 1-based after the first
+  int64_t n_tokens_done = 0;    // tokens consumed so far
   int64_t n_tokens_total = -1;  // source length, -1 if unknown
-  int64_t memory_len = 0;      // entries per kv head the memory holds now (sinks included)
+  int64_t memory_len = 0;       // entries per kv head the memory holds now (sinks included)
 };
 
 // One chunk's logits, for evaluation (perplexity over every chunk, spec §10.1). Borrowed for
 // the duration of the callback.
 struct ChunkLogits {
   int64_t step = 0;
-  int64_t first_token = 0;  // stream index of the chunk's first token
+  int64_t first_token = 0;             // stream index of the chunk's first token
   const at::Tensor* tokens = nullptr;  // [q] int64
   const at::Tensor* logits = nullptr;  // [q, n_vocab] fp32; row i predicts token first_token+i+1
 };
@@ -48,8 +48,8 @@ struct CompressHooks {
 };
 
 struct CompressResult {
-  Memory memory;     // what the model reads as past after the last chunk
-  ChunkPlan plan;    // how the chunks were planned (basis: total/expected/unknown length)
+  Memory memory;   // what the model reads as past after the last chunk
+  ChunkPlan plan;  // how the chunks were planned (basis: total/expected/unknown length)
   int64_t n_chunks = 0;
 };
 

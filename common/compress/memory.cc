@@ -16,8 +16,8 @@ absl::StatusOr<model::KvCache> ToKvCache(const Memory& memory, const model::Tran
   cache.next_position = memory.position_mode == PositionMode::kSlots ? len : memory.n_tokens;
   if (len == 0) return cache;
   if (static_cast<int64_t>(memory.layers.size()) != c.n_layers) {
-    return absl::InvalidArgumentError(absl::StrCat("memory has ", memory.layers.size(),
-                                                   " layers, model has ", c.n_layers));
+    return absl::InvalidArgumentError(
+        absl::StrCat("memory has ", memory.layers.size(), " layers, model has ", c.n_layers));
   }
   for (size_t i = 0; i < memory.layers.size(); ++i) {
     const LayerMemory& layer = memory.layers[i];

@@ -169,8 +169,7 @@ absl::Status MemoryState::Append(int64_t step, bool is_last, const std::vector<C
     return absl::InvalidArgumentError(
         absl::StrCat("chunk has ", chunk.size(), " layers, memory has ", n_layers));
   }
-  const bool want_scores =
-      pruner_->needs_scores() && pruner_->carry() == MemoryCarry::kSelected;
+  const bool want_scores = pruner_->needs_scores() && pruner_->carry() == MemoryCarry::kSelected;
   const int64_t past = visible_.len();
   const at::Tensor& k0 = chunk[0].k;
   if (!k0.defined() || k0.dim() != 3 || k0.size(1) < 1) {
@@ -182,16 +181,16 @@ absl::Status MemoryState::Append(int64_t step, bool is_last, const std::vector<C
     if (!c.k.defined() || c.k.sizes() != k0.sizes() || !c.v.defined() ||
         c.v.sizes() != k0.sizes() ||
         (mem.len() > 0 && (mem.k.size(0) != k0.size(0) || mem.k.size(2) != k0.size(2)))) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "chunk layer ", i, ": k and v must be [", k0.size(0), ", ", k0.size(1), ", ",
-          k0.size(2), "] like layer 0 and the memory"));
+      return absl::InvalidArgumentError(absl::StrCat("chunk layer ", i, ": k and v must be [",
+                                                     k0.size(0), ", ", k0.size(1), ", ", k0.size(2),
+                                                     "] like layer 0 and the memory"));
     }
-    if (want_scores && (!c.scores.defined() || c.scores.dim() != 3 ||
-                        c.scores.size(0) != k0.size(0) || c.scores.size(1) < 1 ||
-                        c.scores.size(2) != past + k0.size(1))) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "chunk layer ", i, ": pruner ", std::string(pruner_->name()), " needs scores [",
-          k0.size(0), ", n_rows >= 1, ", past + k0.size(1), "]"));
+    if (want_scores &&
+        (!c.scores.defined() || c.scores.dim() != 3 || c.scores.size(0) != k0.size(0) ||
+         c.scores.size(1) < 1 || c.scores.size(2) != past + k0.size(1))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("chunk layer ", i, ": pruner ", std::string(pruner_->name()),
+                       " needs scores [", k0.size(0), ", n_rows >= 1, ", past + k0.size(1), "]"));
     }
   }
   std::vector<LayerMemory> next_visible = visible_.layers;
@@ -207,9 +206,8 @@ absl::Status MemoryState::Append(int64_t step, bool is_last, const std::vector<C
   visible_.layers = std::move(next_visible);
   hidden_ = std::move(next_hidden);
   visible_.n_tokens = n_tokens;
-  visible_.n_sinks = pruner_->carry() == MemoryCarry::kNothing
-                         ? 0
-                         : std::min(config_.n_sink_tokens, n_tokens);
+  visible_.n_sinks =
+      pruner_->carry() == MemoryCarry::kNothing ? 0 : std::min(config_.n_sink_tokens, n_tokens);
   return absl::OkStatus();
 }
 

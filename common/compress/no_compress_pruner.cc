@@ -5,8 +5,7 @@
 namespace ctxmem::compress {
 
 at::Tensor NoCompressPruner::Rank(const PruneInput& input) const {
-  return at::zeros({input.n_kv_heads, input.n_candidates()},
-                   input.src.options().dtype(at::kFloat));
+  return at::zeros({input.n_kv_heads, input.n_candidates()}, input.src.options().dtype(at::kFloat));
 }
 
 }  // namespace ctxmem::compress

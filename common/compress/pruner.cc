@@ -49,14 +49,13 @@ absl::Status ValidateInput(const Pruner& pruner, const PruneInput& in) {
                in.n_memory, "]");
   }
   if (in.keys.defined() && !HasShape(in.keys, {in.n_kv_heads, n, -1})) {
-    return bad("keys is ", ShapeOf(in.keys), ", expected [", in.n_kv_heads, ", ", n,
-               ", head_dim]");
+    return bad("keys is ", ShapeOf(in.keys), ", expected [", in.n_kv_heads, ", ", n, ", head_dim]");
   }
   if (pruner.needs_scores() && n > 0) {
     const int64_t cols = ScoredMemoryColumns(in) + in.n_chunk;
     if (!HasShape(in.scores, {in.n_kv_heads, -1, cols}) || in.scores.size(1) < 1) {
-      return bad("scores is ", ShapeOf(in.scores), ", expected [", in.n_kv_heads,
-                 ", n_rows >= 1, ", cols, "]");
+      return bad("scores is ", ShapeOf(in.scores), ", expected [", in.n_kv_heads, ", n_rows >= 1, ",
+                 cols, "]");
     }
   }
   return absl::OkStatus();

@@ -43,9 +43,8 @@ void RegisterBuiltinPruners(PrunerRegistry& registry) {
   registry.Register("no_compress", Simple<NoCompressPruner>());
   registry.Register("roco", Simple<RocoPruner>());
   for (const char* name : {"conv", "snapkv"}) {  // the authors' notebooks call conv "SnapKV"
-    registry.Register(name, [](const CompressionConfig& c) {
-      return ConvPruner::Create(c.conv_kernel_size);
-    });
+    registry.Register(
+        name, [](const CompressionConfig& c) { return ConvPruner::Create(c.conv_kernel_size); });
   }
 }
 

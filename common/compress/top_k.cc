@@ -14,8 +14,8 @@ at::Tensor TopKIndices(const at::Tensor& values, int64_t k, TieBreak tie) {
   const bool flip = tie == TieBreak::kPreferLarger;
   auto keyed = flip ? values.flip(-1) : values;
   auto order = std::get<1>(at::sort(keyed, /*stable=*/true, /*dim=*/-1, /*descending=*/true));
-  auto picked = order.narrow(-1, 0, k);  // [n_rows, k]
-  if (flip) picked = picked.neg().add(n - 1);  // back to original indices
+  auto picked = order.narrow(-1, 0, k);              // [n_rows, k]
+  if (flip) picked = picked.neg().add(n - 1);        // back to original indices
   return std::get<0>(at::sort(picked, /*dim=*/-1));  // ascending: memory keeps stream order
 }
 

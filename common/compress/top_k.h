@@ -18,7 +18,6 @@ enum class TieBreak {
 // device), sorted ascending: [n_rows, k] int64 on the same device. k is clamped to [0, n].
 // Identical on CPU and GPU: a stable sort decides ties by `tie`, never torch.topk.
 // May throw c10::Error (callers run it inside TorchCall).
-at::Tensor TopKIndices(const at::Tensor& values, int64_t k,
-                       TieBreak tie = TieBreak::kPreferLarger);
+at::Tensor TopKIndices(const at::Tensor& values, int64_t k, TieBreak tie = TieBreak::kPreferLarger);
 
 }  // namespace ctxmem::compress

@@ -14,17 +14,15 @@ TEST(CompressionConfigTest, ParsesShortAndSeedMemoryTypeNames) {
     MemoryType type;
     bool decremental;
   };
-  for (const Case& c : {Case{"FM", MemoryType::kFm, false},
-                        Case{"Chunk_Streaming", MemoryType::kFm, false},
-                        Case{"IM", MemoryType::kIm, false},
-                        Case{"Incremental_Chunk_Streaming_Dynamic_History", MemoryType::kIm, false},
-                        Case{"IMDC", MemoryType::kIm, true},
-                        Case{"FIXED_INCREMENTAL", MemoryType::kFixedIncremental, false},
-                        Case{"Incremental_Chunk_Streaming_Fixed_History",
-                             MemoryType::kFixedIncremental, false},
-                        Case{"DOUBLE_COMPRESS", MemoryType::kDoubleCompress, false},
-                        Case{"dynamic_incremental_double_compress", MemoryType::kDoubleCompress,
-                             false}}) {
+  for (const Case& c :
+       {Case{"FM", MemoryType::kFm, false}, Case{"Chunk_Streaming", MemoryType::kFm, false},
+        Case{"IM", MemoryType::kIm, false},
+        Case{"Incremental_Chunk_Streaming_Dynamic_History", MemoryType::kIm, false},
+        Case{"IMDC", MemoryType::kIm, true},
+        Case{"FIXED_INCREMENTAL", MemoryType::kFixedIncremental, false},
+        Case{"Incremental_Chunk_Streaming_Fixed_History", MemoryType::kFixedIncremental, false},
+        Case{"DOUBLE_COMPRESS", MemoryType::kDoubleCompress, false},
+        Case{"dynamic_incremental_double_compress", MemoryType::kDoubleCompress, false}}) {
     auto parsed = ParseMemoryType(c.name);
     ASSERT_TRUE(parsed.ok()) << c.name;
     EXPECT_EQ(parsed->type, c.type) << c.name;

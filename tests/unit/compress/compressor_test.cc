@@ -68,8 +68,7 @@ class CompressorTest : public ::testing::TestWithParam<std::string> {
   // Full-attention forward over all tokens: logits [n, n_vocab] and per layer pre-RoPE keys.
   model::ForwardResult Full(const std::vector<int32_t>& tokens, int64_t begin, int64_t n,
                             const model::KvCache* past, int64_t first_position) {
-    auto ids = at::tensor(std::vector<int32_t>(tokens.begin() + begin,
-                                               tokens.begin() + begin + n),
+    auto ids = at::tensor(std::vector<int32_t>(tokens.begin() + begin, tokens.begin() + begin + n),
                           at::kInt)
                    .to(at::kLong)
                    .unsqueeze(0);

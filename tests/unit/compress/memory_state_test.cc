@@ -18,8 +18,8 @@ namespace {
 
 using testing::Rows;
 
-constexpr int64_t kKv = 2;       // kv heads
-constexpr int64_t kDim = 3;      // head_dim
+constexpr int64_t kKv = 2;   // kv heads
+constexpr int64_t kDim = 3;  // head_dim
 constexpr int64_t kLayers = 2;
 
 // A chunk of stream tokens [first, first + q) whose keys encode (stream index + 1000 * head)
@@ -216,8 +216,7 @@ TEST(MemoryStateTest, KvHeadsKeepDifferentEntries) {
     layer.scores = s;
   }
   ASSERT_TRUE(state->Append(0, true, chunk).ok());
-  EXPECT_EQ(Rows(state->visible().layers[0].src),
-            (std::vector<Sizes>{{0, 1, 2}, {0, 3, 4}}));
+  EXPECT_EQ(Rows(state->visible().layers[0].src), (std::vector<Sizes>{{0, 1, 2}, {0, 3, 4}}));
 }
 
 TEST(MemoryStateTest, RejectsMismatchedChunksAndLeavesStateUnchanged) {

@@ -47,8 +47,8 @@ TEST(PrunerRegistryTest, ScoreNeedsMatchSpec) {
     c.pruner = name;
     EXPECT_TRUE((*PrunerRegistry::Global().Create(c))->needs_scores()) << name;
   }
-  for (const char* name : {"streaming_llm", "chunk_prefix", "random", "local_window",
-                           "no_compress"}) {
+  for (const char* name :
+       {"streaming_llm", "chunk_prefix", "random", "local_window", "no_compress"}) {
     CompressionConfig c;
     c.pruner = name;
     EXPECT_FALSE((*PrunerRegistry::Global().Create(c))->needs_scores()) << name;

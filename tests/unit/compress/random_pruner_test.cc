@@ -10,8 +10,7 @@ namespace {
 
 using testing::Rows;
 
-PruneInput Candidates(int64_t n_kv_heads, int64_t n, int64_t target, int64_t step,
-                      int64_t layer) {
+PruneInput Candidates(int64_t n_kv_heads, int64_t n, int64_t target, int64_t step, int64_t layer) {
   PruneInput in;
   in.n_kv_heads = n_kv_heads;
   in.n_chunk = n;
