@@ -25,6 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def series(values):
@@ -57,6 +58,7 @@ def plot_curves(data, path):
         axes[2].set_ylim(bottom=0)
     for ax in axes:
         ax.set_xlabel("step (chunk index)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     first = runs[0]
@@ -80,6 +82,8 @@ def plot_heatmaps(data, path, title, matrix_of, xlabel):
         ax.set_title(run["label"], fontsize=10)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("layer")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.85)
     fig.suptitle(title, fontsize=10)
     fig.savefig(path, dpi=110)
