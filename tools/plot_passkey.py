@@ -28,7 +28,8 @@ def main():
     runs = data.get("runs") or []
     if not runs:
         sys.exit(f"{args.passkey_json}: no runs to plot")
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.4 * len(runs) + 0.8, 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.4 * len(runs) + 0.8, 3.8), squeeze=False,
+                             layout="constrained")
     image = None
     for ax, run in zip(axes[0], runs):
         cells = np.array([[math.nan if v is None else float(v) for v in row]

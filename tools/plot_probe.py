@@ -73,7 +73,8 @@ def plot_curves(data, path):
 
 def plot_heatmaps(data, path, title, matrix_of, xlabel):
     runs = data["runs"]
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.6 * len(runs) + 0.8, 5.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs) + 1.2, 4.6), squeeze=False,
+                             layout="constrained")
     image = None
     for ax, run in zip(axes[0], runs):
         matrix = matrix_of(run["probe"])  # [n_layers, n_columns]
