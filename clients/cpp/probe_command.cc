@@ -115,7 +115,7 @@ int RunProbe(const ProbeArgs& args) {
                            {"probe", compress::ProbeDataToJson(run->probe)}});
   }
   const std::string json_path = args.out_dir + "/probe.json";
-  if (absl::Status s = WriteFileAtomically(json_path, out.dump(1) + "\n"); !s.ok()) {
+  if (absl::Status s = WriteFileAtomically(json_path, out.dump() + "\n"); !s.ok()) {
     return ReportError(kCommand, s);
   }
   std::printf("wrote %s\n", json_path.c_str());
