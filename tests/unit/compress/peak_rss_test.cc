@@ -1,7 +1,8 @@
 #include "common/compress/peak_rss.h"
 
+#include <sys/mman.h>
+
 #include <cstring>
-#include <memory>
 
 #include "gtest/gtest.h"
 
@@ -19,9 +20,12 @@ TEST(PeakRssTest, PeakFollowsAnAllocationAndResets) {
   EXPECT_LT(*before, *current + (32 << 20));
   constexpr int64_t kBytes = 64 << 20;
   {
-    auto block = std::make_unique<char[]>(kBytes);
-    std::memset(block.get(), 1, kBytes);  // touch every page so it becomes resident
+    // Fresh pages from mmap: malloc could reuse free heap memory that is already resident.
+    void* block = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(block, MAP_FAILED);
+    std::memset(block, 1, kBytes);  // touch every page so it becomes resident
     auto during = PeakRssBytes();
+    munmap(block, kBytes);
     ASSERT_TRUE(during.ok());
     EXPECT_GE(*during, *before + kBytes / 2);
   }
