@@ -5,9 +5,6 @@
 // registry() by CompressorMetrics / DecoderMetrics.
 // Thread-safety: thread-safe (prometheus-cpp metrics are atomic).
 
-#include <memory>
-#include <string>
-
 #include <absl/status/statusor.h>
 #include <absl/strings/string_view.h>
 #include <grpcpp/support/status.h>
@@ -16,6 +13,9 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
 
 namespace ctxmem::service {
 

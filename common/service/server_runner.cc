@@ -1,15 +1,14 @@
 #include "common/service/server_runner.h"
 
-#include <signal.h>
-
-#include <atomic>
-#include <thread>
-
 #include <absl/strings/str_cat.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <signal.h>
+
+#include <atomic>
+#include <thread>
 
 namespace ctxmem::service {
 namespace {

@@ -6,21 +6,21 @@
 // period before cancelling them.
 // Thread-safety: Start/Wait from one thread; RequestShutdown from any thread.
 
+#include <absl/status/statusor.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/support/status.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <absl/status/statusor.h>
-#include <grpcpp/security/server_credentials.h>
-#include <grpcpp/server.h>
-#include <grpcpp/support/status.h>
-
 namespace ctxmem::service {
 
 struct ServerRunnerOptions {
-  std::string listen_address = "127.0.0.1:0";  // port 0 = any free port (see port())
+  std::string listen_address = "127.0.0.1:0";            // port 0 = any free port (see port())
   std::shared_ptr<grpc::ServerCredentials> credentials;  // null = plaintext
   int max_receive_message_bytes = 4 << 20;  // larger requests: RESOURCE_EXHAUSTED by gRPC
   int max_send_message_bytes = 4 << 20;

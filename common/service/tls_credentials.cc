@@ -1,10 +1,10 @@
 #include "common/service/tls_credentials.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <absl/strings/str_cat.h>
 #include <grpcpp/create_channel.h>
+
+#include <fstream>
+#include <sstream>
 
 #include "common/status.h"
 

@@ -4,13 +4,13 @@
 // also given), and channel credentials for clients (the decoder's fetcher, the CLI).
 // Thread-safety: free functions.
 
-#include <memory>
-#include <string>
-
 #include <absl/status/statusor.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
+
+#include <memory>
+#include <string>
 
 namespace ctxmem::service {
 
@@ -23,11 +23,11 @@ struct ServerTlsOptions {
 };
 
 struct ClientTlsOptions {
-  bool enabled = false;        // false = plaintext channel
-  std::string ca_file;         // PEM roots; "" = the system roots
-  std::string cert_file;       // client certificate for mTLS; "" = none
-  std::string key_file;        // its key; required with cert_file
-  std::string server_name;     // overrides the name checked against the server cert; "" = host
+  bool enabled = false;     // false = plaintext channel
+  std::string ca_file;      // PEM roots; "" = the system roots
+  std::string cert_file;    // client certificate for mTLS; "" = none
+  std::string key_file;     // its key; required with cert_file
+  std::string server_name;  // overrides the name checked against the server cert; "" = host
 };
 
 // InvalidArgument when cert/key are given alone or a CA without a cert; NotFound naming the

@@ -1,13 +1,13 @@
 #include "common/service/token_auth.h"
 
-#include <fstream>
-#include <sstream>
-#include <vector>
-
 #include <absl/strings/ascii.h>
 #include <absl/strings/match.h>
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_split.h>
+
+#include <fstream>
+#include <sstream>
+#include <vector>
 
 #include "common/blob/sha256.h"
 #include "common/status.h"
@@ -71,13 +71,14 @@ absl::StatusOr<TokenAuth> TokenAuth::Parse(absl::string_view text) {
           absl::StrCat("line ", line_no, ": expected \"<token> <tenant>\""));
     }
     if (!ValidToken(fields[0])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "line ", line_no, ": a token must be ", kMinTokenLen, "..", kMaxTokenLen,
-          " printable ASCII characters without spaces"));
+      return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": a token must be ",
+                                                     kMinTokenLen, "..", kMaxTokenLen,
+                                                     " printable ASCII characters without spaces"));
     }
     if (!ValidTenant(fields[1])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "line ", line_no, ": tenant must be 1..", kMaxTenantLen, " characters of [0-9A-Za-z_.-]"));
+      return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": tenant must be 1..",
+                                                     kMaxTenantLen,
+                                                     " characters of [0-9A-Za-z_.-]"));
     }
     CTXMEM_ASSIGN_OR_RETURN(std::string digest, Digest(fields[0]));
     if (!auth.tenant_by_digest_.emplace(std::move(digest), std::string(fields[1])).second) {
@@ -130,10 +131,10 @@ absl::Status CheckAuthPolicy(absl::string_view listen_address, bool auth_enabled
   if (auth_enabled || allow_insecure_remote || IsLoopbackAddress(listen_address)) {
     return absl::OkStatus();
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "refusing to listen on ", listen_address,
-      " without authentication: give --tokens-file FILE, listen on loopback, or pass "
-      "--allow-insecure-remote explicitly"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("refusing to listen on ", listen_address,
+                   " without authentication: give --tokens-file FILE, listen on loopback, or pass "
+                   "--allow-insecure-remote explicitly"));
 }
 
 }  // namespace ctxmem::service

@@ -10,12 +10,12 @@
 // characters of [0-9A-Za-z_.-]. Only SHA-256 digests of the tokens are kept in memory, and a
 // lookup hashes the presented token, so comparison time does not depend on how close a guess is.
 
-#include <string>
-
 #include <absl/container/flat_hash_map.h>
 #include <absl/status/statusor.h>
 #include <absl/strings/string_view.h>
 #include <grpcpp/server_context.h>
+
+#include <string>
 
 namespace ctxmem::service {
 

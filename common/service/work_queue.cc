@@ -6,8 +6,7 @@ namespace ctxmem::service {
 
 absl::Status WorkQueueOptions::Validate() const {
   if (n_workers < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, " workers must be >= 1, got ", n_workers));
+    return absl::InvalidArgumentError(absl::StrCat(name, " workers must be >= 1, got ", n_workers));
   }
   if (max_pending < 0) {
     return absl::InvalidArgumentError(
@@ -31,9 +30,9 @@ absl::Status WorkQueue::TrySubmit(std::function<void()> job) {
   // A job is admitted when a worker is idle or a waiting slot is free.
   const int64_t idle = options_.n_workers - running_ - static_cast<int64_t>(jobs_.size());
   if (idle <= 0 && static_cast<int64_t>(jobs_.size()) >= options_.max_pending) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        options_.name, " queue is full (", running_, " running, ", jobs_.size(),
-        " waiting, limit ", options_.max_pending, " waiting); retry later"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(options_.name, " queue is full (", running_, " running, ", jobs_.size(),
+                     " waiting, limit ", options_.max_pending, " waiting); retry later"));
   }
   jobs_.push_back(std::move(job));
   return absl::OkStatus();
@@ -67,9 +66,8 @@ void WorkQueue::WorkerLoop() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](WorkQueue* q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) {
-            return q->stopping_ || !q->jobs_.empty();
-          },
+          +[](WorkQueue* q)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) { return q->stopping_ || !q->jobs_.empty(); },
           this));
       if (jobs_.empty()) return;  // stopping and drained
       job = std::move(jobs_.front());

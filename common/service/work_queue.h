@@ -4,16 +4,16 @@
 // with ResourceExhausted instead of letting callers wait without bound.
 // Thread-safety: thread-safe.
 
+#include <absl/base/thread_annotations.h>
+#include <absl/status/status.h>
+#include <absl/synchronization/mutex.h>
+
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <absl/base/thread_annotations.h>
-#include <absl/status/status.h>
-#include <absl/synchronization/mutex.h>
 
 namespace ctxmem::service {
 
