@@ -73,8 +73,13 @@ class ServerProcess:
         self.metrics_addr = ""
         self.proc: Optional[subprocess.Popen] = None
         self._stdout_lines: List[str] = []
+        # For TLS servers: how the harness's health check connects.
+        self.health_credentials: Optional[grpc.ChannelCredentials] = None
+        self.health_server_name: Optional[str] = None
 
-    def start(self, timeout: float = START_TIMEOUT_S) -> "ServerProcess":
+    def start(self, timeout: float = START_TIMEOUT_S, credentials=None,
+              server_name: Optional[str] = None) -> "ServerProcess":
+        self.health_credentials, self.health_server_name = credentials, server_name
         env = dict(os.environ)
         env.setdefault("OMP_WAIT_POLICY", "passive")
         self._log = open(self.log_path, "wb")
@@ -103,7 +108,7 @@ class ServerProcess:
                 self.kill()
                 raise RuntimeError(f"{self.kind} printed no ready line within {timeout:g} s\n"
                                    f"stdout: {self._stdout_lines[-5:]}\n{self.log_tail()}")
-        wait_healthy(self.grpc_addr, deadline - time.monotonic(), self)
+        wait_healthy(self.grpc_addr, deadline - time.monotonic(), self, credentials, server_name)
         return self
 
     @property
@@ -199,11 +204,17 @@ def has_metric(samples: Dict[str, float], name: str) -> bool:
     return any(k.partition("{")[0] == name for k in samples)
 
 
-def wait_healthy(addr: str, timeout: float, server: Optional[ServerProcess] = None) -> None:
+def wait_healthy(addr: str, timeout: float, server: Optional[ServerProcess] = None,
+                 credentials=None, server_name: Optional[str] = None) -> None:
     """Until grpc.health.v1 says SERVING (UNIMPLEMENTED health = channel readiness is enough)."""
     deadline = time.monotonic() + max(timeout, 1.0)
     last = ""
-    with grpc.insecure_channel(addr) as channel:
+    if credentials is None:
+        channel = grpc.insecure_channel(addr)
+    else:
+        opts = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+        channel = grpc.secure_channel(addr, credentials, options=opts)
+    with channel:
         check = channel.unary_unary("/grpc.health.v1.Health/Check",
                                     request_serializer=lambda b: b,
                                     response_deserializer=lambda b: b)
@@ -238,7 +249,7 @@ class Cluster:
         return os.path.join(self.tmp, *parts)
 
     def start_compressor(self, store: str = "store", extra: Sequence[str] = (),
-                         tokens_file: Optional[str] = None) -> ServerProcess:
+                         tokens_file: Optional[str] = None, **start_kw) -> ServerProcess:
         args = ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
                 "--model", self.model, "--store-dir", self.path(store), "--threads", "1",
                 "--log-level", "info"]
@@ -246,10 +257,11 @@ class Cluster:
             args += ["--tokens-file", tokens_file]
         s = ServerProcess("compressor_svc", self.compressor_bin, args + list(extra), self.tmp)
         self.servers.append(s)
-        return s.start()
+        return s.start(**start_kw)
 
     def start_decoder(self, compressors: Sequence[ServerProcess], cache: str = "cache",
-                      extra: Sequence[str] = (), tokens_file: Optional[str] = None) -> ServerProcess:
+                      extra: Sequence[str] = (), tokens_file: Optional[str] = None,
+                      **start_kw) -> ServerProcess:
         args = ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
                 "--model", self.model, "--cache-dir", self.path(cache), "--threads", "1",
                 "--log-level", "info"]
@@ -259,7 +271,7 @@ class Cluster:
             args += ["--tokens-file", tokens_file]
         s = ServerProcess("decoder_svc", self.decoder_bin, args + list(extra), self.tmp)
         self.servers.append(s)
-        return s.start()
+        return s.start(**start_kw)
 
     def write_tokens(self, pairs: Sequence[Tuple[str, str]], name: str = "tokens.txt") -> str:
         p = self.path(name)
