@@ -102,8 +102,10 @@ absl::StatusOr<std::string> CanonicalJson(absl::string_view json) {
   return Dump(value);
 }
 
-absl::StatusOr<MemoryIdBuilder> MemoryIdBuilder::Create(absl::string_view model_fingerprint,
+absl::StatusOr<MemoryIdBuilder> MemoryIdBuilder::Create(absl::string_view tenant,
+                                                        absl::string_view model_fingerprint,
                                                         absl::string_view compression_config) {
+  if (tenant.empty()) return absl::InvalidArgumentError("memory id needs a non-empty tenant");
   if (model_fingerprint.empty()) {
     return absl::InvalidArgumentError("memory id needs a non-empty model fingerprint");
   }
@@ -115,6 +117,8 @@ absl::StatusOr<MemoryIdBuilder> MemoryIdBuilder::Create(absl::string_view model_
   std::string config = Dump(parsed);
   CTXMEM_ASSIGN_OR_RETURN(Sha256 sha, Sha256::Create());
   CTXMEM_RETURN_IF_ERROR(sha.Update(kMemoryIdDomain));
+  CTXMEM_RETURN_IF_ERROR(sha.UpdateU64(tenant.size()));
+  CTXMEM_RETURN_IF_ERROR(sha.Update(tenant));
   CTXMEM_RETURN_IF_ERROR(sha.UpdateU64(model_fingerprint.size()));
   CTXMEM_RETURN_IF_ERROR(sha.Update(model_fingerprint));
   CTXMEM_RETURN_IF_ERROR(sha.UpdateU64(config.size()));
@@ -146,11 +150,12 @@ absl::StatusOr<std::string> MemoryIdBuilder::Finish() {
   return sha_.FinishHex();
 }
 
-absl::StatusOr<std::string> ComputeMemoryId(absl::string_view model_fingerprint,
+absl::StatusOr<std::string> ComputeMemoryId(absl::string_view tenant,
+                                            absl::string_view model_fingerprint,
                                             absl::string_view compression_config,
                                             std::span<const int32_t> tokens) {
   CTXMEM_ASSIGN_OR_RETURN(MemoryIdBuilder builder,
-                          MemoryIdBuilder::Create(model_fingerprint, compression_config));
+                          MemoryIdBuilder::Create(tenant, model_fingerprint, compression_config));
   CTXMEM_RETURN_IF_ERROR(builder.AddTokens(tokens));
   return builder.Finish();
 }

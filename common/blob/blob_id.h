@@ -5,12 +5,14 @@
 // Thread-safety: free functions are thread-safe; MemoryIdBuilder is not (one per stream).
 //
 // memory_id = lowercase hex SHA-256 of these bytes (integers little-endian):
-//   "ctxmem.memory_id.v1" 0x00          20 bytes, names this layout
+//   "ctxmem.memory_id.v2" 0x00          20 bytes, names this layout
+//   u64 len(tenant), then the tenant's bytes (so an id never reveals another tenant's memory)
 //   u64 len(model_fingerprint), then the model fingerprint's bytes
 //   u64 len(config), then CanonicalJson(compression config)'s bytes
 //   i32 per token id, in stream order (4 bytes each)
 //   u64 n_tokens
-// The token count comes last so that ids can be hashed while tokens stream in.
+// The token count comes last so that ids can be hashed while tokens stream in. (v1 was the
+// same layout without the tenant.)
 
 #include <cstdint>
 #include <span>
@@ -24,7 +26,7 @@
 
 namespace ctxmem::blob {
 
-inline constexpr absl::string_view kMemoryIdDomain{"ctxmem.memory_id.v1\0", 20};
+inline constexpr absl::string_view kMemoryIdDomain{"ctxmem.memory_id.v2\0", 20};
 inline constexpr int kMaxJsonDepth = 64;  // nesting bound for configs we canonicalize
 
 // The canonical form of a JSON text: parsed and re-serialized compactly with object keys
@@ -36,8 +38,10 @@ absl::StatusOr<std::string> CanonicalJson(absl::string_view json);
 // Hashes a memory id incrementally, for token streams of unknown length.
 class MemoryIdBuilder {
  public:
-  // InvalidArgument if `compression_config` is not a JSON object or the fingerprint is empty.
-  static absl::StatusOr<MemoryIdBuilder> Create(absl::string_view model_fingerprint,
+  // InvalidArgument if `compression_config` is not a JSON object, or the tenant or the
+  // fingerprint is empty.
+  static absl::StatusOr<MemoryIdBuilder> Create(absl::string_view tenant,
+                                                absl::string_view model_fingerprint,
                                                 absl::string_view compression_config);
 
   absl::Status AddTokens(std::span<const int32_t> tokens);
@@ -57,7 +61,8 @@ class MemoryIdBuilder {
 };
 
 // One-shot MemoryIdBuilder.
-absl::StatusOr<std::string> ComputeMemoryId(absl::string_view model_fingerprint,
+absl::StatusOr<std::string> ComputeMemoryId(absl::string_view tenant,
+                                            absl::string_view model_fingerprint,
                                             absl::string_view compression_config,
                                             std::span<const int32_t> tokens);
 

@@ -17,45 +17,55 @@ using testing::WriteBytes;
 const std::vector<int32_t> kTokens = {1, 2, 300, 128000, -1};
 
 // Computed independently with Python's hashlib over the layout documented in blob_id.h:
-//   b"ctxmem.memory_id.v1\0" + <Q len + b"sha256:abc" + <Q len + canonical config
-//   + <i per token + <Q n_tokens.
-constexpr char kGoldenId[] = "0f4bee3508645edd8a6e9372843782a944714f0707c4740eaa4db373cd60bfed";
+//   b"ctxmem.memory_id.v2\0" + <Q len + b"acme" + <Q len + b"sha256:abc" + <Q len
+//   + canonical config + <i per token + <Q n_tokens.
+constexpr char kGoldenId[] = "4ee3ca2a64739d570fd18561ad2f00dced7f433964a89ca8aaa403967782600f";
 
 TEST(BlobIdTest, MatchesTheDocumentedLayout) {
-  EXPECT_EQ(ComputeMemoryId("sha256:abc", R"({"b": "x", "a": [1, 2.5]})", kTokens).value(),
-            kGoldenId);
+  EXPECT_EQ(
+      ComputeMemoryId("acme", "sha256:abc", R"({"b": "x", "a": [1, 2.5]})", kTokens).value(),
+      kGoldenId);
+}
+
+TEST(BlobIdTest, TenantIsPartOfTheId) {
+  const std::string a = ComputeMemoryId("acme", "m", "{}", kTokens).value();
+  EXPECT_NE(ComputeMemoryId("other", "m", "{}", kTokens).value(), a);
+  // Length prefixes keep the tenant apart from the fingerprint.
+  EXPECT_NE(ComputeMemoryId("acm", "em", "{}", kTokens).value(), a);
+  EXPECT_EQ(ComputeMemoryId("", "m", "{}", kTokens).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(BlobIdTest, SameInputSameIdWhateverTheConfigSpelling) {
   const std::string a =
-      ComputeMemoryId("m", R"({"pruner":"tova","chunk_size":512})", kTokens).value();
+      ComputeMemoryId("t", "m", R"({"pruner":"tova","chunk_size":512})", kTokens).value();
   const std::string b =
-      ComputeMemoryId("m", "{\n  \"chunk_size\" : 512,\n  \"pruner\" : \"tova\"\n}", kTokens)
+      ComputeMemoryId("t", "m", "{\n  \"chunk_size\" : 512,\n  \"pruner\" : \"tova\"\n}", kTokens)
           .value();
   EXPECT_EQ(a, b);
   EXPECT_TRUE(IsMemoryId(a));
 }
 
 TEST(BlobIdTest, EveryComponentChangesTheId) {
-  const std::string base = ComputeMemoryId("m", R"({"k":1})", kTokens).value();
-  EXPECT_NE(ComputeMemoryId("m2", R"({"k":1})", kTokens).value(), base);
-  EXPECT_NE(ComputeMemoryId("m", R"({"k":2})", kTokens).value(), base);
+  const std::string base = ComputeMemoryId("t", "m", R"({"k":1})", kTokens).value();
+  EXPECT_NE(ComputeMemoryId("t", "m2", R"({"k":1})", kTokens).value(), base);
+  EXPECT_NE(ComputeMemoryId("t", "m", R"({"k":2})", kTokens).value(), base);
   std::vector<int32_t> tokens = kTokens;
   tokens.back() = 7;
-  EXPECT_NE(ComputeMemoryId("m", R"({"k":1})", tokens).value(), base);
+  EXPECT_NE(ComputeMemoryId("t", "m", R"({"k":1})", tokens).value(), base);
   tokens.pop_back();
-  EXPECT_NE(ComputeMemoryId("m", R"({"k":1})", tokens).value(), base);
+  EXPECT_NE(ComputeMemoryId("t", "m", R"({"k":1})", tokens).value(), base);
   // Length prefixes keep field boundaries apart: moving bytes between fields changes the id.
-  EXPECT_NE(ComputeMemoryId("ab", R"({"k":1})", {}).value(),
-            ComputeMemoryId("a", R"({"k":1})", {}).value());
+  EXPECT_NE(ComputeMemoryId("t", "ab", R"({"k":1})", {}).value(),
+            ComputeMemoryId("t", "a", R"({"k":1})", {}).value());
 }
 
 TEST(BlobIdTest, StreamingEqualsOneShotForAnySplit) {
   std::vector<int32_t> tokens(5000);
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>(i * 2654435761u);
-  const std::string want = ComputeMemoryId("m", "{}", tokens).value();
+  const std::string want = ComputeMemoryId("t", "m", "{}", tokens).value();
   for (size_t piece : {1u, 7u, 1024u, 1025u, 4999u}) {
-    MemoryIdBuilder builder = MemoryIdBuilder::Create("m", "{}").value();
+    MemoryIdBuilder builder = MemoryIdBuilder::Create("t", "m", "{}").value();
     for (size_t i = 0; i < tokens.size(); i += piece) {
       const size_t n = std::min(piece, tokens.size() - i);
       ASSERT_TRUE(builder.AddTokens(std::span<const int32_t>(tokens.data() + i, n)).ok());
@@ -67,10 +77,10 @@ TEST(BlobIdTest, StreamingEqualsOneShotForAnySplit) {
 }
 
 TEST(BlobIdTest, RejectsBadConfigAndFingerprint) {
-  EXPECT_EQ(ComputeMemoryId("", "{}", kTokens).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ComputeMemoryId("m", "[1]", kTokens).status().code(),
+  EXPECT_EQ(ComputeMemoryId("t", "", "{}", kTokens).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ComputeMemoryId("t", "m", "[1]", kTokens).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ComputeMemoryId("m", "{", kTokens).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ComputeMemoryId("t", "m", "{", kTokens).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(BlobIdTest, CanonicalJson) {
