@@ -331,7 +331,7 @@ class CompressorClient:
                         return
                     progress.bytes_sent += n
                     yield msg
-            except BaseException as e:  # bad local input (e.g. invalid UTF-8): stop the call
+            except Exception as e:  # bad local input (e.g. invalid UTF-8): stop the call
                 upload_error.append(e)
                 if call_box:
                     call_box[0].cancel()
