@@ -1,12 +1,19 @@
 // The `ctxmem` command-line tool: `ctxmem generate ...`, `ctxmem ppl ...`, `ctxmem probe ...`,
 // `ctxmem eval-ppl ...`, `ctxmem eval-passkey ...`.
+// Service clients: `ctxmem compress`, `ask`, `ls`, `stat`, `rm`, `health` (service_flags.h).
 
 #include "CLI/CLI.hpp"
+#include "clients/cpp/ask_command.h"
+#include "clients/cpp/compress_command.h"
 #include "clients/cpp/eval_passkey_command.h"
 #include "clients/cpp/eval_ppl_command.h"
 #include "clients/cpp/generate_command.h"
+#include "clients/cpp/health_command.h"
+#include "clients/cpp/ls_command.h"
 #include "clients/cpp/ppl_command.h"
 #include "clients/cpp/probe_command.h"
+#include "clients/cpp/rm_command.h"
+#include "clients/cpp/stat_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ctxmem: long-context memory for LLMs (command-line tool)"};
@@ -21,6 +28,18 @@ int main(int argc, char** argv) {
   CLI::App* eval_ppl = ctxmem::cli::AddEvalPplCommand(&app, &eval_ppl_args);
   ctxmem::cli::EvalPasskeyArgs eval_passkey_args;
   CLI::App* eval_passkey = ctxmem::cli::AddEvalPasskeyCommand(&app, &eval_passkey_args);
+  ctxmem::cli::CompressArgs compress_args;
+  CLI::App* compress = ctxmem::cli::AddCompressCommand(&app, &compress_args);
+  ctxmem::cli::AskArgs ask_args;
+  CLI::App* ask = ctxmem::cli::AddAskCommand(&app, &ask_args);
+  ctxmem::cli::LsArgs ls_args;
+  CLI::App* ls = ctxmem::cli::AddLsCommand(&app, &ls_args);
+  ctxmem::cli::StatArgs stat_args;
+  CLI::App* stat = ctxmem::cli::AddStatCommand(&app, &stat_args);
+  ctxmem::cli::RmArgs rm_args;
+  CLI::App* rm = ctxmem::cli::AddRmCommand(&app, &rm_args);
+  ctxmem::cli::HealthArgs health_args;
+  CLI::App* health = ctxmem::cli::AddHealthCommand(&app, &health_args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -32,5 +51,11 @@ int main(int argc, char** argv) {
   if (probe->parsed()) return ctxmem::cli::RunProbe(probe_args);
   if (eval_ppl->parsed()) return ctxmem::cli::RunEvalPpl(eval_ppl_args);
   if (eval_passkey->parsed()) return ctxmem::cli::RunEvalPasskey(eval_passkey_args);
+  if (compress->parsed()) return ctxmem::cli::RunCompress(compress_args);
+  if (ask->parsed()) return ctxmem::cli::RunAsk(ask_args);
+  if (ls->parsed()) return ctxmem::cli::RunLs(ls_args);
+  if (stat->parsed()) return ctxmem::cli::RunStat(stat_args);
+  if (rm->parsed()) return ctxmem::cli::RunRm(rm_args);
+  if (health->parsed()) return ctxmem::cli::RunHealth(health_args);
   return 1;
 }
