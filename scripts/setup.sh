@@ -26,6 +26,21 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   log "Debian packages: all present"
 fi
+# Optional: Debian's Prometheus (server + promtool) for scripts/demo.sh and the deploy test's
+# `promtool check`. Off by default to keep CI lean: CTXMEM_WITH_PROMETHEUS=1 scripts/setup.sh.
+if [ "${CTXMEM_WITH_PROMETHEUS:-0}" = 1 ] && ! command -v prometheus >/dev/null; then
+  log "installing Debian's prometheus (CTXMEM_WITH_PROMETHEUS=1)"
+  $SUDO apt-get update -qq
+  # policy-rc.d (exit 101) keeps the package from starting its system service.
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d; own_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    prometheus >/dev/null
+  [ "$own_policy" = 0 ] || $SUDO rm -f /usr/sbin/policy-rc.d
+fi
 
 # 2. Python venv with torch ---------------------------------------------------------------
 # The torch wheel on PyPI depends on ~4 GB of nvidia-* wheels. LibTorch for our CPU build needs
@@ -34,7 +49,8 @@ fi
 # machine's CUDA 13 toolkit (/usr/local/cuda) does not have.
 PY_PKGS=(filelock "typing-extensions>=4.13" "setuptools>=77.0.3" sympy networkx jinja2 fsspec
   numpy "safetensors==0.8.0" "matplotlib==3.11.2" "grpcio==1.85.1" "grpcio-tools==1.85.1"
-  "transformers==5.23.0" "tokenizers==0.23.3" "gguf==0.19.0" pyyaml)
+  "transformers==5.23.0" "tokenizers==0.23.3" "gguf==0.19.0" pyyaml
+  "kubernetes-validate==1.37.0")  # schema check of deploy/k8s in tests/deploy (22 MB wheel)
 CUDA_SHIMS=("nvidia-cusparselt-cu13==0.8.1" "nvidia-nvshmem-cu13==3.7.2" "nvidia-cufile"
   "nvidia-nccl-cu13==2.30.7")
 # transformers needs accelerate to load GGUF files (reference goldens only); it would pull the

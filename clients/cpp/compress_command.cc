@@ -198,7 +198,7 @@ int RunCompress(const CompressArgs& args) {
     stream->WritesDone();
   });
 
-  ProgressBar bar(!args.quiet && !args.json);
+  ProgressBar bar(!args.quiet);
   v1::CompressEvent event;
   v1::CompressDone done;
   bool have_done = false;

@@ -33,7 +33,7 @@ struct CompressArgs {
   std::string label;            // client label kept with the memory (<= 256 bytes)
   bool add_bos = false;
   int64_t expected_tokens = 0;  // 0 = unknown
-  bool json = false;            // print CompressDone as JSON
+  bool json = false;            // print CompressDone as JSON (progress still on stderr)
   bool quiet = false;           // no progress; print only the memory id
 };
 
