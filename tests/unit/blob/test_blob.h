@@ -1,7 +1,7 @@
 #pragma once
-// Test-only helpers for common/blob tests: a temp folder, file byte helpers, and small valid
-// memory blobs whose values follow a pattern tests/reference/check_blob_python.py can check
-// ("x.test_pattern" = "mod17"). Not thread-safe.
+// Test-only helpers for common/blob tests: small valid memory blobs whose values follow a pattern
+// tests/reference/check_blob_python.py can check ("x.test_pattern" = "mod17"); the temp folder
+// and file helpers come from tests/unit/test_files.h. Not thread-safe.
 
 #include <unistd.h>
 
@@ -17,54 +17,19 @@
 #include "common/blob/memory_blob.h"
 #include "common/blob/safetensors_writer.h"
 #include "common/weights/float16.h"
+#include "tests/unit/test_files.h"
 
 namespace ctxmem::blob::testing {
 
-// A fresh folder under $TMPDIR (or /tmp), removed with everything in it on destruction.
-class TempDir {
+using ctxmem::testing::ListFiles;
+using ctxmem::testing::ReadBytes;
+using ctxmem::testing::WriteBytes;
+
+// Temp folders of blob tests are named ctxmem_blob_*.
+class TempDir : public ctxmem::testing::TempDir {
  public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string templ =
-        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/ctxmem_blob_XXXXXX";
-    std::vector<char> buf(templ.begin(), templ.end());
-    buf.push_back('\0');
-    if (mkdtemp(buf.data()) != nullptr) path_ = buf.data();
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
+  TempDir() : ctxmem::testing::TempDir("ctxmem_blob") {}
 };
-
-inline bool WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  return static_cast<bool>(out);
-}
-
-inline std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// Names of the plain files in `dir` (not recursive), sorted.
-inline std::vector<std::string> ListFiles(const std::string& dir) {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file()) names.push_back(it->path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 // The "mod17" pattern: element j of a K/V tensor with salt s holds ((j + s) % 17) - 8, exact in
 // every dtype; src holds j; scales hold 0.25 * (1 + j % 4).

