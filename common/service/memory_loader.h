@@ -1,0 +1,55 @@
+#pragma once
+// MemoryLoader: memory ids -> the model past a request reads (DESIGN.md data flow, decoder
+// side). For each id: the blob from the BlobCache (fetched through the BlobFetcher with the
+// caller's authorization when missing), an ownership check with the compressor (StatMemory as
+// the caller) the first time a tenant reads a blob the cache got for someone else, then
+// DecodeMemory; the memories are concatenated in order and placed as a fresh KvCache. Every
+// call builds its own KvCache, so one request's past is never another's.
+// Thread-safety: thread-safe (the cache, fetcher and model are).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/blob/blob_cache.h"
+#include "common/model/kv_cache.h"
+#include "common/model/model.h"
+#include "common/service/blob_fetcher.h"
+#include "common/service/decoder_metrics.h"
+
+namespace ctxmem::service {
+
+struct LoadedPast {
+  model::KvCache past;         // batch 1, RoPE applied; empty without memories
+  int64_t memory_entries = 0;  // entries per kv head over all memories
+  double fetch_seconds = 0;    // getting blobs (and ownership checks); 0 when all were cached
+  double load_seconds = 0;     // blob -> Memory -> concatenation -> KvCache
+  bool cache_hit = false;      // there were memories and every blob came from the cache
+};
+
+class MemoryLoader {
+ public:
+  // All borrowed and must outlive the loader; `metrics` may be null.
+  MemoryLoader(blob::BlobCache* cache, const BlobFetcher* fetcher, const model::Model* model,
+               DecoderMetrics* metrics)
+      : cache_(cache), fetcher_(fetcher), model_(model), metrics_(metrics) {}
+
+  // The past of `memory_ids` (may be empty) for `tenant`, whose request carried the
+  // "authorization" value `authorization` ("" without auth). NotFound when the tenant may not
+  // read a memory (never saying whether it exists); fetch errors as BlobFetcher::Fetch
+  // (FailedPrecondition for another model, DataLoss, Unavailable); DataLoss when a verified
+  // blob does not decode (it is dropped from the cache); InvalidArgument when the memories do
+  // not fit together (ConcatMemories).
+  absl::StatusOr<LoadedPast> Load(const std::vector<std::string>& memory_ids,
+                                  const std::string& tenant,
+                                  const std::string& authorization) const;
+
+ private:
+  blob::BlobCache* cache_;
+  const BlobFetcher* fetcher_;
+  const model::Model* model_;
+  DecoderMetrics* metrics_;
+};
+
+}  // namespace ctxmem::service

@@ -1,0 +1,244 @@
+// decoder_svc: answers questions from sealed memories (DESIGN.md). Wiring only: options,
+// model, blob cache + fetcher, auth, TLS, metrics, the work queue and the gRPC server.
+// Options and the ready line follow the service contract (docs/decoder.md).
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/blob/blob_cache.h"
+#include "common/compress/memory_codec.h"
+#include "common/model/model.h"
+#include "common/service/blob_fetcher.h"
+#include "common/service/decoder_metrics.h"
+#include "common/service/decoder_request.h"
+#include "common/service/memory_loader.h"
+#include "common/service/metrics_endpoint.h"
+#include "common/service/server_runner.h"
+#include "common/service/service_log.h"
+#include "common/service/tenant_stream_limiter.h"
+#include "common/service/tls_credentials.h"
+#include "common/service/token_auth.h"
+#include "common/service/work_queue.h"
+#include "common/status.h"
+#include "decoder_svc/decoder_service.h"
+
+namespace ctxmem::decoder {
+namespace {
+
+struct Flags {
+  std::string listen = "127.0.0.1:50052";
+  std::string metrics_listen = "127.0.0.1:9465";
+  std::string model;
+  std::string model_name = "SmolLM2-135M-Instruct";
+  std::string device = "cpu";
+  int threads = 2;
+  std::vector<std::string> compressors;
+  bool compressor_tls = false;
+  std::string compressor_ca, compressor_cert, compressor_key, compressor_server_name;
+  std::string cache_dir = "./ctxmem-decoder-cache";
+  uint64_t cache_ram_bytes = uint64_t{1} << 30;
+  uint64_t cache_disk_bytes = uint64_t{10} << 30;
+  int workers = 2;
+  int64_t queue_depth = 16;
+  int64_t max_new_tokens = 1024;
+  int64_t max_prompt_tokens = 8192;
+  int max_request_bytes = 4 << 20;
+  int64_t max_streams_per_tenant = 8;
+  std::string tokens_file;
+  bool allow_insecure_remote = false;
+  std::string tls_cert, tls_key, tls_client_ca;
+  std::string log_level = "info";
+  bool log_content = false;
+};
+
+// "host:port" -> "host" (brackets of IPv6 kept).
+std::string HostOf(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+int Fail(const absl::Status& status) {
+  service::Log(service::LogLevel::kCritical, absl::StrCat("decoder_svc: ", status.ToString()));
+  return 1;
+}
+
+int Run(const Flags& flags) {
+  if (absl::Status s = service::InitServiceLog("decoder_svc", flags.log_level); !s.ok()) {
+    return Fail(s);
+  }
+
+  if (absl::Status s = service::CheckAuthPolicy(flags.listen, !flags.tokens_file.empty(),
+                                                flags.allow_insecure_remote);
+      !s.ok()) {
+    return Fail(s);
+  }
+  service::TokenAuth auth = service::TokenAuth::Disabled();
+  if (!flags.tokens_file.empty()) {
+    absl::StatusOr<service::TokenAuth> loaded = service::TokenAuth::LoadFile(flags.tokens_file);
+    if (!loaded.ok()) return Fail(loaded.status());
+    auth = *std::move(loaded);
+  }
+  service::ServerTlsOptions server_tls{flags.tls_cert, flags.tls_key, flags.tls_client_ca};
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      service::MakeServerCredentials(server_tls);
+  if (!credentials.ok()) return Fail(credentials.status());
+  service::DecoderLimits limits;
+  limits.max_new_tokens = flags.max_new_tokens;
+  limits.max_prompt_tokens = flags.max_prompt_tokens;
+  if (absl::Status s = limits.Validate(); !s.ok()) return Fail(s);
+  service::WorkQueueOptions queue_options;
+  queue_options.name = "decoder";
+  queue_options.n_workers = flags.workers;
+  queue_options.max_pending = flags.queue_depth;
+  if (absl::Status s = queue_options.Validate(); !s.ok()) return Fail(s);
+
+  model::ModelOptions model_options;
+  model_options.device = flags.device;
+  model_options.n_threads = flags.threads;
+  service::LogInfo(absl::StrCat("loading model ", flags.model, " on ", flags.device));
+  absl::StatusOr<std::unique_ptr<model::Model>> model = model::Model::Load(flags.model, model_options);
+  if (!model.ok()) return Fail(model.status());
+  if ((*model)->tokenizer() == nullptr) {
+    return Fail(absl::FailedPreconditionError(
+        absl::StrCat(flags.model, " has no tokenizer; the decoder needs one")));
+  }
+  absl::StatusOr<compress::ModelIdentity> identity =
+      compress::ComputeModelIdentity(**model, flags.model_name);
+  if (!identity.ok()) return Fail(identity.status());
+  service::LogInfo(absl::StrCat("model ", identity->model_name, " fingerprint ",
+                                identity->model_fingerprint, " tokenizer ",
+                                identity->tokenizer_fingerprint));
+  blob::BlobExpectations expect{identity->model_fingerprint, identity->tokenizer_fingerprint};
+
+  blob::BlobCacheOptions cache_options;
+  cache_options.dir = flags.cache_dir;
+  cache_options.ram_max_bytes = flags.cache_ram_bytes;
+  cache_options.disk_max_bytes = flags.cache_disk_bytes;
+  cache_options.expect = expect;
+  absl::StatusOr<std::unique_ptr<blob::BlobCache>> cache = blob::BlobCache::Open(cache_options);
+  if (!cache.ok()) return Fail(cache.status());
+
+  service::BlobFetcherOptions fetcher_options;
+  fetcher_options.addresses = flags.compressors;
+  fetcher_options.tls.enabled = flags.compressor_tls || !flags.compressor_ca.empty();
+  fetcher_options.tls.ca_file = flags.compressor_ca;
+  fetcher_options.tls.cert_file = flags.compressor_cert;
+  fetcher_options.tls.key_file = flags.compressor_key;
+  fetcher_options.tls.server_name = flags.compressor_server_name;
+  fetcher_options.expect = expect;
+  absl::StatusOr<std::unique_ptr<service::BlobFetcher>> fetcher =
+      service::BlobFetcher::Create(fetcher_options);
+  if (!fetcher.ok()) return Fail(fetcher.status());
+
+  absl::StatusOr<std::unique_ptr<service::MetricsEndpoint>> endpoint =
+      service::MetricsEndpoint::Start(flags.metrics_listen);
+  if (!endpoint.ok()) return Fail(endpoint.status());
+  service::DecoderMetrics metrics((*endpoint)->registry());
+  metrics.SetCacheBytes((*cache)->ram_bytes(), (*cache)->disk_bytes());
+
+  service::MemoryLoader loader(cache->get(), fetcher->get(), model->get(), &metrics);
+  service::TenantStreamLimiter limiter(flags.max_streams_per_tenant);
+  service::WorkQueue queue(queue_options);
+  DecoderServiceDeps deps;
+  deps.model = model->get();
+  deps.loader = &loader;
+  deps.queue = &queue;
+  deps.limiter = &limiter;
+  deps.auth = &auth;
+  deps.endpoint = endpoint->get();
+  deps.metrics = &metrics;
+  deps.limits = limits;
+  deps.log_content = flags.log_content;
+  DecoderService service(deps);
+
+  service::ServerRunnerOptions runner_options;
+  runner_options.listen_address = flags.listen;
+  runner_options.credentials = *credentials;
+  runner_options.max_receive_message_bytes = flags.max_request_bytes;
+  // Score responses carry a float per token; generous but bounded.
+  runner_options.max_send_message_bytes = std::max(flags.max_request_bytes, 16 << 20);
+  absl::StatusOr<std::unique_ptr<service::ServerRunner>> runner =
+      service::ServerRunner::Start(runner_options, {&service});
+  if (!runner.ok()) return Fail(runner.status());
+
+  const std::string metrics_text =
+      flags.metrics_listen.empty()
+          ? "off"
+          : absl::StrCat(HostOf(flags.metrics_listen), ":", (*endpoint)->port());
+  std::printf("decoder_svc listening grpc=%s:%d metrics=%s\n", HostOf(flags.listen).c_str(),
+              (*runner)->port(), metrics_text.c_str());
+  std::fflush(stdout);
+  service::LogInfo(absl::StrFormat("serving: compressors=%d workers=%d queue_depth=%d auth=%s tls=%s",
+                                   flags.compressors.size(), flags.workers, flags.queue_depth,
+                                   auth.enabled() ? "on" : "off",
+                                   server_tls.enabled() ? "on" : "off"));
+
+  (*runner)->WaitForShutdownSignal();
+  service::LogInfo("shutting down: draining the work queue");
+  queue.Shutdown();
+  runner->reset();
+  service::LogInfo("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace ctxmem::decoder
+
+int main(int argc, char** argv) {
+  using ctxmem::decoder::Flags;
+  ctxmem::service::InitServiceLog("decoder_svc", "info").IgnoreError();
+  Flags flags;
+  if (const char* env = std::getenv("CTXMEM_MODEL"); env != nullptr) flags.model = env;
+  CLI::App app{"ctxmem decoder service: answers questions from memory blobs"};
+  app.add_option("--listen", flags.listen, "gRPC address (port 0 = ephemeral)")->capture_default_str();
+  app.add_option("--metrics-listen", flags.metrics_listen, "Prometheus /metrics address (\"\" = off)")
+      ->capture_default_str();
+  app.add_option("--model", flags.model, "Model file or checkpoint folder (default $CTXMEM_MODEL)");
+  app.add_option("--model-name", flags.model_name, "Name clients use for the model")->capture_default_str();
+  app.add_option("--device", flags.device, "cpu | cuda | cuda:N")->capture_default_str();
+  app.add_option("--threads", flags.threads, "Torch intra-op threads")->capture_default_str();
+  app.add_option("--compressor", flags.compressors,
+                 "Compressor address; repeat for replicas (consistent hashing, fail-over)")
+      ->required();
+  app.add_flag("--compressor-tls", flags.compressor_tls, "Use TLS to the compressors");
+  app.add_option("--compressor-ca", flags.compressor_ca, "PEM roots for the compressors' certs");
+  app.add_option("--compressor-cert", flags.compressor_cert, "Client cert for mTLS to compressors");
+  app.add_option("--compressor-key", flags.compressor_key, "Its key");
+  app.add_option("--compressor-server-name", flags.compressor_server_name,
+                 "Name checked against the compressors' certs");
+  app.add_option("--cache-dir", flags.cache_dir, "On-disk blob cache")->capture_default_str();
+  app.add_option("--cache-ram-bytes", flags.cache_ram_bytes, "RAM cache budget")->capture_default_str();
+  app.add_option("--cache-disk-bytes", flags.cache_disk_bytes, "Disk cache budget")->capture_default_str();
+  app.add_option("--workers", flags.workers, "Generation workers")->capture_default_str();
+  app.add_option("--queue-depth", flags.queue_depth, "Jobs waiting beyond the running ones")
+      ->capture_default_str();
+  app.add_option("--max-new-tokens", flags.max_new_tokens, "Largest max_tokens a request may ask")
+      ->capture_default_str();
+  app.add_option("--max-prompt-tokens", flags.max_prompt_tokens, "Largest prompt in tokens")
+      ->capture_default_str();
+  app.add_option("--max-request-bytes", flags.max_request_bytes, "Largest gRPC request message")
+      ->capture_default_str();
+  app.add_option("--max-streams-per-tenant", flags.max_streams_per_tenant,
+                 "Concurrent Generate streams per tenant")
+      ->capture_default_str();
+  app.add_option("--tokens-file", flags.tokens_file, "\"<token> <tenant>\" lines; enables auth");
+  app.add_flag("--allow-insecure-remote", flags.allow_insecure_remote,
+               "Allow a non-loopback listen address without auth");
+  app.add_option("--tls-cert", flags.tls_cert, "PEM server certificate");
+  app.add_option("--tls-key", flags.tls_key, "PEM server key");
+  app.add_option("--tls-client-ca", flags.tls_client_ca, "PEM CA: require client certs (mTLS)");
+  app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error")->capture_default_str();
+  app.add_flag("--log-content", flags.log_content, "Log prompts and answers (off by default)");
+  CLI11_PARSE(app, argc, argv);
+  if (flags.model.empty()) {
+    std::fprintf(stderr, "decoder_svc: --model is required (or set CTXMEM_MODEL)\n");
+    return 1;
+  }
+  return ctxmem::decoder::Run(flags);
+}
