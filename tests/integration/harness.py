@@ -238,9 +238,9 @@ class Cluster:
     """Servers of one test class, all in one temp folder; stop_all() in tearDown(Class)."""
 
     def __init__(self, name: str):
-        self.compressor_bin = need_env("CTXMEM_COMPRESSOR_SVC")
-        self.decoder_bin = need_env("CTXMEM_DECODER_SVC")
-        self.model = need_env("CTXMEM_MODEL")
+        self.compressor_bin = os.path.abspath(need_env("CTXMEM_COMPRESSOR_SVC"))
+        self.decoder_bin = os.path.abspath(need_env("CTXMEM_DECODER_SVC"))
+        self.model = os.path.abspath(need_env("CTXMEM_MODEL"))
         self.tmp = tempfile.mkdtemp(prefix=f"ctxmem-it-{name}-")
         self.servers: List[ServerProcess] = []
         self.failed = False
