@@ -72,6 +72,11 @@ absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSo
   std::vector<int32_t> ids;
   const auto long_opts = at::TensorOptions().dtype(at::kLong);
   for (int64_t step = 0;; ++step) {
+    if (hooks.should_stop && hooks.should_stop()) {
+      return absl::CancelledError(
+          absl::StrCat("compression stopped after ", step, " chunks (", state.visible().n_tokens,
+                       " tokens)"));
+    }
     bool is_last = false;
     CTXMEM_RETURN_IF_ERROR(
         WithContext(reader.Next(result.plan.chunk_size(step), &ids, &is_last), "token source"));

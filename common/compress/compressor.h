@@ -45,6 +45,10 @@ struct CompressHooks {
   // When set, every chunk's forward also computes logits and hands them here; an error status
   // stops the compression and is returned.
   std::function<absl::Status(const ChunkLogits&)> on_chunk_logits;
+  // When set, asked before every chunk (so a stop takes effect within one chunk); true stops
+  // the compression with Cancelled naming how many chunks were done. Called on the compressing
+  // thread; must be cheap and thread-safe with whatever sets the condition.
+  std::function<bool()> should_stop;
 };
 
 struct CompressResult {
@@ -54,8 +58,9 @@ struct CompressResult {
 };
 
 // Compresses everything `source` yields. InvalidArgument for an invalid config (naming the
-// field), an empty source, or a plan that cannot work (§12.8); errors from the source, the
-// model or a hook are returned as they are (with context).
+// field), an empty source, or a plan that cannot work (§12.8); Cancelled when
+// hooks.should_stop says so; errors from the source, the model or a hook are returned as they
+// are (with context).
 absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSource& source,
                                         const CompressionConfig& config,
                                         const CompressHooks& hooks = {});
