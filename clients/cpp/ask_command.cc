@@ -1,8 +1,8 @@
 #include "clients/cpp/ask_command.h"
 
-#include <cstdio>
-
 #include <absl/strings/str_split.h>
+
+#include <cstdio>
 
 #include "ctxmem/v1/decoder.grpc.pb.h"
 
@@ -108,10 +108,9 @@ int RunAsk(const AskArgs& args) {
   const v1::Usage& u = done.usage();
   const v1::GenerateTimings& t = done.timings();
   double decode_seconds = t.total_seconds() - t.ttft_seconds();
-  double tokens_per_second =
-      u.generated_tokens() > 1 && decode_seconds > 0
-          ? static_cast<double>(u.generated_tokens() - 1) / decode_seconds
-          : 0;
+  double tokens_per_second = u.generated_tokens() > 1 && decode_seconds > 0
+                                 ? static_cast<double>(u.generated_tokens() - 1) / decode_seconds
+                                 : 0;
   std::fprintf(stderr,
                "[%s] prompt %lld tokens, memory %lld entries, generated %lld tokens (%s) | "
                "ttft %.3f s, fetch %.3f s, load %.3f s, total %.3f s, %.1f tok/s, cache %s\n",

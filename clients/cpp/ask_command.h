@@ -16,8 +16,8 @@ struct AskArgs {
   ServiceFlags service;
   std::string memory_ids;  // one id, or several separated by commas (read in order)
   std::string question;
-  bool chat = false;       // send as a chat message (model's chat template)
-  std::string system;      // system message with --chat
+  bool chat = false;   // send as a chat message (model's chat template)
+  std::string system;  // system message with --chat
   int32_t max_tokens = 256;
   float temperature = 0.0f;
   float top_p = 1.0f;

@@ -1,5 +1,6 @@
 #include "clients/cpp/compress_command.h"
 
+#include <absl/strings/str_cat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,8 +10,6 @@
 #include <iostream>
 #include <memory>
 #include <thread>
-
-#include <absl/strings/str_cat.h>
 
 #include "clients/cpp/stat_command.h"
 #include "ctxmem/v1/compressor.grpc.pb.h"
@@ -43,8 +42,8 @@ class ProgressBar {
     if (p.tokens_total() > 0) {
       double frac = std::min(1.0, static_cast<double>(p.tokens_read()) / p.tokens_total());
       int filled = static_cast<int>(frac * kBarWidth);
-      bar = absl::StrCat("[", std::string(filled, '#'), std::string(kBarWidth - filled, '.'),
-                         "] ", static_cast<int>(frac * 100), "% ");
+      bar = absl::StrCat("[", std::string(filled, '#'), std::string(kBarWidth - filled, '.'), "] ",
+                         static_cast<int>(frac * 100), "% ");
       total = absl::StrCat(p.tokens_total());
     }
     std::fprintf(stderr, "%s%s%lld/%s tokens, %lld chunks, memory %lld, %.0f tok/s, %.1f s%s",
@@ -109,10 +108,11 @@ void PrintDone(const v1::CompressDone& done, const CompressArgs& args) {
   PrintMemoryInfo(done.memory(), stdout);
   const v1::CompressTimings& t = done.timings();
   std::printf("existed            %s\n", done.existed() ? "yes (nothing computed)" : "no");
-  std::printf("timings            tokenize %.2f s, queue %.2f s, compress %.2f s, seal %.2f s, "
-              "total %.2f s\n",
-              t.tokenize_seconds(), t.queue_seconds(), t.compress_seconds(), t.seal_seconds(),
-              t.total_seconds());
+  std::printf(
+      "timings            tokenize %.2f s, queue %.2f s, compress %.2f s, seal %.2f s, "
+      "total %.2f s\n",
+      t.tokenize_seconds(), t.queue_seconds(), t.compress_seconds(), t.seal_seconds(),
+      t.total_seconds());
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ struct CompressArgs {
   uint64_t seed = 0;
   std::string kv_dtype;
   std::string model_name;
-  std::string label;            // client label kept with the memory (<= 256 bytes)
+  std::string label;  // client label kept with the memory (<= 256 bytes)
   bool add_bos = false;
   int64_t expected_tokens = 0;  // 0 = unknown
   bool json = false;            // print CompressDone as JSON (progress still on stderr)

@@ -1,11 +1,11 @@
 #include "clients/cpp/health_command.h"
 
-#include <cstdio>
-#include <vector>
-
 #include <absl/strings/str_cat.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/support/byte_buffer.h>
+
+#include <cstdio>
+#include <vector>
 
 namespace ctxmem::cli {
 namespace {
@@ -53,10 +53,14 @@ int DecodeStatus(const std::string& bytes) {
 
 const char* ServingStatusName(int status) {
   switch (status) {
-    case 1: return "SERVING";
-    case 2: return "NOT_SERVING";
-    case 3: return "SERVICE_UNKNOWN";
-    default: return "UNKNOWN";
+    case 1:
+      return "SERVING";
+    case 2:
+      return "NOT_SERVING";
+    case 3:
+      return "SERVICE_UNKNOWN";
+    default:
+      return "UNKNOWN";
   }
 }
 

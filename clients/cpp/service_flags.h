@@ -3,15 +3,15 @@
 // the channel and ClientContext made from them, and how an RPC failure is reported.
 // Thread-safety: plain functions; call from the main thread.
 
+#include <absl/status/statusor.h>
+#include <google/protobuf/message.h>
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/status.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
-
-#include <absl/status/statusor.h>
-#include <grpcpp/channel.h>
-#include <grpcpp/client_context.h>
-#include <google/protobuf/message.h>
-#include <grpcpp/support/status.h>
 
 #include "CLI/CLI.hpp"
 
@@ -21,13 +21,13 @@ inline constexpr char kDefaultCompressorAddress[] = "127.0.0.1:50051";
 inline constexpr char kDefaultDecoderAddress[] = "127.0.0.1:50052";
 
 struct ServiceFlags {
-  std::string address;     // "host:port" of the server
-  std::string token;       // bearer token; "" = none (or from token_file)
-  std::string token_file;  // file holding the token (first non-blank, non-# line, first word)
-  bool tls = false;        // TLS channel (implied by any of the files below)
-  std::string tls_ca;      // PEM roots; "" = system roots
-  std::string tls_cert;    // client certificate for mTLS
-  std::string tls_key;     // its key
+  std::string address;          // "host:port" of the server
+  std::string token;            // bearer token; "" = none (or from token_file)
+  std::string token_file;       // file holding the token (first non-blank, non-# line, first word)
+  bool tls = false;             // TLS channel (implied by any of the files below)
+  std::string tls_ca;           // PEM roots; "" = system roots
+  std::string tls_cert;         // client certificate for mTLS
+  std::string tls_key;          // its key
   std::string tls_server_name;  // name checked against the server certificate; "" = host
   double timeout_seconds = 0;   // per-RPC deadline; 0 = none
 };

@@ -1,10 +1,10 @@
 #include "clients/cpp/stat_command.h"
 
-#include <algorithm>
-#include <ctime>
-
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_format.h>
+
+#include <algorithm>
+#include <ctime>
 
 #include "ctxmem/v1/compressor.grpc.pb.h"
 
@@ -54,9 +54,9 @@ void PrintMemoryInfo(const v1::MemoryInfo& info, std::FILE* out) {
   std::string kept;
   if (info.n_kept_size() > 0) {
     auto [lo, hi] = std::minmax_element(info.n_kept().begin(), info.n_kept().end());
-    kept = *lo == *hi ? absl::StrCat(*lo, " per kv head, all ", info.n_kept_size(), " layers")
-                      : absl::StrCat(*lo, "..", *hi, " per kv head over ", info.n_kept_size(),
-                                     " layers");
+    kept = *lo == *hi
+               ? absl::StrCat(*lo, " per kv head, all ", info.n_kept_size(), " layers")
+               : absl::StrCat(*lo, "..", *hi, " per kv head over ", info.n_kept_size(), " layers");
   }
   char created[32] = "-";
   std::time_t seconds = static_cast<std::time_t>(info.created_unix_ms() / 1000);
