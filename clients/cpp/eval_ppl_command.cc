@@ -1,12 +1,16 @@
 #include "clients/cpp/eval_ppl_command.h"
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/plot_runner.h"
 #include "common/compress/ppl_sweep.h"
+#include "common/status.h"
 #include "common/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 
@@ -40,6 +44,48 @@ void DrawProgress(const compress::PplSweepProgress& p) {
   }
 }
 
+// The machine a table was measured on: CPU model, cores, load average at the start.
+nlohmann::json MachineJson(int threads) {
+  nlohmann::json m;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      m["cpu"] = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  m["nproc"] = std::thread::hardware_concurrency();
+  m["threads"] = threads;
+  std::ifstream loadavg("/proc/loadavg");
+  std::string a, b, c;
+  if (loadavg >> a >> b >> c) m["load_average_at_start"] = absl::StrCat(a, " ", b, " ", c);
+  return m;
+}
+
+// Rows of an earlier run in `path` to resume from; null when there is none. FailedPrecondition
+// when it was made with another text, model, dtype or eval length (resuming would mix tables).
+absl::StatusOr<nlohmann::json> PreviousRows(const std::string& path, const nlohmann::json& expect) {
+  std::ifstream in(path);
+  if (!in) return nlohmann::json();
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  nlohmann::json previous = nlohmann::json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
+  if (previous.is_discarded() || !previous.is_object() || !previous.contains("rows")) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, " exists but is not an eval-ppl table; move it away, pick another --name, or pass "
+              "--restart to overwrite it"));
+  }
+  for (const auto& [key, value] : expect.items()) {
+    if (previous.value(key, nlohmann::json()) != value) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, " was made with ", key, "=", previous.value(key, nlohmann::json()).dump(),
+          ", this run has ", value.dump(),
+          "; pick another --name, or pass --restart to overwrite it"));
+    }
+  }
+  return previous["rows"];
+}
+
 }  // namespace
 
 CLI::App* AddEvalPplCommand(CLI::App* app, EvalPplArgs* args) {
@@ -62,6 +108,8 @@ CLI::App* AddEvalPplCommand(CLI::App* app, EvalPplArgs* args) {
   cmd->add_option("--out", args->out_dir, "Output folder")->required();
   cmd->add_option("--name", args->name, "Output file stem: DIR/NAME.json, DIR/NAME.md")
       ->capture_default_str();
+  cmd->add_flag("--restart", args->restart,
+                "Ignore an existing DIR/NAME.json instead of resuming the settings it holds");
   return cmd;
 }
 
@@ -98,25 +146,52 @@ int RunEvalPpl(const EvalPplArgs& args) {
                args.text_path.c_str(), ids->size(), static_cast<long long>(args.eval_len),
                plan->size());
 
+  // What must match for a resume: the same tokens (text, model) and numbers (dtype, eval-len).
+  nlohmann::json identity;
+  identity["text"] = args.text_path;
+  identity["model"] = (*model)->path();
+  identity["device"] = args.model.device;
+  identity["dtype"] = args.model.dtype;
+  identity["eval_len"] = args.eval_len;
+  const std::string stem = args.out_dir + "/" + args.name;
+  if (!args.restart) {
+    absl::StatusOr<nlohmann::json> previous = PreviousRows(stem + ".json", identity);
+    if (!previous.ok()) return ReportError(kCommand, previous.status());
+    options.previous_rows = *std::move(previous);
+    if (!options.previous_rows.is_null()) {
+      std::fprintf(stderr, "resuming %s.json (%zu rows there)\n", stem.c_str(),
+                   options.previous_rows.size());
+    }
+  }
+  const nlohmann::json machine = MachineJson(args.model.n_threads);
+
+  // Writes the table as it stands (pending settings marked); called after every setting.
+  auto write = [&](const compress::PplSweepResult& table) -> absl::Status {
+    nlohmann::json json = compress::PplSweepToJson(table);
+    for (const auto& [key, value] : identity.items()) json[key] = value;
+    json["machine"] = machine;
+    std::string md = compress::PplSweepToMarkdown(table);
+    md = absl::StrCat("Model `", (*model)->path(), "`, ", args.model.device, " ", args.model.dtype,
+                      ", ", args.model.n_threads, " thread(s); text `", args.text_path,
+                      "`. Machine: ", machine.value("cpu", std::string("?")), ", nproc ",
+                      machine.value("nproc", 0), ", load average at start ",
+                      machine.value("load_average_at_start", std::string("?")), ".\n\n", md);
+    CTXMEM_RETURN_IF_ERROR(WriteFileAtomically(stem + ".json", json.dump(1) + "\n"));
+    return WriteFileAtomically(stem + ".md", md);
+  };
+  absl::Status write_status;
+  auto progress = [&](const compress::PplSweepProgress& p) {
+    if (p.finished == nullptr || !p.finished->resumed) DrawProgress(p);
+    if (p.table != nullptr && write_status.ok()) write_status = write(*p.table);
+  };
   absl::StatusOr<compress::PplSweepResult> result =
-      compress::RunPplSweep((*model)->transformer(), *ids, options, DrawProgress);
+      compress::RunPplSweep((*model)->transformer(), *ids, options, progress);
   std::fprintf(stderr, "\n");
   if (!result.ok()) return ReportError(kCommand, result.status());
-
-  nlohmann::json json = compress::PplSweepToJson(*result);
-  json["text"] = args.text_path;
-  json["model"] = (*model)->path();
-  json["device"] = args.model.device;
-  json["dtype"] = args.model.dtype;
-  const std::string md = compress::PplSweepToMarkdown(*result);
-  const std::string stem = args.out_dir + "/" + args.name;
-  if (absl::Status s = WriteFileAtomically(stem + ".json", json.dump(1) + "\n"); !s.ok()) {
-    return ReportError(kCommand, s);
-  }
-  if (absl::Status s = WriteFileAtomically(stem + ".md", md); !s.ok()) {
-    return ReportError(kCommand, s);
-  }
-  std::printf("%s\nwrote %s.json and %s.md (%.0f s)\n", md.c_str(), stem.c_str(), stem.c_str(),
+  if (!write_status.ok()) return ReportError(kCommand, write_status);
+  if (absl::Status s = write(*result); !s.ok()) return ReportError(kCommand, s);
+  std::printf("%s\nwrote %s.json and %s.md (%.0f s)\n",
+              compress::PplSweepToMarkdown(*result).c_str(), stem.c_str(), stem.c_str(),
               result->seconds);
   return 0;
 }

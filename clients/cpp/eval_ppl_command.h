@@ -1,7 +1,11 @@
 #pragma once
 // `ctxmem eval-ppl`: perplexity of chunked compression over a grid of chunk sizes, memory
 // sizes, pruners and memory types (the seed's eval_all_pruners, spec §10.1, §12.14), with a
-// no_compress reference row; progress bar on stderr; writes DIR/eval_ppl.json and .md.
+// no_compress reference row; progress bar on stderr; writes DIR/<name>.json and .md after every
+// setting (pending settings marked), and resumes: a rerun with the same --out/--name reuses the
+// settings already in DIR/<name>.json (same text, model, dtype and eval-len; --restart ignores
+// it). The settings run in list order, so `--chunk 512,1024 --memory 256,128,512` does C=512,
+// M=256 first.
 
 #include <cstdint>
 #include <string>
@@ -23,6 +27,7 @@ struct EvalPplArgs {
   std::string memory_types = "FM,IM,IMDC";
   std::string out_dir;
   std::string name = "eval_ppl";  // output files DIR/<name>.json and DIR/<name>.md
+  bool restart = false;           // ignore an existing DIR/<name>.json instead of resuming it
 };
 
 // Adds the `eval-ppl` subcommand to `app`; `args` must outlive the parse.

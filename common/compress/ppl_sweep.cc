@@ -1,12 +1,15 @@
 #include "common/compress/ppl_sweep.h"
 
 #include <ATen/ops/tensor.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -54,13 +57,66 @@ std::string MiB(int64_t bytes) {
 std::map<int64_t, double> ReferencePpl(const PplSweepResult& result) {
   std::map<int64_t, double> ref;
   for (const PplRow& row : result.rows) {
-    if (row.reference && row.error.empty()) ref[row.config.chunk_size] = row.ppl;
+    if (row.reference && !row.pending && row.error.empty()) ref[row.config.chunk_size] = row.ppl;
   }
   return ref;
 }
 
 std::string MemoryTypeLabel(const CompressionConfig& c) {
   return std::string(MemoryTypeName(c.memory_type, c.decremental_chunk));
+}
+
+// User + system CPU seconds of the process so far.
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+// "0.52 0.80 1.10" (1/5/15-minute load averages), or "" when /proc/loadavg is unreadable.
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  if (!(in >> a >> b >> c)) return "";
+  return absl::StrCat(a, " ", b, " ", c);
+}
+
+// A finished row of an earlier run's JSON for `config`, or nullptr. InvalidArgument when a row
+// matching the config is malformed.
+absl::StatusOr<std::optional<PplRow>> PreviousRow(const nlohmann::json& rows,
+                                                  const CompressionConfig& config) {
+  if (rows.is_null()) return std::nullopt;
+  const nlohmann::json key = CompressionConfigToJson(config);
+  for (const nlohmann::json& r : rows) {
+    if (!r.is_object() || !r.contains("config") || r["config"] != key) continue;
+    if (r.value("pending", false)) continue;
+    PplRow row;
+    row.config = config;
+    row.resumed = true;
+    try {
+      row.reference = r.at("reference").get<bool>();
+      row.error = r.value("error", std::string());
+      row.peak_rss_bytes = r.value("peak_rss_bytes", int64_t{-1});
+      row.load_average = r.value("load_average", std::string());
+      if (row.error.empty()) {
+        row.ppl = r.at("ppl").get<double>();
+        row.nll = r.at("nll").get<double>();
+        row.n_scored = r.at("n_scored").get<int64_t>();
+        row.seconds = r.at("seconds").get<double>();
+      row.cpu_seconds = r.value("cpu_seconds", 0.0);
+        row.tokens_per_second = r.at("tokens_per_second").get<double>();
+        row.n_chunks = r.at("n_chunks").get<int64_t>();
+        row.memory_len = r.at("memory_len").get<int64_t>();
+        row.plan = r.at("plan").get<std::string>();
+      }
+    } catch (const nlohmann::json::exception& e) {
+      return absl::InvalidArgumentError(absl::StrCat("previous row for ", key.dump(),
+                                                     " is malformed: ", e.what()));
+    }
+    return row;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -174,14 +230,34 @@ absl::StatusOr<PplSweepResult> RunPplSweep(
     return absl::InvalidArgumentError(absl::StrCat("eval_len=", options.eval_len, " exceeds the ",
                                                    tokens.size(), " tokens given"));
   }
+  if (!options.previous_rows.is_null() && !options.previous_rows.is_array()) {
+    return absl::InvalidArgumentError("previous_rows must be the \"rows\" array of a sweep's JSON");
+  }
   PplSweepResult result;
   result.eval_len = options.eval_len;
   result.peak_rss_per_setting = true;
+  for (const CompressionConfig& config : settings) {
+    PplRow pending;
+    pending.config = config;
+    pending.reference = config.pruner == kReferencePruner;
+    pending.pending = true;
+    result.rows.push_back(std::move(pending));
+  }
   const auto start = std::chrono::steady_clock::now();
   const int64_t n_settings = static_cast<int64_t>(settings.size());
   for (int64_t i = 0; i < n_settings; ++i) {
     const CompressionConfig& config = settings[i];
-    PplSweepProgress p{i, n_settings, &config, 0, options.eval_len, SecondsSince(start), nullptr};
+    PplSweepProgress p{i,       n_settings, &config, 0, options.eval_len, SecondsSince(start),
+                       nullptr, nullptr};
+    CTXMEM_ASSIGN_OR_RETURN(std::optional<PplRow> previous,
+                            PreviousRow(options.previous_rows, config));
+    if (previous.has_value()) {
+      result.rows[i] = std::move(*previous);
+      p.finished = &result.rows[i];
+      p.table = &result;
+      if (progress) progress(p);
+      continue;
+    }
     if (progress) progress(p);
     if (!ResetPeakRss().ok()) result.peak_rss_per_setting = false;
     auto on_tokens = [&](int64_t done) {
@@ -189,8 +265,10 @@ absl::StatusOr<PplSweepResult> RunPplSweep(
       p.seconds = SecondsSince(start);
       if (progress) progress(p);
     };
+    const double cpu0 = CpuSeconds();
     absl::StatusOr<PplRow> row =
         EvaluateCompressedPerplexity(model, tokens, options.eval_len, config, on_tokens);
+    if (row.ok()) row->cpu_seconds = CpuSeconds() - cpu0;
     if (!row.ok()) {
       PplRow failed;
       failed.config = config;
@@ -199,8 +277,10 @@ absl::StatusOr<PplSweepResult> RunPplSweep(
       row = std::move(failed);
     }
     if (auto peak = PeakRssBytes(); peak.ok()) row->peak_rss_bytes = *peak;
-    result.rows.push_back(std::move(*row));
-    p.finished = &result.rows.back();
+    row->load_average = LoadAverage();
+    result.rows[i] = std::move(*row);
+    p.finished = &result.rows[i];
+    p.table = &result;
     p.seconds = SecondsSince(start);
     if (progress) progress(p);
   }
@@ -219,7 +299,14 @@ nlohmann::json PplSweepToJson(const PplSweepResult& result) {
     nlohmann::json r;
     r["config"] = CompressionConfigToJson(row.config);
     r["reference"] = row.reference;
+    r["pending"] = row.pending;
+    if (row.pending) {
+      j["rows"].push_back(std::move(r));
+      continue;
+    }
     r["error"] = row.error;
+    r["load_average"] = row.load_average;
+    r["resumed"] = row.resumed;
     if (row.error.empty()) {
       r["ppl"] = row.ppl;
       auto it = ref.find(row.config.chunk_size);
@@ -228,6 +315,7 @@ nlohmann::json PplSweepToJson(const PplSweepResult& result) {
       r["nll"] = row.nll;
       r["n_scored"] = row.n_scored;
       r["seconds"] = row.seconds;
+      r["cpu_seconds"] = row.cpu_seconds;
       r["tokens_per_second"] = row.tokens_per_second;
       r["n_chunks"] = row.n_chunks;
       r["memory_len"] = row.memory_len;
@@ -246,23 +334,38 @@ std::string PplSweepToMarkdown(const PplSweepResult& result) {
       " tokens (spec §10.1); ratio = PPL / no_compress PPL at the same chunk size. Peak RSS is ",
       result.peak_rss_per_setting ? "per setting (VmHWM reset before each)"
                                   : "process-wide (the kernel refused the per-setting reset)",
-      ".\n\n| C | M | pruner | memory | PPL | ratio | time s | tok/s | peak RSS MiB |\n"
-      "|---|---|---|---|---|---|---|---|---|\n");
+      ". CPU s = user + system CPU time of the setting (compare these on a shared machine; time s "
+      "is wall time). Load = the 1/5/15-minute load average when the setting ended.\n\n");
+  const int64_t n_pending = std::count_if(result.rows.begin(), result.rows.end(),
+                                          [](const PplRow& r) { return r.pending; });
+  if (n_pending > 0) {
+    absl::StrAppend(&md, "**Partial table**: ", result.rows.size() - n_pending, " of ",
+                    result.rows.size(), " settings done, ", n_pending,
+                    " pending (rerun the same command with the same --out/--name to resume).\n\n");
+  }
+  md += "| C | M | pruner | memory | PPL | ratio | time s | CPU s | tok/s | peak RSS MiB | load |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const PplRow& row : result.rows) {
     const CompressionConfig& c = row.config;
     const std::string m = row.reference ? "-" : absl::StrCat(c.memory_size);
     const std::string type = row.reference ? "-" : MemoryTypeLabel(c);
+    if (row.pending) {
+      absl::StrAppend(&md, "| ", c.chunk_size, " | ", m, " | ", c.pruner, " | ", type,
+                      " | pending | | | | | | |\n");
+      continue;
+    }
     if (!row.error.empty()) {
       absl::StrAppend(&md, "| ", c.chunk_size, " | ", m, " | ", c.pruner, " | ", type,
-                      " | error: ", row.error, " | | | | |\n");
+                      " | error: ", row.error, " | | | | | | |\n");
       continue;
     }
     auto it = ref.find(c.chunk_size);
     const std::string ratio = it != ref.end() ? absl::StrFormat("%.3f", row.ppl / it->second) : "";
     absl::StrAppend(
-        &md, absl::StrFormat("| %d | %s | %s | %s | %.3f | %s | %.1f | %.0f | %s |\n", c.chunk_size,
-                             m, c.pruner, type, row.ppl, ratio, row.seconds, row.tokens_per_second,
-                             MiB(row.peak_rss_bytes)));
+        &md, absl::StrFormat("| %d | %s | %s | %s | %.3f | %s | %.1f | %.1f | %.0f | %s | %s |\n",
+                             c.chunk_size, m, c.pruner, type, row.ppl, ratio, row.seconds,
+                             row.cpu_seconds, row.tokens_per_second, MiB(row.peak_rss_bytes),
+                             row.load_average));
   }
   // Pivot per chunk size: pruner x M rows, memory types as columns.
   std::vector<int64_t> chunks;
@@ -290,7 +393,9 @@ std::string PplSweepToMarkdown(const PplSweepResult& result) {
       auto key = std::make_pair(row.config.pruner, row.config.memory_size);
       if (cells.find(key) == cells.end()) keys.push_back(key);
       cells[key][MemoryTypeLabel(row.config)] =
-          row.error.empty() ? absl::StrFormat("%.3f", row.ppl) : "error";
+          row.pending          ? "pending"
+          : row.error.empty() ? absl::StrFormat("%.3f", row.ppl)
+                              : "error";
     }
     for (const auto& key : keys) {
       absl::StrAppend(&md, "| ", key.first, " | ", key.second, " |");

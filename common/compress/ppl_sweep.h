@@ -4,6 +4,9 @@
 // scores every position of the window from its chunk's logits, so PPL = exp(mean NLL over the
 // eval_len - 1 predicted tokens); a no_compress row per chunk size is the reference. Time and
 // peak RSS are taken per setting.
+// Resumable: rows of an earlier run's JSON (PplSweepOptions::previous_rows) are reused for the
+// settings they match, and the progress callback hands out the whole table (finished rows plus
+// pending ones) after every setting, so a caller can write it incrementally.
 // Thread-safety: free functions; run one sweep at a time per process (the peak RSS is a
 // process-wide high-water mark, reset before every setting).
 
@@ -36,6 +39,10 @@ struct PplSweepOptions {
   std::vector<std::string> memory_types = {"FM"};
   // Everything else of every setting (schedule, sinks, positions, score mode, seed, ...).
   CompressionConfig base;
+  // Rows of an earlier PplSweepToJson() (its "rows" array) over the same tokens and eval_len,
+  // for resuming: a planned setting whose CompressionConfigToJson() equals a finished row's
+  // "config" takes that row instead of running again. Pending rows are ignored. Null = none.
+  nlohmann::json previous_rows;
 
   // InvalidArgument naming the field and value: eval_len < 2, empty or out-of-range lists,
   // unknown pruner or memory type names.
@@ -57,11 +64,17 @@ struct PplRow {
   double nll = 0;        // nats, mean over n_scored tokens
   int64_t n_scored = 0;  // eval_len - 1
   double seconds = 0;    // wall time of the compression, logits and scoring included
+  // CPU seconds (user + system, whole process) over the same span; on a shared machine the
+  // figure to compare, as wall time also counts other processes' turns on the cores.
+  double cpu_seconds = 0;
   double tokens_per_second = 0;
   int64_t peak_rss_bytes = -1;  // VmHWM during the setting; -1 unknown
   int64_t n_chunks = 0;
   int64_t memory_len = 0;  // final memory entries per kv head, sinks included
   std::string plan;        // ChunkPlan::Describe()
+  std::string load_average;  // /proc/loadavg's 1/5/15-minute figures when the setting ended
+  bool pending = false;      // not run yet (partial tables while a sweep runs)
+  bool resumed = false;      // taken from PplSweepOptions::previous_rows, not run now
 };
 
 struct PplSweepResult {
@@ -81,6 +94,9 @@ struct PplSweepProgress {
   int64_t n_tokens_total = 0;                 // eval_len
   double seconds = 0;                         // since the sweep started
   const PplRow* finished = nullptr;           // set once per setting, when its row is complete
+  // With `finished`: the whole table so far (every planned setting; those not run yet have
+  // pending = true), e.g. to write it out incrementally. Borrowed for the call.
+  const PplSweepResult* table = nullptr;
 };
 
 // Perplexity of one compression of tokens[0, eval_len): every chunk's logits scored (§10.1).
@@ -92,20 +108,23 @@ absl::StatusOr<PplRow> EvaluateCompressedPerplexity(
     const CompressionConfig& config, const std::function<void(int64_t)>& on_tokens = nullptr);
 
 // Runs every setting of PlanPplSweep(options) on tokens[0, eval_len). A setting that fails is
-// recorded with its error and the sweep goes on; InvalidArgument for bad options or too few
-// tokens. `progress` (may be empty) is called after every chunk and once per finished row.
+// recorded with its error and the sweep goes on; InvalidArgument for bad options, too few
+// tokens or malformed previous_rows. Settings matched by previous_rows are not run (their rows
+// come back with resumed = true). `progress` (may be empty) is called after every chunk and once
+// per finished or resumed row (with `table`).
 absl::StatusOr<PplSweepResult> RunPplSweep(
     const model::Transformer& model, absl::Span<const int32_t> tokens,
     const PplSweepOptions& options,
     const std::function<void(const PplSweepProgress&)>& progress = nullptr);
 
 // {"eval_len", "seconds", "peak_rss_per_setting", "rows": [{"config": {...}, "reference",
-// "ppl", "ppl_vs_reference", "nll", "n_scored", "seconds", "tokens_per_second",
-// "peak_rss_bytes", "n_chunks", "memory_len", "plan", "error"}]}.
+// "ppl", "ppl_vs_reference", "nll", "n_scored", "seconds", "cpu_seconds", "tokens_per_second",
+// "peak_rss_bytes", "n_chunks", "memory_len", "plan", "load_average", "error", "pending"}]}.
 nlohmann::json PplSweepToJson(const PplSweepResult& result);
 
-// Markdown: one table of every row (PPL, ratio to the reference, time, tokens/s, peak RSS), then
-// per chunk size a pivot of PPL with memory types as columns.
+// Markdown: one table of every row (PPL, ratio to the reference, time, tokens/s, peak RSS, load
+// average), then per chunk size a pivot of PPL with memory types as columns; settings not run
+// yet read "pending", and a line counts them.
 std::string PplSweepToMarkdown(const PplSweepResult& result);
 
 }  // namespace ctxmem::compress

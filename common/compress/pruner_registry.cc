@@ -11,6 +11,7 @@
 #include "common/compress/h2o_pruner.h"
 #include "common/compress/local_window_pruner.h"
 #include "common/compress/no_compress_pruner.h"
+#include "common/compress/perceiver_pruner.h"
 #include "common/compress/random_pruner.h"
 #include "common/compress/roco_pruner.h"
 #include "common/compress/streaming_llm_pruner.h"
@@ -30,7 +31,7 @@ PrunerRegistry::Factory Simple(Args... args) {
 }  // namespace
 
 void RegisterBuiltinPruners(PrunerRegistry& registry) {
-  // spec §3; "perceiver" (§3.9) is not registered until its trained weights can be loaded.
+  // spec §3.
   registry.Register("h2o", Simple<H2oPruner>());
   registry.Register("streaming_llm", Simple<StreamingLlmPruner>());
   registry.Register("chunk_prefix", Simple<ChunkPrefixPruner>());
@@ -42,6 +43,10 @@ void RegisterBuiltinPruners(PrunerRegistry& registry) {
   registry.Register("local_window", Simple<LocalWindowPruner>());
   registry.Register("no_compress", Simple<NoCompressPruner>());
   registry.Register("roco", Simple<RocoPruner>());
+  // §3.9: needs trained weights, which a CompressionConfig cannot name yet -> a clear error.
+  registry.Register("perceiver", [](const CompressionConfig&) -> absl::StatusOr<std::unique_ptr<Pruner>> {
+    return PerceiverPruner::NoWeightsError();
+  });
   for (const char* name : {"conv", "snapkv"}) {  // the authors' notebooks call conv "SnapKV"
     registry.Register(
         name, [](const CompressionConfig& c) { return ConvPruner::Create(c.conv_kernel_size); });

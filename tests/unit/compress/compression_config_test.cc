@@ -57,7 +57,7 @@ TEST(CompressionConfigTest, ValidateNamesTheOffendingField) {
     EXPECT_THAT(s.message(), HasSubstr(needle));
   };
   CompressionConfig c;
-  c.pruner = "perceiver";  // not registered until its trained weights can be loaded
+  c.pruner = "perceiverr";
   expect_error(c, "known: chunk_prefix, conv, h2o");
   c = {};
   c.chunk_size = 0;

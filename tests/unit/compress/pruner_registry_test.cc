@@ -12,9 +12,10 @@ using ::testing::HasSubstr;
 
 TEST(PrunerRegistryTest, HasEverySeedPruner) {
   EXPECT_THAT(PrunerRegistry::Global().names(),
-              ElementsAre("chunk_prefix", "conv", "h2o", "local_window", "no_compress", "random",
-                          "roco", "snapkv", "streaming_llm", "tova"));
+              ElementsAre("chunk_prefix", "conv", "h2o", "local_window", "no_compress",
+                          "perceiver", "random", "roco", "snapkv", "streaming_llm", "tova"));
   for (const std::string& name : PrunerRegistry::Global().names()) {
+    if (name == "perceiver") continue;  // needs trained weights: PerceiverWithoutWeights
     CompressionConfig c;
     c.pruner = name;
     auto p = PrunerRegistry::Global().Create(c);
@@ -25,12 +26,23 @@ TEST(PrunerRegistryTest, HasEverySeedPruner) {
 
 TEST(PrunerRegistryTest, UnknownNameListsTheKnownOnes) {
   CompressionConfig c;
-  c.pruner = "perceiver";
+  c.pruner = "perceiverr";
   auto p = PrunerRegistry::Global().Create(c);
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(p.status().message(), HasSubstr("unknown pruner 'perceiver'"));
+  EXPECT_THAT(p.status().message(), HasSubstr("unknown pruner 'perceiverr'"));
   EXPECT_THAT(p.status().message(), HasSubstr("snapkv, streaming_llm, tova"));
+}
+
+// §3.9: registered, but without trained weights it refuses (never a silent random fallback).
+TEST(PrunerRegistryTest, PerceiverWithoutWeights) {
+  CompressionConfig c;
+  c.pruner = "perceiver";
+  EXPECT_TRUE(PrunerRegistry::Global().Check("perceiver").ok());
+  auto p = PrunerRegistry::Global().Create(c);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(p.status().message(), HasSubstr("needs trained weights"));
 }
 
 TEST(PrunerRegistryTest, PassesConfigToFactories) {
