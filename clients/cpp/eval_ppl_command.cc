@@ -69,18 +69,20 @@ absl::StatusOr<nlohmann::json> PreviousRows(const std::string& path, const nlohm
   if (!in) return nlohmann::json();
   std::stringstream buffer;
   buffer << in.rdbuf();
-  nlohmann::json previous = nlohmann::json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
+  nlohmann::json previous =
+      nlohmann::json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
   if (previous.is_discarded() || !previous.is_object() || !previous.contains("rows")) {
     return absl::FailedPreconditionError(absl::StrCat(
-        path, " exists but is not an eval-ppl table; move it away, pick another --name, or pass "
-              "--restart to overwrite it"));
+        path,
+        " exists but is not an eval-ppl table; move it away, pick another --name, or pass "
+        "--restart to overwrite it"));
   }
   for (const auto& [key, value] : expect.items()) {
     if (previous.value(key, nlohmann::json()) != value) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          path, " was made with ", key, "=", previous.value(key, nlohmann::json()).dump(),
-          ", this run has ", value.dump(),
-          "; pick another --name, or pass --restart to overwrite it"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " was made with ", key, "=",
+                       previous.value(key, nlohmann::json()).dump(), ", this run has ",
+                       value.dump(), "; pick another --name, or pass --restart to overwrite it"));
     }
   }
   return previous["rows"];

@@ -71,14 +71,15 @@ absl::Status PerceiverPruner::NoWeightsError() {
 at::Tensor PerceiverPruner::Rank(const PruneInput& in) const {
   const int64_t n = in.n_candidates();
   const int64_t h = in.n_kv_heads;
-  TORCH_CHECK(in.keys.defined(), "pruner perceiver: the candidates' keys (PruneInput::keys) are "
+  TORCH_CHECK(in.keys.defined(),
+              "pruner perceiver: the candidates' keys (PruneInput::keys) are "
               "required");
   const PerceiverWeights& w = *weights_;
   TORCH_CHECK(in.layer >= 0 && in.layer < w.n_layers(), "pruner perceiver: ", w.source(), " has ",
               w.n_layers(), " layers, asked for layer ", in.layer);
   const int64_t head_dim = in.keys.size(2);
-  TORCH_CHECK(h * head_dim == w.d_model() && w.d_query() % h == 0, "pruner perceiver: ",
-              w.source(), " expects keys of d_model=", w.d_model(), " (d_query=", w.d_query(),
+  TORCH_CHECK(h * head_dim == w.d_model() && w.d_query() % h == 0, "pruner perceiver: ", w.source(),
+              " expects keys of d_model=", w.d_model(), " (d_query=", w.d_query(),
               " split over the kv heads), the model gives ", h, " kv heads x ", head_dim);
   const c10::Device device = in.keys.device();
   if (routing_ == PerceiverRouting::kRandom) {
@@ -125,7 +126,7 @@ at::Tensor PerceiverPruner::Rank(const PruneInput& in) const {
       at::Tensor idx = TopKIndices(pc.select(1, i).narrow(1, begin, len), share);  // [h, <=share]
       picked.scatter_(1, idx + begin, true);
     }
-  } else {  // kGreedy
+  } else {                            // kGreedy
     at::Tensor owner = pc.argmax(1);  // [h, n], ties to the first query
     for (int64_t i = 0; i < n_q; ++i) {
       const int64_t share = Share(in.target, n_q, i);

@@ -105,8 +105,8 @@ absl::StatusOr<PerceiverWeights> PerceiverWeights::Load(const std::string& path)
     }
     if (info.dtype != weights::StDtype::kF32 && info.dtype != weights::StDtype::kF16 &&
         info.dtype != weights::StDtype::kBF16 && info.dtype != weights::StDtype::kF64) {
-      return bad("tensor '", info.name, "' has dtype ", std::string(weights::StDtypeName(info.dtype)),
-                 "; expected F32, F16, BF16 or F64");
+      return bad("tensor '", info.name, "' has dtype ",
+                 std::string(weights::StDtypeName(info.dtype)), "; expected F32, F16, BF16 or F64");
     }
     at::Tensor t = at::empty(std::vector<int64_t>(info.shape.begin(), info.shape.end()),
                              at::kFloat);  // shape from the header, fp32
@@ -146,8 +146,8 @@ absl::Status PerceiverWeights::CheckFits(int64_t n_layers, int64_t n_kv_heads,
                      n_kv_heads, " kv heads x ", head_dim, " = ", n_kv_heads * head_dim));
   }
   if (n_kv_heads < 1 || d_query_ % n_kv_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source_, ": d_query=", d_query_, " is not divisible by n_kv_heads=", n_kv_heads));
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": d_query=", d_query_,
+                                                   " is not divisible by n_kv_heads=", n_kv_heads));
   }
   return absl::OkStatus();
 }

@@ -104,15 +104,15 @@ absl::StatusOr<std::optional<PplRow>> PreviousRow(const nlohmann::json& rows,
         row.nll = r.at("nll").get<double>();
         row.n_scored = r.at("n_scored").get<int64_t>();
         row.seconds = r.at("seconds").get<double>();
-      row.cpu_seconds = r.value("cpu_seconds", 0.0);
+        row.cpu_seconds = r.value("cpu_seconds", 0.0);
         row.tokens_per_second = r.at("tokens_per_second").get<double>();
         row.n_chunks = r.at("n_chunks").get<int64_t>();
         row.memory_len = r.at("memory_len").get<int64_t>();
         row.plan = r.at("plan").get<std::string>();
       }
     } catch (const nlohmann::json::exception& e) {
-      return absl::InvalidArgumentError(absl::StrCat("previous row for ", key.dump(),
-                                                     " is malformed: ", e.what()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("previous row for ", key.dump(), " is malformed: ", e.what()));
     }
     return row;
   }
@@ -343,8 +343,9 @@ std::string PplSweepToMarkdown(const PplSweepResult& result) {
                     result.rows.size(), " settings done, ", n_pending,
                     " pending (rerun the same command with the same --out/--name to resume).\n\n");
   }
-  md += "| C | M | pruner | memory | PPL | ratio | time s | CPU s | tok/s | peak RSS MiB | load |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n";
+  md +=
+      "| C | M | pruner | memory | PPL | ratio | time s | CPU s | tok/s | peak RSS MiB | load |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const PplRow& row : result.rows) {
     const CompressionConfig& c = row.config;
     const std::string m = row.reference ? "-" : absl::StrCat(c.memory_size);
@@ -392,10 +393,10 @@ std::string PplSweepToMarkdown(const PplSweepResult& result) {
       if (row.reference || row.config.chunk_size != chunk) continue;
       auto key = std::make_pair(row.config.pruner, row.config.memory_size);
       if (cells.find(key) == cells.end()) keys.push_back(key);
-      cells[key][MemoryTypeLabel(row.config)] =
-          row.pending          ? "pending"
-          : row.error.empty() ? absl::StrFormat("%.3f", row.ppl)
-                              : "error";
+      cells[key][MemoryTypeLabel(row.config)] = row.pending ? "pending"
+                                                : row.error.empty()
+                                                    ? absl::StrFormat("%.3f", row.ppl)
+                                                    : "error";
     }
     for (const auto& key : keys) {
       absl::StrAppend(&md, "| ", key.first, " | ", key.second, " |");

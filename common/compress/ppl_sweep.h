@@ -70,8 +70,8 @@ struct PplRow {
   double tokens_per_second = 0;
   int64_t peak_rss_bytes = -1;  // VmHWM during the setting; -1 unknown
   int64_t n_chunks = 0;
-  int64_t memory_len = 0;  // final memory entries per kv head, sinks included
-  std::string plan;        // ChunkPlan::Describe()
+  int64_t memory_len = 0;    // final memory entries per kv head, sinks included
+  std::string plan;          // ChunkPlan::Describe()
   std::string load_average;  // /proc/loadavg's 1/5/15-minute figures when the setting ended
   bool pending = false;      // not run yet (partial tables while a sweep runs)
   bool resumed = false;      // taken from PplSweepOptions::previous_rows, not run now

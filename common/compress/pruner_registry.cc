@@ -44,9 +44,10 @@ void RegisterBuiltinPruners(PrunerRegistry& registry) {
   registry.Register("no_compress", Simple<NoCompressPruner>());
   registry.Register("roco", Simple<RocoPruner>());
   // §3.9: needs trained weights, which a CompressionConfig cannot name yet -> a clear error.
-  registry.Register("perceiver", [](const CompressionConfig&) -> absl::StatusOr<std::unique_ptr<Pruner>> {
-    return PerceiverPruner::NoWeightsError();
-  });
+  registry.Register("perceiver",
+                    [](const CompressionConfig&) -> absl::StatusOr<std::unique_ptr<Pruner>> {
+                      return PerceiverPruner::NoWeightsError();
+                    });
   for (const char* name : {"conv", "snapkv"}) {  // the authors' notebooks call conv "SnapKV"
     registry.Register(
         name, [](const CompressionConfig& c) { return ConvPruner::Create(c.conv_kernel_size); });

@@ -2,13 +2,13 @@
 
 #include <ATen/ATen.h>
 #include <gmock/gmock.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "common/compress/compression_config.h"
@@ -41,8 +41,8 @@ std::unique_ptr<PerceiverPruner> MakePruner(std::vector<PerceiverLayerWeights> l
                                             double temperature = 1.0, uint64_t seed = 0) {
   auto w = PerceiverWeights::Create(std::move(layers), temperature);
   EXPECT_TRUE(w.ok()) << w.status();
-  auto p = PerceiverPruner::Create(std::make_shared<const PerceiverWeights>(*std::move(w)),
-                                   routing, seed);
+  auto p = PerceiverPruner::Create(std::make_shared<const PerceiverWeights>(*std::move(w)), routing,
+                                   seed);
   EXPECT_TRUE(p.ok()) << p.status();
   return *std::move(p);
 }
@@ -234,12 +234,13 @@ std::string WriteSafetensors(
   for (const auto& [tensor, sv] : tensors) {
     const size_t begin = data.size();
     data.append(reinterpret_cast<const char*>(sv.second.data()), sv.second.size() * sizeof(float));
-    header[tensor] = {{"dtype", "F32"}, {"shape", sv.first}, {"data_offsets", {begin, data.size()}}};
+    header[tensor] = {
+        {"dtype", "F32"}, {"shape", sv.first}, {"data_offsets", {begin, data.size()}}};
   }
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::string h = header.dump();
-  const std::string path = ::testing::TempDir() + "/" + name + "_" + std::to_string(getpid()) +
-                           ".safetensors";
+  const std::string path =
+      ::testing::TempDir() + "/" + name + "_" + std::to_string(getpid()) + ".safetensors";
   std::ofstream out(path, std::ios::binary);
   const uint64_t n = h.size();
   out.write(reinterpret_cast<const char*>(&n), 8);

@@ -12,8 +12,8 @@ using ::testing::HasSubstr;
 
 TEST(PrunerRegistryTest, HasEverySeedPruner) {
   EXPECT_THAT(PrunerRegistry::Global().names(),
-              ElementsAre("chunk_prefix", "conv", "h2o", "local_window", "no_compress",
-                          "perceiver", "random", "roco", "snapkv", "streaming_llm", "tova"));
+              ElementsAre("chunk_prefix", "conv", "h2o", "local_window", "no_compress", "perceiver",
+                          "random", "roco", "snapkv", "streaming_llm", "tova"));
   for (const std::string& name : PrunerRegistry::Global().names()) {
     if (name == "perceiver") continue;  // needs trained weights: PerceiverWithoutWeights
     CompressionConfig c;
