@@ -39,7 +39,7 @@ if ! cmake --build "$build" -j "${CTXMEM_JOBS:-$threads}" --target compressor_sv
 fi
 rm -f "$build_log"
 cli="$build/clients/cpp/ctxmem"
-for b in "$build/compressor_svc/compressor_svc" "$build/decoder_svc/decoder_svc" "$cli"; do
+for b in "$build/compressor_svc" "$build/decoder_svc" "$cli"; do
   [ -x "$b" ] || { echo "demo: $b was not built" >&2; exit 1; }
 done
 
@@ -82,11 +82,11 @@ start_server() {
 }
 
 say "starting the services on loopback (temp dir $work)"
-start_server compressor_svc "$build/compressor_svc/compressor_svc" --listen 127.0.0.1:0 \
+start_server compressor_svc "$build/compressor_svc" --listen 127.0.0.1:0 \
   --metrics-listen 127.0.0.1:0 --model "$CTXMEM_MODEL" --threads "$threads" \
   --store-dir "$work/store"
 compressor="$grpc_addr"; compressor_metrics="$metrics_addr"
-start_server decoder_svc "$build/decoder_svc/decoder_svc" --listen 127.0.0.1:0 \
+start_server decoder_svc "$build/decoder_svc" --listen 127.0.0.1:0 \
   --metrics-listen 127.0.0.1:0 --model "$CTXMEM_MODEL" --threads "$threads" \
   --compressor "$compressor" --cache-dir "$work/cache"
 decoder="$grpc_addr"; decoder_metrics="$metrics_addr"
