@@ -164,7 +164,8 @@ def to_markdown(r: Dict) -> str:
         f"C={r['config']['chunk_size']} M={r['config']['memory_size']} -> "
         f"{r['memory']['n_kept']} entries per layer, blob {r['memory']['blob_bytes']} bytes. "
         f"Each request: one chat question, greedy, max_tokens {r['max_tokens']}. Decoder: "
-        f"{' '.join(r['decoder_args'])}. Budget per level: {r['duration_seconds']:g} s or "
+        f"{' '.join(r['decoder_args'])} --threads {r.get('threads', 1)} (torch threads per "
+        f"server). Budget per level: {r['duration_seconds']:g} s or "
         f"{r['max_requests']} requests, whichever comes first; loopback only.",
         "",
         "| concurrency | requests | req/s | gen tok/s | TTFT p50 (ms) | TTFT p99 (ms) | "
@@ -224,10 +225,10 @@ def main() -> int:
     config = {"pruner": "streaming_llm", "memory_type": "FM", "chunk_size": 256,
               "memory_size": 128}
     dec_args = ["--workers", str(args.decoder_workers), "--max-streams-per-tenant", "64",
-                "--queue-depth", "128", "--threads", str(args.threads)]
+                "--queue-depth", "128"]
     try:
-        comp = cluster.start_compressor(extra=["--threads", str(args.threads)])
-        dec = cluster.start_decoder([comp], extra=dec_args)
+        comp = cluster.start_compressor(threads=args.threads)
+        dec = cluster.start_decoder([comp], extra=dec_args, threads=args.threads)
         with harness.Client(comp.grpc_addr, dec.grpc_addr, timeout=600) as c:
             print(f"compressing {args.context_chars} chars ...", file=sys.stderr)
             mem = c.compress(harness.book_text(200, args.context_chars), config)
@@ -251,7 +252,8 @@ def main() -> int:
         result = {
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": git_commit(),
             "machine": mach, "loadavg_end": list(os.getloadavg()),
-            "config": config, "decoder_args": dec_args, "max_tokens": args.max_tokens,
+            "config": config, "decoder_args": dec_args, "threads": args.threads,
+            "max_tokens": args.max_tokens,
             "duration_seconds": args.duration, "max_requests": args.max_requests,
             "memory": {"memory_id": mem.memory_id, "n_original_tokens": mem.memory.n_original_tokens,
                        "n_kept": mem.memory.n_kept[0], "blob_bytes": mem.memory.blob_bytes},

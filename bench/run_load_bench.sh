@@ -13,8 +13,7 @@ if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCTXMEM_PYTHON="$CTXMEM_PYTHON" >/dev/null
 fi
 ninja -C "$build" -j "${CTXMEM_JOBS:-2}" compressor_svc decoder_svc
-"$CTXMEM_PYTHON" -m ctxmem_client.generate >/dev/null 2>&1 || \
-  (cd "$root/clients/python" && "$CTXMEM_PYTHON" -m ctxmem_client.generate)
+"$CTXMEM_PYTHON" "$root/clients/python/ctxmem_client/generate.py"
 export OMP_WAIT_POLICY=passive
 exec "$CTXMEM_PYTHON" "$here/load_bench.py" \
   --compressor-bin "$build/compressor_svc" --decoder-bin "$build/decoder_svc" \

@@ -249,9 +249,10 @@ class Cluster:
         return os.path.join(self.tmp, *parts)
 
     def start_compressor(self, store: str = "store", extra: Sequence[str] = (),
-                         tokens_file: Optional[str] = None, **start_kw) -> ServerProcess:
+                         tokens_file: Optional[str] = None, threads: int = 1,
+                         **start_kw) -> ServerProcess:
         args = ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-                "--model", self.model, "--store-dir", self.path(store), "--threads", "1",
+                "--model", self.model, "--store-dir", self.path(store), "--threads", str(threads),
                 "--log-level", "info"]
         if tokens_file:
             args += ["--tokens-file", tokens_file]
@@ -261,9 +262,9 @@ class Cluster:
 
     def start_decoder(self, compressors: Sequence[ServerProcess], cache: str = "cache",
                       extra: Sequence[str] = (), tokens_file: Optional[str] = None,
-                      **start_kw) -> ServerProcess:
+                      threads: int = 1, **start_kw) -> ServerProcess:
         args = ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-                "--model", self.model, "--cache-dir", self.path(cache), "--threads", "1",
+                "--model", self.model, "--cache-dir", self.path(cache), "--threads", str(threads),
                 "--log-level", "info"]
         for c in compressors:
             args += ["--compressor", c.grpc_addr]
