@@ -103,6 +103,19 @@ class BadInputTest(ClusterTestCase):
                          cm.exception.details())
         self.assertRegex(cm.exception.details(), "UTF-8|utf-8|utf8")
 
+    def test_utf8_character_split_across_pieces(self):
+        # compressor.proto: "pieces may split characters". "é" = c3 a9 sent as two pieces must
+        # give the same tokens (so the same memory id) as the text sent whole.
+        whole = self.client.compress("Hello é world, split characters.", SMALL_CONFIG)
+        call = harness.raw_compress_call(
+            self.channel, [harness.start_msg(**SMALL_CONFIG), harness.text_msg("Hello "),
+                           b"\x12\x01\xc3", b"\x12\x01\xa9",
+                           harness.text_msg(" world, split characters.")], timeout=60)
+        done = list(call)[-1].done
+        self.assertEqual(done.memory.n_original_tokens, whole.memory.n_original_tokens,
+                         "the context was cut at the split character")
+        self.assertEqual(done.memory.memory_id, whole.memory_id)
+
     def test_first_message_not_start(self):
         call = harness.raw_compress_call(self.channel, [harness.text_msg("no start")], timeout=30)
         with self.assertRaises(grpc.RpcError) as cm:
