@@ -246,7 +246,8 @@ class QueueFullTest(ClusterTestCase):
             try:
                 self.client.compress(harness.book_text(200, 6000),
                                      {"pruner": "no_compress", "chunk_size": 128},
-                                     on_progress=lambda p: started.set(), cancel=cancel)
+                                     on_progress=lambda p: p.chunks_done and started.set(),
+                                     cancel=cancel)
                 outcome["result"] = "done"
             except harness.CtxmemError as e:
                 outcome["result"] = e.code
