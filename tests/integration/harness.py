@@ -355,8 +355,9 @@ def start_msg(**config) -> "compressor_pb2.CompressRequest":
         start=compressor_pb2.CompressStart(config=make_config(config)))
 
 
-def text_msg(text: str) -> "compressor_pb2.CompressRequest":
-    return compressor_pb2.CompressRequest(text=text)
+def text_msg(text) -> "compressor_pb2.CompressRequest":
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return compressor_pb2.CompressRequest(text=data)
 
 
 def drain(call) -> List:

@@ -282,7 +282,8 @@ class CompressorClient:
 
         def pieces():
             for text in _text_pieces(source, piece_chars):
-                yield compressor_pb2.CompressRequest(text=text), len(text.encode("utf-8"))
+                data = text.encode("utf-8")
+                yield compressor_pb2.CompressRequest(text=data), len(data)
 
         return self._compress(pieces(), config, label, expected_tokens, add_bos, on_progress,
                               timeout, cancel)

@@ -58,7 +58,7 @@ class FakeCompressor(compressor_pb2_grpc.CompressorServicer):
                 return
             yield compressor_pb2.CompressEvent(progress=compressor_pb2.CompressProgress(
                 tokens_read=sum(len(t) for t in text), chunks_done=chunks, memory_len=chunks))
-        whole = "".join(text)
+        whole = b"".join(text).decode("utf-8")
         mid = hashlib.sha256((first.start.config.pruner + whole).encode()).hexdigest()
         existed = mid in self.blobs
         self.blobs[mid] = (whole.encode() * 50)[:300000] or b"x"
