@@ -39,10 +39,10 @@ absl::Status CheckFits(const model::Model& model, const model::KvCache& past, in
                        int64_t reserve, absl::string_view what) {
   const int64_t limit = model.config().max_positions;
   if (limit > 0 && past.next_position + n_tokens + reserve > limit) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        what, " of ", n_tokens, " tokens after memories taking ", past.next_position,
-        " positions", reserve > 0 ? absl::StrCat(" (+", reserve, " to generate)") : "",
-        " does not fit the model's context of ", limit, " positions"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what, " of ", n_tokens, " tokens after memories taking ", past.next_position,
+                     " positions", reserve > 0 ? absl::StrCat(" (+", reserve, " to generate)") : "",
+                     " does not fit the model's context of ", limit, " positions"));
   }
   return absl::OkStatus();
 }
@@ -102,14 +102,14 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateEvent>
                      const v1::GenerateRequest& request) {
     CTXMEM_ASSIGN_OR_RETURN(tenant_, deps_.auth->Authenticate(context));
     authorization_ = AuthorizationOf(context);
-    CTXMEM_ASSIGN_OR_RETURN(inputs_, service::ParseGenerateRequest(
-                                         request, *deps_.model->tokenizer(), deps_.limits));
+    CTXMEM_ASSIGN_OR_RETURN(
+        inputs_, service::ParseGenerateRequest(request, *deps_.model->tokenizer(), deps_.limits));
     CTXMEM_ASSIGN_OR_RETURN(lease_, deps_.limiter->Acquire(tenant_));
-    service::LogInfo(absl::StrFormat(
-        "rid=%s Generate tenant=%s memories=%d prompt_tokens=%d max_tokens=%d%s%s", request_id_,
-        tenant_, inputs_.memory_ids.size(), inputs_.prompt_ids.size(),
-        inputs_.options.max_new_tokens, deps_.log_content ? " prompt=" : "",
-        deps_.log_content ? PromptText(request) : ""));
+    service::LogInfo(
+        absl::StrFormat("rid=%s Generate tenant=%s memories=%d prompt_tokens=%d max_tokens=%d%s%s",
+                        request_id_, tenant_, inputs_.memory_ids.size(), inputs_.prompt_ids.size(),
+                        inputs_.options.max_new_tokens, deps_.log_content ? " prompt=" : "",
+                        deps_.log_content ? PromptText(request) : ""));
     // Once submitted, the job may finish the call and OnDone delete `this` at any moment:
     // nothing after TrySubmit touches a member.
     service::WorkQueue* queue = deps_.queue;
@@ -122,7 +122,8 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateEvent>
   static std::string PromptText(const v1::GenerateRequest& request) {
     if (request.has_chat()) {
       std::string text;
-      for (const auto& m : request.chat().messages()) absl::StrAppend(&text, m.role(), ": ", m.content(), " | ");
+      for (const auto& m : request.chat().messages())
+        absl::StrAppend(&text, m.role(), ": ", m.content(), " | ");
       return text;
     }
     return request.prompt();
@@ -156,9 +157,9 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateEvent>
       PostEvent(std::move(event));
       return !cancelled_.load();
     };
-    CTXMEM_ASSIGN_OR_RETURN(model::GenerateResult result,
-                            model::Generate(*deps_.model, inputs_.prompt_ids, &loaded.past,
-                                            inputs_.options, on_token));
+    CTXMEM_ASSIGN_OR_RETURN(
+        model::GenerateResult result,
+        model::Generate(*deps_.model, inputs_.prompt_ids, &loaded.past, inputs_.options, on_token));
     if (result.stop_reason == model::StopReason::kCancelled) {
       return absl::CancelledError("cancelled by the client");
     }
@@ -207,8 +208,8 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateEvent>
   void PostFinish(const absl::Status& status) {
     if (!status.ok()) {
       service::LogInfo(absl::StrFormat("rid=%s Generate error tenant=%s code=%s message=%s",
-                                       request_id_, tenant_, absl::StatusCodeToString(status.code()),
-                                       status.message()));
+                                       request_id_, tenant_,
+                                       absl::StatusCodeToString(status.code()), status.message()));
     }
     bool finish_now = false;
     {
@@ -237,7 +238,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateEvent>
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;  // the final status is set
   bool finished_ ABSL_GUARDED_BY(mu_) = false;   // Finish was called
-  grpc::Status final_status_;  // written once before finishing_ is set
+  grpc::Status final_status_;                    // written once before finishing_ is set
 };
 
 // One Score call: validated in the handler, computed on a worker, finished from there.
@@ -263,8 +264,8 @@ class ScoreCall {
   absl::Status Admit(const grpc::CallbackServerContext& context, const v1::ScoreRequest& request) {
     CTXMEM_ASSIGN_OR_RETURN(tenant_, deps_.auth->Authenticate(context));
     authorization_ = AuthorizationOf(context);
-    CTXMEM_ASSIGN_OR_RETURN(inputs_, service::ParseScoreRequest(
-                                         request, *deps_.model->tokenizer(), deps_.limits));
+    CTXMEM_ASSIGN_OR_RETURN(
+        inputs_, service::ParseScoreRequest(request, *deps_.model->tokenizer(), deps_.limits));
     service::LogInfo(absl::StrFormat(
         "rid=%s Score tenant=%s memories=%d prompt_tokens=%d continuation_tokens=%d", request_id_,
         tenant_, inputs_.memory_ids.size(), inputs_.prompt_ids.size(),
@@ -281,10 +282,10 @@ class ScoreCall {
     deps_.metrics->SetQueueDepth(deps_.queue->pending());
     CTXMEM_ASSIGN_OR_RETURN(service::LoadedPast loaded,
                             deps_.loader->Load(inputs_.memory_ids, tenant_, authorization_));
-    CTXMEM_RETURN_IF_ERROR(CheckFits(
-        *deps_.model, loaded.past,
-        static_cast<int64_t>(inputs_.prompt_ids.size() + inputs_.continuation_ids.size()), 0,
-        "prompt + continuation"));
+    CTXMEM_RETURN_IF_ERROR(
+        CheckFits(*deps_.model, loaded.past,
+                  static_cast<int64_t>(inputs_.prompt_ids.size() + inputs_.continuation_ids.size()),
+                  0, "prompt + continuation"));
     CTXMEM_ASSIGN_OR_RETURN(
         compress::ScoreResult score,
         compress::ScoreContinuation(deps_.model->transformer(), loaded.past, inputs_.prompt_ids,
@@ -310,8 +311,8 @@ class ScoreCall {
     deps_.endpoint->CountRequest("Score", g.error_code());
     if (!status.ok()) {
       service::LogInfo(absl::StrFormat("rid=%s Score error tenant=%s code=%s message=%s",
-                                       request_id_, tenant_, service::StatusCodeName(g.error_code()),
-                                       status.message()));
+                                       request_id_, tenant_,
+                                       service::StatusCodeName(g.error_code()), status.message()));
     }
     grpc::ServerUnaryReactor* reactor = reactor_;
     delete this;

@@ -102,7 +102,8 @@ int Run(const Flags& flags) {
   model_options.device = flags.device;
   model_options.n_threads = flags.threads;
   service::LogInfo(absl::StrCat("loading model ", flags.model, " on ", flags.device));
-  absl::StatusOr<std::unique_ptr<model::Model>> model = model::Model::Load(flags.model, model_options);
+  absl::StatusOr<std::unique_ptr<model::Model>> model =
+      model::Model::Load(flags.model, model_options);
   if (!model.ok()) return Fail(model.status());
   if ((*model)->tokenizer() == nullptr) {
     return Fail(absl::FailedPreconditionError(
@@ -174,10 +175,10 @@ int Run(const Flags& flags) {
   std::printf("decoder_svc listening grpc=%s:%d metrics=%s\n", HostOf(flags.listen).c_str(),
               (*runner)->port(), metrics_text.c_str());
   std::fflush(stdout);
-  service::LogInfo(absl::StrFormat("serving: compressors=%d workers=%d queue_depth=%d auth=%s tls=%s",
-                                   flags.compressors.size(), flags.workers, flags.queue_depth,
-                                   auth.enabled() ? "on" : "off",
-                                   server_tls.enabled() ? "on" : "off"));
+  service::LogInfo(
+      absl::StrFormat("serving: compressors=%d workers=%d queue_depth=%d auth=%s tls=%s",
+                      flags.compressors.size(), flags.workers, flags.queue_depth,
+                      auth.enabled() ? "on" : "off", server_tls.enabled() ? "on" : "off"));
 
   (*runner)->WaitForShutdownSignal();
   service::LogInfo("shutting down: draining the work queue");
@@ -196,11 +197,14 @@ int main(int argc, char** argv) {
   Flags flags;
   if (const char* env = std::getenv("CTXMEM_MODEL"); env != nullptr) flags.model = env;
   CLI::App app{"ctxmem decoder service: answers questions from memory blobs"};
-  app.add_option("--listen", flags.listen, "gRPC address (port 0 = ephemeral)")->capture_default_str();
-  app.add_option("--metrics-listen", flags.metrics_listen, "Prometheus /metrics address (\"\" = off)")
+  app.add_option("--listen", flags.listen, "gRPC address (port 0 = ephemeral)")
+      ->capture_default_str();
+  app.add_option("--metrics-listen", flags.metrics_listen,
+                 "Prometheus /metrics address (\"\" = off)")
       ->capture_default_str();
   app.add_option("--model", flags.model, "Model file or checkpoint folder (default $CTXMEM_MODEL)");
-  app.add_option("--model-name", flags.model_name, "Name clients use for the model")->capture_default_str();
+  app.add_option("--model-name", flags.model_name, "Name clients use for the model")
+      ->capture_default_str();
   app.add_option("--device", flags.device, "cpu | cuda | cuda:N")->capture_default_str();
   app.add_option("--threads", flags.threads, "Torch intra-op threads")->capture_default_str();
   app.add_option("--compressor", flags.compressors,
@@ -213,8 +217,10 @@ int main(int argc, char** argv) {
   app.add_option("--compressor-server-name", flags.compressor_server_name,
                  "Name checked against the compressors' certs");
   app.add_option("--cache-dir", flags.cache_dir, "On-disk blob cache")->capture_default_str();
-  app.add_option("--cache-ram-bytes", flags.cache_ram_bytes, "RAM cache budget")->capture_default_str();
-  app.add_option("--cache-disk-bytes", flags.cache_disk_bytes, "Disk cache budget")->capture_default_str();
+  app.add_option("--cache-ram-bytes", flags.cache_ram_bytes, "RAM cache budget")
+      ->capture_default_str();
+  app.add_option("--cache-disk-bytes", flags.cache_disk_bytes, "Disk cache budget")
+      ->capture_default_str();
   app.add_option("--workers", flags.workers, "Generation workers")->capture_default_str();
   app.add_option("--queue-depth", flags.queue_depth, "Jobs waiting beyond the running ones")
       ->capture_default_str();
@@ -233,7 +239,8 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", flags.tls_cert, "PEM server certificate");
   app.add_option("--tls-key", flags.tls_key, "PEM server key");
   app.add_option("--tls-client-ca", flags.tls_client_ca, "PEM CA: require client certs (mTLS)");
-  app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error")->capture_default_str();
+  app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error")
+      ->capture_default_str();
   app.add_flag("--log-content", flags.log_content, "Log prompts and answers (off by default)");
   CLI11_PARSE(app, argc, argv);
   if (flags.model.empty()) {

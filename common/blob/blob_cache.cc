@@ -235,8 +235,8 @@ absl::StatusOr<BlobCacheLookup> BlobCache::Get(const std::string& memory_id,
   out.dropped_corrupt = dropped_corrupt;
   auto t = tenants_.find(memory_id);
   // A fetch with the tenant's own credentials proves access even when the blob fits no tier.
-  out.verified_for_tenant = source == CacheSource::kFetch ||
-                            (t != tenants_.end() && t->second.contains(tenant));
+  out.verified_for_tenant =
+      source == CacheSource::kFetch || (t != tenants_.end() && t->second.contains(tenant));
   return out;
 }
 

@@ -42,8 +42,8 @@ absl::string_view CacheSourceName(CacheSource source);  // "ram", "disk", "fetch
 
 struct BlobCacheOptions {
   std::string dir;  // disk tier directory (created if missing); "" = RAM only
-  uint64_t ram_max_bytes = uint64_t{1} << 30;        // bytes of blobs held in RAM; 0 = none
-  uint64_t disk_max_bytes = uint64_t{10} << 30;      // bytes of blob files on disk; 0 = none
+  uint64_t ram_max_bytes = uint64_t{1} << 30;    // bytes of blobs held in RAM; 0 = none
+  uint64_t disk_max_bytes = uint64_t{10} << 30;  // bytes of blob files on disk; 0 = none
   BlobExpectations expect;  // fingerprints every blob read back from disk must carry
 };
 
@@ -52,8 +52,8 @@ struct BlobCacheLookup {
   CacheSource source = CacheSource::kRam;
   // The tenant's ownership is known: its own fetch got the blob, or MarkVerified was called.
   bool verified_for_tenant = false;
-  bool shared_fetch = false;   // waited for a fetch another call had started
-  double fetch_seconds = 0;    // wall time of the fetch this call ran or waited for
+  bool shared_fetch = false;     // waited for a fetch another call had started
+  double fetch_seconds = 0;      // wall time of the fetch this call ran or waited for
   bool dropped_corrupt = false;  // a disk copy failed verification and was deleted
 };
 
@@ -126,8 +126,7 @@ class BlobCache {
   std::list<std::string> disk_lru_ ABSL_GUARDED_BY(mu_);  // front = most recently used
   uint64_t disk_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> tenants_
-      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> tenants_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ctxmem::blob

@@ -14,8 +14,8 @@ namespace {
 absl::Status CheckCompatible(const Memory& ref, size_t ref_i, const Memory& m, size_t i) {
   if (m.position_mode != ref.position_mode) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "memory ", i, " uses position_mode=", AsAbsl(PositionModeName(m.position_mode)), " but memory ",
-        ref_i, " uses ", AsAbsl(PositionModeName(ref.position_mode)),
+        "memory ", i, " uses position_mode=", AsAbsl(PositionModeName(m.position_mode)),
+        " but memory ", ref_i, " uses ", AsAbsl(PositionModeName(ref.position_mode)),
         "; memories read together must share a position mode"));
   }
   if (m.empty() || ref.empty()) return absl::OkStatus();
@@ -29,10 +29,10 @@ absl::Status CheckCompatible(const Memory& ref, size_t ref_i, const Memory& m, s
     const at::Tensor& b = m.layers[l].k;
     if (!b.defined() || b.dim() != 3 || b.size(0) != a.size(0) || b.size(2) != a.size(2) ||
         !m.layers[l].v.defined() || m.layers[l].v.sizes() != b.sizes()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "memory ", i, " layer ", l, " keys [", b.defined() ? b.size(0) : -1, ", *, ",
-          b.defined() && b.dim() == 3 ? b.size(2) : -1, "] do not match memory ", ref_i, "'s [",
-          a.size(0), ", *, ", a.size(2), "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("memory ", i, " layer ", l, " keys [", b.defined() ? b.size(0) : -1, ", *, ",
+                       b.defined() && b.dim() == 3 ? b.size(2) : -1, "] do not match memory ",
+                       ref_i, "'s [", a.size(0), ", *, ", a.size(2), "]"));
     }
   }
   return absl::OkStatus();

@@ -54,7 +54,8 @@ absl::StatusOr<ScoreResult> ScoreContinuation(const model::Transformer& model,
   CTXMEM_RETURN_IF_ERROR(model::TorchCall("score: ids", [&] {
     all_ids = at::empty({n_total}, at::kLong);
     int64_t* p = all_ids.data_ptr<int64_t>();
-    for (int64_t i = 0; i < n_total; ++i) p[i] = i < n_prompt ? prompt[i] : continuation[i - n_prompt];
+    for (int64_t i = 0; i < n_total; ++i)
+      p[i] = i < n_prompt ? prompt[i] : continuation[i - n_prompt];
   }));
 
   ScoreResult result;
@@ -81,7 +82,7 @@ absl::StatusOr<ScoreResult> ScoreContinuation(const model::Transformer& model,
       CTXMEM_RETURN_IF_ERROR(model::TorchCall("score: log-probabilities", [&] {
         const int64_t n_rows = row_end - row_begin;
         auto logits = out.logits[0].narrow(0, row_begin - begin, n_rows);  // [n_rows, n_vocab]
-        auto logp = at::log_softmax(logits.to(at::kFloat), -1);           // [n_rows, n_vocab]
+        auto logp = at::log_softmax(logits.to(at::kFloat), -1);            // [n_rows, n_vocab]
         auto target = all_ids.narrow(0, row_begin + 1, n_rows).to(logp.device()).unsqueeze(1);
         auto picked = logp.gather(1, target).squeeze(1).to(at::kCPU).contiguous();  // [n_rows]
         const float* p = picked.data_ptr<float>();
@@ -92,7 +93,8 @@ absl::StatusOr<ScoreResult> ScoreContinuation(const model::Transformer& model,
       }));
     }
     if (begin + len < n_total) {
-      CTXMEM_RETURN_IF_ERROR(model::TorchCall("score: append", [&] { cache.Append(out.k, out.v); }));
+      CTXMEM_RETURN_IF_ERROR(
+          model::TorchCall("score: append", [&] { cache.Append(out.k, out.v); }));
     }
   }
   result.n_scored = static_cast<int64_t>(result.token_logprobs.size());
@@ -100,8 +102,7 @@ absl::StatusOr<ScoreResult> ScoreContinuation(const model::Transformer& model,
   return result;
 }
 
-absl::StatusOr<ScoreResult> ScoreContinuation(const model::Transformer& model,
-                                              const Memory& memory,
+absl::StatusOr<ScoreResult> ScoreContinuation(const model::Transformer& model, const Memory& memory,
                                               absl::Span<const int32_t> prompt,
                                               absl::Span<const int32_t> continuation,
                                               const ScoreOptions& options) {

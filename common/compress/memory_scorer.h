@@ -51,8 +51,7 @@ absl::StatusOr<ScoreResult> ScoreContinuation(const model::Transformer& model,
                                               const ScoreOptions& options = {});
 
 // The same with a Memory as the past (ToKvCache first).
-absl::StatusOr<ScoreResult> ScoreContinuation(const model::Transformer& model,
-                                              const Memory& memory,
+absl::StatusOr<ScoreResult> ScoreContinuation(const model::Transformer& model, const Memory& memory,
                                               absl::Span<const int32_t> prompt,
                                               absl::Span<const int32_t> continuation,
                                               const ScoreOptions& options = {});

@@ -45,8 +45,8 @@ void PrepareContext(grpc::ClientContext* context, const std::string& authorizati
 
 absl::Status CheckId(const std::string& memory_id) {
   if (!blob::IsMemoryId(memory_id)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "memory_id '", memory_id.substr(0, 80), "' is not 64 lowercase hex digits"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("memory_id '", memory_id.substr(0, 80), "' is not 64 lowercase hex digits"));
   }
   return absl::OkStatus();
 }
@@ -63,8 +63,7 @@ absl::StatusOr<std::unique_ptr<BlobFetcher>> BlobFetcher::Create(
                             MakeClientChannel(address, options.tls, 4 << 20));
     stubs.push_back(v1::Compressor::NewStub(channel));
   }
-  return std::unique_ptr<BlobFetcher>(
-      new BlobFetcher(options, std::move(ring), std::move(stubs)));
+  return std::unique_ptr<BlobFetcher>(new BlobFetcher(options, std::move(ring), std::move(stubs)));
 }
 
 absl::StatusOr<std::string> BlobFetcher::Download(int replica, const std::string& memory_id,
@@ -88,18 +87,18 @@ absl::StatusOr<std::string> BlobFetcher::Download(int replica, const std::string
     absl::Status bad;  // a protocol violation by the server: stop reading
     while (bad.ok() && reader->Read(&chunk)) {
       if (chunk.offset() != bytes.size()) {
-        bad = absl::DataLossError(absl::StrCat("chunk at offset ", chunk.offset(), ", expected ",
-                                               bytes.size()));
+        bad = absl::DataLossError(
+            absl::StrCat("chunk at offset ", chunk.offset(), ", expected ", bytes.size()));
       } else if (total == 0 && chunk.total_bytes() > options_.max_blob_bytes) {
-        bad = absl::ResourceExhaustedError(absl::StrCat(
-            "blob is ", chunk.total_bytes(), " bytes, over this decoder's limit of ",
-            options_.max_blob_bytes));
+        bad = absl::ResourceExhaustedError(absl::StrCat("blob is ", chunk.total_bytes(),
+                                                        " bytes, over this decoder's limit of ",
+                                                        options_.max_blob_bytes));
       } else if (total != 0 && chunk.total_bytes() != total) {
         bad = absl::DataLossError(absl::StrCat("blob size changed from ", total, " to ",
                                                chunk.total_bytes(), " bytes mid-download"));
       } else if (bytes.size() + chunk.data().size() > chunk.total_bytes()) {
-        bad = absl::DataLossError(absl::StrCat("server sent more than the blob's ",
-                                               chunk.total_bytes(), " bytes"));
+        bad = absl::DataLossError(
+            absl::StrCat("server sent more than the blob's ", chunk.total_bytes(), " bytes"));
       } else {
         if (total == 0) {
           total = chunk.total_bytes();
@@ -119,8 +118,8 @@ absl::StatusOr<std::string> BlobFetcher::Download(int replica, const std::string
     if (finish.ok()) {
       if (total == 0 || bytes.size() != total || sha256.empty()) {
         return absl::DataLossError(absl::StrCat(
-            "compressor ", address, ": memory ", memory_id, ": stream ended at byte ",
-            bytes.size(), " of ", total, sha256.empty() ? " without the final checksum" : ""));
+            "compressor ", address, ": memory ", memory_id, ": stream ended at byte ", bytes.size(),
+            " of ", total, sha256.empty() ? " without the final checksum" : ""));
       }
       break;
     }

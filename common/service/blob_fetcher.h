@@ -24,21 +24,21 @@
 namespace ctxmem::service {
 
 struct BlobFetcherOptions {
-  std::vector<std::string> addresses;  // compressor replicas, "host:port"; at least one
-  ClientTlsOptions tls;                // channel security for all of them
-  blob::BlobExpectations expect;       // the decoder's model and tokenizer fingerprints
+  std::vector<std::string> addresses;           // compressor replicas, "host:port"; at least one
+  ClientTlsOptions tls;                         // channel security for all of them
+  blob::BlobExpectations expect;                // the decoder's model and tokenizer fingerprints
   uint64_t max_blob_bytes = uint64_t{8} << 30;  // a larger blob: ResourceExhausted
-  uint32_t chunk_bytes = 0;            // GetMemory max_chunk_bytes (0 = the server's 1 MiB)
-  int max_resumes = 3;  // per replica: resumptions after a stream broke having made progress
+  uint32_t chunk_bytes = 0;  // GetMemory max_chunk_bytes (0 = the server's 1 MiB)
+  int max_resumes = 3;       // per replica: resumptions after a stream broke having made progress
   std::chrono::milliseconds fetch_timeout{300000};  // deadline of one GetMemory stream
   std::chrono::milliseconds stat_timeout{10000};    // deadline of one StatMemory call
 };
 
 // What Fetch() did besides returning the blob.
 struct FetchStats {
-  std::string replica;         // address the blob came from
-  uint64_t bytes_received = 0; // over the wire, resumed pieces included
-  int n_resumes = 0;           // broken streams resumed
+  std::string replica;          // address the blob came from
+  uint64_t bytes_received = 0;  // over the wire, resumed pieces included
+  int n_resumes = 0;            // broken streams resumed
   int n_replicas_tried = 0;
   double seconds = 0;
 };

@@ -41,8 +41,9 @@ DecoderMetrics::DecoderMetrics(prometheus::Registry& registry) {
   cache_bytes_disk_ = &bytes.Add({{"tier", "disk"}});
   auto& ttft = prometheus::BuildHistogram()
                    .Name("ctxmem_ttft_seconds")
-                   .Help("Request start to the first generated token, seconds, by what the "
-                         "context came from (memory = blob past, prefill = prompt only)")
+                   .Help(
+                       "Request start to the first generated token, seconds, by what the "
+                       "context came from (memory = blob past, prefill = prompt only)")
                    .Register(registry);
   ttft_memory_ = &ttft.Add({{"source", "memory"}}, SecondsBuckets());
   ttft_prefill_ = &ttft.Add({{"source", "prefill"}}, SecondsBuckets());

@@ -4,12 +4,12 @@
 // tokens and decode speed, queue depth and open streams.
 // Thread-safety: thread-safe (prometheus-cpp metrics are atomic).
 
-#include <cstdint>
-
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <cstdint>
 
 #include "common/blob/blob_cache.h"
 

@@ -27,8 +27,7 @@ absl::Status CheckMemoryIds(const google::protobuf::RepeatedPtrField<std::string
   }
   for (int i = 0; i < ids.size(); ++i) {
     if (!blob::IsMemoryId(ids[i])) {
-      return absl::InvalidArgumentError(absl::StrCat("memory_ids[", i, "]='",
-                                                     ids[i].substr(0, 80),
+      return absl::InvalidArgumentError(absl::StrCat("memory_ids[", i, "]='", ids[i].substr(0, 80),
                                                      "' is not 64 lowercase hex digits"));
     }
   }
@@ -49,9 +48,8 @@ absl::StatusOr<model::SamplingOptions> ToSampling(const v1::SamplingParams& p) {
 absl::Status CheckPromptLength(int64_t n_tokens, const DecoderLimits& limits,
                                absl::string_view what) {
   if (n_tokens > limits.max_prompt_tokens) {
-    return absl::ResourceExhaustedError(absl::StrCat(what, " is ", n_tokens,
-                                                     " tokens, over this server's limit of ",
-                                                     limits.max_prompt_tokens));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what, " is ", n_tokens, " tokens, over this server's limit of ", limits.max_prompt_tokens));
   }
   return absl::OkStatus();
 }
@@ -65,7 +63,8 @@ absl::Status DecoderLimits::Validate() const {
         {"max_memories", max_memories},
         {"max_stop_strings", max_stop_strings},
         {"max_stop_bytes", max_stop_bytes}}) {
-    if (value < 1) return absl::InvalidArgumentError(absl::StrCat(name, "=", value, " must be >= 1"));
+    if (value < 1)
+      return absl::InvalidArgumentError(absl::StrCat(name, "=", value, " must be >= 1"));
   }
   return absl::OkStatus();
 }
@@ -92,17 +91,15 @@ absl::StatusOr<GenerateInputs> ParseGenerateRequest(const v1::GenerateRequest& r
                                   : std::min<int64_t>(kDefaultMaxTokens, limits.max_new_tokens);
   CTXMEM_ASSIGN_OR_RETURN(in.options.sampling, ToSampling(request.sampling()));
   if (static_cast<int64_t>(request.stop_size()) > limits.max_stop_strings) {
-    return absl::ResourceExhaustedError(absl::StrCat(request.stop_size(),
-                                                     " stop strings, the limit is ",
-                                                     limits.max_stop_strings));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(request.stop_size(), " stop strings, the limit is ", limits.max_stop_strings));
   }
   for (int i = 0; i < request.stop_size(); ++i) {
     const std::string& stop = request.stop(i);
     if (stop.empty()) return absl::InvalidArgumentError(absl::StrCat("stop[", i, "] is empty"));
     if (static_cast<int64_t>(stop.size()) > limits.max_stop_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat("stop[", i, "] is ", stop.size(),
-                                                       " bytes, the limit is ",
-                                                       limits.max_stop_bytes));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "stop[", i, "] is ", stop.size(), " bytes, the limit is ", limits.max_stop_bytes));
     }
     CTXMEM_RETURN_IF_ERROR(CheckUtf8(stop, absl::StrCat("stop[", i, "]")));
     in.options.stop_strings.push_back(stop);
@@ -130,7 +127,8 @@ absl::StatusOr<GenerateInputs> ParseGenerateRequest(const v1::GenerateRequest& r
               absl::StrCat("chat.messages[", i, "].role='", m.role().substr(0, 40),
                            "' must be one of system, user, assistant"));
         }
-        CTXMEM_RETURN_IF_ERROR(CheckUtf8(m.content(), absl::StrCat("chat.messages[", i, "].content")));
+        CTXMEM_RETURN_IF_ERROR(
+            CheckUtf8(m.content(), absl::StrCat("chat.messages[", i, "].content")));
         chat.push_back({m.role(), m.content()});
       }
       bool any_content = false;
@@ -181,8 +179,9 @@ absl::StatusOr<ScoreInputs> ParseScoreRequest(const v1::ScoreRequest& request,
       for (int i = 0; i < request.tokens().ids_size(); ++i) {
         const int32_t id = request.tokens().ids(i);
         if (id < 0 || id >= tokenizer.n_vocab()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "tokens.ids[", i, "]=", id, " is outside the vocabulary [0, ", tokenizer.n_vocab(), ")"));
+          return absl::InvalidArgumentError(absl::StrCat("tokens.ids[", i, "]=", id,
+                                                         " is outside the vocabulary [0, ",
+                                                         tokenizer.n_vocab(), ")"));
         }
         in.continuation_ids.push_back(id);
       }
@@ -198,9 +197,9 @@ absl::StatusOr<ScoreInputs> ParseScoreRequest(const v1::ScoreRequest& request,
         "without a prompt the first continuation token only conditions the rest: send at least "
         "2 tokens, or a prompt");
   }
-  CTXMEM_RETURN_IF_ERROR(CheckPromptLength(
-      static_cast<int64_t>(in.prompt_ids.size() + in.continuation_ids.size()), limits,
-      "prompt + continuation"));
+  CTXMEM_RETURN_IF_ERROR(
+      CheckPromptLength(static_cast<int64_t>(in.prompt_ids.size() + in.continuation_ids.size()),
+                        limits, "prompt + continuation"));
   return in;
 }
 

@@ -19,11 +19,11 @@
 namespace ctxmem::service {
 
 struct DecoderLimits {
-  int64_t max_new_tokens = 1024;    // a request asking more: RESOURCE_EXHAUSTED
-  int64_t max_prompt_tokens = 8192; // prompt (or score prompt + continuation) tokens
-  int64_t max_memories = 16;        // memory_ids per request
+  int64_t max_new_tokens = 1024;     // a request asking more: RESOURCE_EXHAUSTED
+  int64_t max_prompt_tokens = 8192;  // prompt (or score prompt + continuation) tokens
+  int64_t max_memories = 16;         // memory_ids per request
   int64_t max_stop_strings = 16;
-  int64_t max_stop_bytes = 256;     // per stop string
+  int64_t max_stop_bytes = 256;  // per stop string
 
   absl::Status Validate() const;  // InvalidArgument naming a non-positive field
 };

@@ -3,11 +3,13 @@
 // Debian's fmt first, by absolute path: torch's bundled fmt (earlier on the include path) uses
 // the same include guards, so spdlog's <fmt/...> includes then resolve to what is already read.
 // FMT_BASE_H_ blocks torch's fmt/base.h, which Debian's fmt 9 does not have.
+// clang-format off
 #include "/usr/include/fmt/core.h"
 #include "/usr/include/fmt/format.h"
 #include "/usr/include/fmt/ostream.h"
 #include "/usr/include/fmt/chrono.h"
 #define FMT_BASE_H_
+// clang-format on
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 

@@ -51,9 +51,9 @@ TEST(MemoryConcatTest, SlotsPutsEntriesInOrder) {
     EXPECT_TRUE(at::equal(r->layers[l].v.narrow(1, 3, 4), b.layers[l].v));
   }
   // b's sources are shifted past a's stream: tokens 2..5 of b are 12..15 of the joined one.
-  EXPECT_EQ(testing::Rows(r->layers[0].src),
-            (std::vector<std::vector<int64_t>>{{0, 1, 2, 12, 13, 14, 15},
-                                               {0, 1, 2, 12, 13, 14, 15}}));
+  EXPECT_EQ(
+      testing::Rows(r->layers[0].src),
+      (std::vector<std::vector<int64_t>>{{0, 1, 2, 12, 13, 14, 15}, {0, 1, 2, 12, 13, 14, 15}}));
   // The inputs are untouched.
   EXPECT_EQ(a.len(), 3);
   EXPECT_EQ(testing::Rows(b.layers[0].src)[0], (std::vector<int64_t>{2, 3, 4, 5}));

@@ -12,16 +12,14 @@
 namespace ctxmem::service {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeCompressor;
+using ::testing::HasSubstr;
 
 const std::string kId = std::string(63, '0') + "7";
 const std::string kAliceToken = "alice-token-0123456789";
 const std::string kBobToken = "bob-token-0123456789ab";
 
-std::string Blob() {
-  return blob::testing::SealTestBlob(weights::StDtype::kBF16, 2, 64, 0, kId);
-}
+std::string Blob() { return blob::testing::SealTestBlob(weights::StDtype::kBF16, 2, 64, 0, kId); }
 
 std::unique_ptr<BlobFetcher> MakeFetcher(std::vector<std::string> addresses,
                                          blob::BlobExpectations expect = {}) {
@@ -173,8 +171,7 @@ TEST(BlobFetcherTest, ForwardsTheCallersAuthorization) {
   EXPECT_TRUE(fetcher->Stat(kId, "Bearer " + kAliceToken).ok());
   EXPECT_EQ(fetcher->Fetch(kId, "Bearer " + kBobToken).status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(fetcher->Stat(kId, "Bearer " + kBobToken).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(fetcher->Stat(kId, "Bearer " + kBobToken).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(fetcher->Fetch(kId, "").status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(fetcher->Stat(kId, "Bearer wrong-token-0123456789").status().code(),
             absl::StatusCode::kUnauthenticated);

@@ -27,8 +27,8 @@ class FakeCompressor final : public v1::Compressor::Service {
   std::map<std::string, std::string> tokens;
   std::map<std::pair<std::string, std::string>, std::string> blobs;  // (tenant, id) -> bytes
   uint32_t chunk_bytes = 1024;
-  std::atomic<int> break_streams{0};      // this many GetMemory streams fail mid-way
-  bool wrong_checksum = false;            // the final chunk carries a wrong sha256
+  std::atomic<int> break_streams{0};                  // this many GetMemory streams fail mid-way
+  bool wrong_checksum = false;                        // the final chunk carries a wrong sha256
   grpc::StatusCode fail_code = grpc::StatusCode::OK;  // every RPC fails with this when set
   std::atomic<int> get_calls{0};
   std::atomic<int> stat_calls{0};

@@ -18,8 +18,8 @@
 namespace ctxmem::service {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeCompressor;
+using ::testing::HasSubstr;
 
 const std::string kAlice = "alice-token-0123456789";
 const std::string kBob = "bob-token-0123456789ab";
