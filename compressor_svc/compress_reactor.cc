@@ -1,10 +1,10 @@
 #include "compressor_svc/compress_reactor.h"
 
-#include <span>
-#include <utility>
-
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_format.h>
+
+#include <span>
+#include <utility>
 
 #include "common/service/compressor_metrics.h"
 #include "common/service/grpc_status.h"
@@ -22,8 +22,7 @@ double SecondsSince(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-CompressReactor::CompressReactor(CompressorService* service,
-                                 grpc::CallbackServerContext* context)
+CompressReactor::CompressReactor(CompressorService* service, grpc::CallbackServerContext* context)
     : service_(service),
       context_(context),
       start_time_(std::chrono::steady_clock::now()),
@@ -71,7 +70,7 @@ absl::Status CompressReactor::HandleMessage() {
     case Msg::kText:
       if (service_->options().log_content && job_->n_text_bytes() == 0) {
         service::LogInfo(absl::StrFormat("compress request_id=%s text_preview=\"%s\"", request_id_,
-                     request_.text().substr(0, 200)));
+                                         request_.text().substr(0, 200)));
       }
       return job_->AddText(request_.text());
     case Msg::kTokens:
@@ -83,8 +82,8 @@ absl::Status CompressReactor::HandleMessage() {
 }
 
 absl::Status CompressReactor::HandleStart(const ctxmem::v1::CompressStart& start) {
-  CTXMEM_ASSIGN_OR_RETURN(job_,
-                          service::CompressJob::Create(service_->env(), start, tenant_, request_id_));
+  CTXMEM_ASSIGN_OR_RETURN(
+      job_, service::CompressJob::Create(service_->env(), start, tenant_, request_id_));
   CTXMEM_ASSIGN_OR_RETURN(lease_, service_->limiter().Acquire(tenant_));
   CTXMEM_ASSIGN_OR_RETURN(service::AdmissionTicket ticket, service_->gate().TryAdmit());
   {
@@ -92,9 +91,10 @@ absl::Status CompressReactor::HandleStart(const ctxmem::v1::CompressStart& start
     ticket_ = std::move(ticket);
   }
   const service::AdmissionCounts counts = service_->gate().counts();
-  service::LogInfo(absl::StrFormat("compress request_id=%s tenant=%s accepted config=%s label_bytes=%d queue=%d",
-               request_id_, tenant_, job_->config().canonical_json, start.client_label().size(),
-               counts.waiting + counts.running));
+  service::LogInfo(
+      absl::StrFormat("compress request_id=%s tenant=%s accepted config=%s label_bytes=%d queue=%d",
+                      request_id_, tenant_, job_->config().canonical_json,
+                      start.client_label().size(), counts.waiting + counts.running));
   ctxmem::v1::CompressEvent event;
   event.mutable_accepted()->set_request_id(request_id_);
   event.mutable_accepted()->set_queue_depth(counts.waiting + counts.running);
@@ -122,8 +122,9 @@ void CompressReactor::PrepareOnWorker() {
     return;
   }
   if (*existed) {
-    service::LogInfo(absl::StrFormat("compress request_id=%s tenant=%s memory_id=%s existed tokens=%d", request_id_,
-                 tenant_, job_->memory_id(), job_->n_tokens()));
+    service::LogInfo(
+        absl::StrFormat("compress request_id=%s tenant=%s memory_id=%s existed tokens=%d",
+                        request_id_, tenant_, job_->memory_id(), job_->n_tokens()));
     SendDone(job_->outcome());
     return;
   }
@@ -149,8 +150,9 @@ void CompressReactor::RunOnWorker() {
     absl::MutexLock lock(&mu_);
     ticket_.MarkRunning();
   }
-  service::LogInfo(absl::StrFormat("compress request_id=%s tenant=%s memory_id=%s started tokens=%d queued_s=%.3f",
-               request_id_, tenant_, job_->memory_id(), job_->n_tokens(), queue_seconds_));
+  service::LogInfo(absl::StrFormat(
+      "compress request_id=%s tenant=%s memory_id=%s started tokens=%d queued_s=%.3f", request_id_,
+      tenant_, job_->memory_id(), job_->n_tokens(), queue_seconds_));
   absl::StatusOr<service::CompressJobOutcome> outcome = job_->Run(
       [this](const ctxmem::v1::CompressProgress& progress) {
         ctxmem::v1::CompressEvent event;
@@ -159,8 +161,13 @@ void CompressReactor::RunOnWorker() {
       },
       [this] { return cancelled(); });
   if (!outcome.ok()) {
-    service::LogWarn(absl::StrFormat("compress request_id=%s tenant=%s failed: %s", request_id_, tenant_,
-                 outcome.status().ToString()));
+    const std::string line = absl::StrFormat("compress request_id=%s tenant=%s stopped: %s",
+                                             request_id_, tenant_, outcome.status().ToString());
+    if (absl::IsCancelled(outcome.status())) {
+      service::LogInfo(line);
+    } else {
+      service::LogWarn(line);
+    }
     FinishWith(outcome.status());
     return;
   }
@@ -174,8 +181,8 @@ void CompressReactor::RunOnWorker() {
       "ratio=%.2f compress_s=%.3f seal_s=%.3f",
       request_id_, tenant_, outcome->memory.memory_id(), outcome->memory.n_original_tokens(),
       outcome->memory.n_kept_size() > 0 ? outcome->memory.n_kept(0) : 0,
-      outcome->memory.blob_bytes(), outcome->memory.compression_ratio(),
-      outcome->compress_seconds, outcome->seal_seconds));
+      outcome->memory.blob_bytes(), outcome->memory.compression_ratio(), outcome->compress_seconds,
+      outcome->seal_seconds));
   SendDone(*outcome);
 }
 
@@ -215,8 +222,9 @@ void CompressReactor::FinishWith(const absl::Status& status) {
     ticket_.Release();
   }
   if (!status.ok() && !absl::IsCancelled(status)) {
-    service::LogInfo(absl::StrFormat("compress request_id=%s tenant=%s status=%s message=%s", request_id_, tenant_,
-                 absl::StatusCodeToString(status.code()), std::string(status.message())));
+    service::LogInfo(absl::StrFormat("compress request_id=%s tenant=%s status=%s message=%s",
+                                     request_id_, tenant_, absl::StatusCodeToString(status.code()),
+                                     std::string(status.message())));
   }
   Pump();
 }
@@ -261,8 +269,9 @@ void CompressReactor::OnWriteDone(bool ok) {
 
 void CompressReactor::OnCancel() {
   cancelled_.store(true);
-  service::LogInfo(absl::StrFormat("compress request_id=%s tenant=%s cancelled by the client or its deadline",
-               request_id_, tenant_));
+  service::LogInfo(
+      absl::StrFormat("compress request_id=%s tenant=%s cancelled by the client or its deadline",
+                      request_id_, tenant_));
   FinishWith(absl::CancelledError("the call was cancelled"));
 }
 

@@ -6,17 +6,17 @@
 // holds one until it ends, so a worker never touches a deleted reactor.
 // Thread-safety: thread-safe (reactions, workers and OnCancel may run at the same time).
 
+#include <absl/base/thread_annotations.h>
+#include <absl/status/status.h>
+#include <absl/synchronization/mutex.h>
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <absl/base/thread_annotations.h>
-#include <absl/status/status.h>
-#include <absl/synchronization/mutex.h>
-#include <grpcpp/grpcpp.h>
 
 #include "common/service/admission_gate.h"
 #include "common/service/compress_job.h"
@@ -45,11 +45,11 @@ class CompressReactor final
     if (refs_.fetch_sub(1) == 1) delete this;
   }
 
-  absl::Status HandleMessage();                 // the message in request_
+  absl::Status HandleMessage();  // the message in request_
   absl::Status HandleStart(const ctxmem::v1::CompressStart& start);
-  void EndOfUpload();                           // half-close: queue the prepare step
-  void PrepareOnWorker();                       // prepare queue
-  void RunOnWorker();                           // compute queue
+  void EndOfUpload();      // half-close: queue the prepare step
+  void PrepareOnWorker();  // prepare queue
+  void RunOnWorker();      // compute queue
   void SendDone(const service::CompressJobOutcome& outcome);
   // Queues an event; progress events replace a queued, unsent progress event.
   void Send(ctxmem::v1::CompressEvent event);

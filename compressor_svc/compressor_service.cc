@@ -1,9 +1,9 @@
 #include "compressor_svc/compressor_service.h"
 
-#include <algorithm>
-
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_format.h>
+
+#include <algorithm>
 
 #include "common/blob/blob_id.h"
 #include "common/blob/file_blob_store.h"
@@ -93,8 +93,8 @@ grpc::ServerUnaryReactor* CompressorService::StatMemory(
     CTXMEM_RETURN_IF_ERROR(CheckMemoryId(request->memory_id()));
     CTXMEM_ASSIGN_OR_RETURN(blob::StoredBlobStat stat,
                             env_.store->Stat(request->memory_id(), tenant));
-    CTXMEM_ASSIGN_OR_RETURN(blob::BlobMetadata metadata, service::ReadBlobMetadataUnverified(
-                                                             env_.store->BlobPath(stat.id)));
+    CTXMEM_ASSIGN_OR_RETURN(blob::BlobMetadata metadata,
+                            service::ReadBlobMetadataUnverified(env_.store->BlobPath(stat.id)));
     *response = service::MemoryInfoFromMetadata(metadata, stat.n_bytes);
     return absl::OkStatus();
   }();
@@ -111,7 +111,8 @@ grpc::ServerUnaryReactor* CompressorService::ListMemories(
   absl::Status status = [&]() -> absl::Status {
     CTXMEM_ASSIGN_OR_RETURN(const std::string tenant, auth_->Authenticate(*context));
     const int64_t page_size = request->page_size() <= 0 ? kDefaultPageSize : request->page_size();
-    if (!request->page_token().empty()) CTXMEM_RETURN_IF_ERROR(CheckMemoryId(request->page_token()));
+    if (!request->page_token().empty())
+      CTXMEM_RETURN_IF_ERROR(CheckMemoryId(request->page_token()));
     CTXMEM_ASSIGN_OR_RETURN(blob::BlobPage page,
                             env_.store->List(tenant, page_size, request->page_token()));
     for (const blob::StoredBlobStat& stat : page.blobs) {
@@ -119,8 +120,8 @@ grpc::ServerUnaryReactor* CompressorService::ListMemories(
           service::ReadBlobMetadataUnverified(env_.store->BlobPath(stat.id));
       if (absl::IsNotFound(metadata.status())) continue;  // deleted meanwhile
       if (!metadata.ok()) {
-        service::LogWarn(absl::StrFormat("list_memories memory_id=%s unreadable header: %s", stat.id,
-                     metadata.status().ToString()));
+        service::LogWarn(absl::StrFormat("list_memories memory_id=%s unreadable header: %s",
+                                         stat.id, metadata.status().ToString()));
         ctxmem::v1::MemoryInfo* info = response->add_memories();
         info->set_memory_id(stat.id);
         info->set_blob_bytes(stat.n_bytes);
@@ -145,7 +146,8 @@ grpc::ServerUnaryReactor* CompressorService::DeleteMemory(
     CTXMEM_ASSIGN_OR_RETURN(const std::string tenant, auth_->Authenticate(*context));
     CTXMEM_RETURN_IF_ERROR(CheckMemoryId(request->memory_id()));
     CTXMEM_RETURN_IF_ERROR(env_.store->Delete(request->memory_id(), tenant));
-    service::LogInfo(absl::StrFormat("delete_memory tenant=%s memory_id=%s", tenant, request->memory_id()));
+    service::LogInfo(
+        absl::StrFormat("delete_memory tenant=%s memory_id=%s", tenant, request->memory_id()));
     return absl::OkStatus();
   }();
   RefreshStoreGauges();

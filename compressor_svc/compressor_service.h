@@ -5,13 +5,13 @@
 // an existing memory is answered without waiting behind running compressions.
 // Thread-safety: thread-safe (gRPC calls the handlers from many threads).
 
-#include <cstdint>
-#include <memory>
-#include <string>
-
 #include <absl/status/statusor.h>
 #include <absl/strings/string_view.h>
 #include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
 
 #include "common/service/admission_gate.h"
 #include "common/service/compress_job.h"

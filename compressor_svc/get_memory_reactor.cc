@@ -1,9 +1,9 @@
 #include "compressor_svc/get_memory_reactor.h"
 
-#include <algorithm>
-
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_format.h>
+
+#include <algorithm>
 
 #include "common/blob/blob_id.h"
 #include "common/blob/sha256.h"
@@ -14,8 +14,7 @@
 
 namespace ctxmem::compressor_svc {
 
-GetMemoryReactor::GetMemoryReactor(CompressorService* service,
-                                   grpc::CallbackServerContext* context,
+GetMemoryReactor::GetMemoryReactor(CompressorService* service, grpc::CallbackServerContext* context,
                                    const ctxmem::v1::GetMemoryRequest& request)
     : service_(service) {
   absl::Status status = Open(context, request);
@@ -30,15 +29,16 @@ absl::Status GetMemoryReactor::Open(grpc::CallbackServerContext* context,
                                     const ctxmem::v1::GetMemoryRequest& request) {
   CTXMEM_ASSIGN_OR_RETURN(const std::string tenant, service_->auth().Authenticate(*context));
   if (!blob::IsMemoryId(request.memory_id())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "memory_id '", request.memory_id().substr(0, 80), "' is not 64 lowercase hex characters"));
+    return absl::InvalidArgumentError(absl::StrCat("memory_id '", request.memory_id().substr(0, 80),
+                                                   "' is not 64 lowercase hex characters"));
   }
   CTXMEM_ASSIGN_OR_RETURN(lease_, service_->limiter().Acquire(tenant));
   absl::StatusOr<blob::BlobHandle> handle = service_->env().store->Get(request.memory_id(), tenant);
   if (!handle.ok()) {
     if (absl::IsDataLoss(handle.status())) {
-      service::LogError(absl::StrFormat("get_memory memory_id=%s failed verification and was quarantined: %s",
-                    request.memory_id(), handle.status().ToString()));
+      service::LogError(
+          absl::StrFormat("get_memory memory_id=%s failed verification and was quarantined: %s",
+                          request.memory_id(), handle.status().ToString()));
       service_->RefreshStoreGauges();
     }
     return handle.status();
@@ -51,8 +51,8 @@ absl::Status GetMemoryReactor::Open(grpc::CallbackServerContext* context,
   }
   offset_ = request.offset();
   if (request.max_chunk_bytes() != 0) {
-    chunk_bytes_ = std::clamp<uint64_t>(request.max_chunk_bytes(), kMinBlobChunkBytes,
-                                        kMaxBlobChunkBytes);
+    chunk_bytes_ =
+        std::clamp<uint64_t>(request.max_chunk_bytes(), kMinBlobChunkBytes, kMaxBlobChunkBytes);
   }
   CTXMEM_ASSIGN_OR_RETURN(sha256_, blob::Sha256Hex(handle_.bytes()));
   return absl::OkStatus();

@@ -3,10 +3,10 @@
 // chunks of at most 1 MiB; the last chunk carries the SHA-256 of the whole file.
 // Thread-safety: gRPC runs its reactions one at a time; deletes itself in OnDone.
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "common/blob/file_blob_store.h"
 #include "common/service/tenant_stream_limiter.h"

@@ -2,14 +2,14 @@
 // docs/services.md). Flags are the only configuration; the ready line on stdout names the
 // bound ports; SIGTERM/SIGINT drain and exit 0.
 
+#include <absl/strings/str_format.h>
+
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
-
-#include <CLI/CLI.hpp>
-#include <absl/strings/str_format.h>
 
 #include "common/blob/file_blob_store.h"
 #include "common/compress/memory_codec.h"
@@ -90,8 +90,9 @@ int Run(const Flags& f) {
   absl::StatusOr<compress::ModelIdentity> identity =
       compress::ComputeModelIdentity(**model, f.model_name);
   if (!identity.ok()) return Fail("model fingerprint", identity.status());
-  service::LogInfo(absl::StrFormat("model name=%s path=%s fingerprint=%s tokenizer=%s", f.model_name, f.model,
-               identity->model_fingerprint, identity->tokenizer_fingerprint));
+  service::LogInfo(absl::StrFormat("model name=%s path=%s fingerprint=%s tokenizer=%s",
+                                   f.model_name, f.model, identity->model_fingerprint,
+                                   identity->tokenizer_fingerprint));
 
   blob::FileBlobStoreOptions store_options;
   store_options.dir = f.store_dir;
@@ -99,8 +100,9 @@ int Run(const Flags& f) {
   absl::StatusOr<std::unique_ptr<blob::FileBlobStore>> store =
       blob::FileBlobStore::Open(store_options);
   if (!store.ok()) return Fail("--store-dir " + f.store_dir, store.status());
-  service::LogInfo(absl::StrFormat("store dir=%s blobs=%d bytes=%d max_bytes=%d", f.store_dir, (*store)->n_blobs(),
-               (*store)->total_bytes(), f.store_max_bytes));
+  service::LogInfo(absl::StrFormat("store dir=%s blobs=%d bytes=%d max_bytes=%d", f.store_dir,
+                                   (*store)->n_blobs(), (*store)->total_bytes(),
+                                   f.store_max_bytes));
 
   absl::StatusOr<std::unique_ptr<service::MetricsEndpoint>> endpoint =
       service::MetricsEndpoint::Start(f.metrics_listen);
@@ -137,10 +139,10 @@ int Run(const Flags& f) {
   std::printf("compressor_svc listening grpc=%s metrics=%s\n",
               WithPort(f.listen, (*runner)->port()).c_str(), metrics_address.c_str());
   std::fflush(stdout);
-  service::LogInfo(absl::StrFormat("ready grpc=%s metrics=%s auth=%s tls=%s workers=%d queue_depth=%d",
-               WithPort(f.listen, (*runner)->port()), metrics_address,
-               auth.enabled() ? "tokens" : "off", f.tls_cert.empty() ? "off" : "on", f.workers,
-               f.queue_depth));
+  service::LogInfo(absl::StrFormat(
+      "ready grpc=%s metrics=%s auth=%s tls=%s workers=%d queue_depth=%d",
+      WithPort(f.listen, (*runner)->port()), metrics_address, auth.enabled() ? "tokens" : "off",
+      f.tls_cert.empty() ? "off" : "on", f.workers, f.queue_depth));
 
   (*runner)->WaitForShutdownSignal();
   service::LogInfo("shutting down: draining work queues");

@@ -74,9 +74,8 @@ absl::StatusOr<at::ScalarType> TorchType(StDtype dtype) {
     case StDtype::kI8:
       return at::kChar;
     default:
-      return absl::DataLossError(
-          absl::StrCat("blob tensor dtype ", AsAbsl(weights::StDtypeName(dtype)),
-                       " is not a memory dtype"));
+      return absl::DataLossError(absl::StrCat(
+          "blob tensor dtype ", AsAbsl(weights::StDtypeName(dtype)), " is not a memory dtype"));
   }
 }
 
@@ -91,14 +90,14 @@ absl::StatusOr<at::Tensor> ToTorch(const TensorRef& ref) {
   return out;
 }
 
-absl::StatusOr<TensorRef> Need(const TensorLookup& lookup, const std::string& name,
-                               StDtype dtype, const std::vector<int64_t>& shape) {
+absl::StatusOr<TensorRef> Need(const TensorLookup& lookup, const std::string& name, StDtype dtype,
+                               const std::vector<int64_t>& shape) {
   CTXMEM_ASSIGN_OR_RETURN(TensorRef ref, lookup(name));
   if (ref.dtype != dtype || ref.shape != shape) {
-    return absl::DataLossError(absl::StrCat(
-        "blob tensor ", name, " is ", AsAbsl(weights::StDtypeName(ref.dtype)), " ",
-        ShapeString(ref.shape), ", its metadata says ", AsAbsl(weights::StDtypeName(dtype)), " ",
-        ShapeString(shape)));
+    return absl::DataLossError(
+        absl::StrCat("blob tensor ", name, " is ", AsAbsl(weights::StDtypeName(ref.dtype)), " ",
+                     ShapeString(ref.shape), ", its metadata says ",
+                     AsAbsl(weights::StDtypeName(dtype)), " ", ShapeString(shape)));
   }
   return ref;
 }
@@ -121,9 +120,9 @@ absl::StatusOr<Memory> Decode(const TensorLookup& lookup, const blob::BlobMetada
                               const model::Transformer& model) {
   const model::ModelConfig& c = model.config();
   if (m.n_layers() != c.n_layers) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "memory has ", m.n_layers(), " layers, the model has ", c.n_layers,
-        " (the blob was made with another model)"));
+    return absl::FailedPreconditionError(absl::StrCat("memory has ", m.n_layers(),
+                                                      " layers, the model has ", c.n_layers,
+                                                      " (the blob was made with another model)"));
   }
   const bool int8 = m.quantization == blob::BlobQuantization::kInt8PerChannel;
   CTXMEM_ASSIGN_OR_RETURN(PositionMode position_mode, BlobPositionMode(m));
@@ -136,8 +135,8 @@ absl::StatusOr<Memory> Decode(const TensorLookup& lookup, const blob::BlobMetada
   for (int64_t i = 1; i < m.n_layers(); ++i) {
     if (m.n_kept[i] != len) {
       return absl::FailedPreconditionError(
-          absl::StrCat("memory layer ", i, " keeps ", m.n_kept[i], " entries, layer 0 keeps ",
-                       len, "; this engine needs the same length in every layer"));
+          absl::StrCat("memory layer ", i, " keeps ", m.n_kept[i], " entries, layer 0 keeps ", len,
+                       "; this engine needs the same length in every layer"));
     }
   }
   if (len == 0) return memory;
@@ -148,10 +147,10 @@ absl::StatusOr<Memory> Decode(const TensorLookup& lookup, const blob::BlobMetada
     CTXMEM_ASSIGN_OR_RETURN(TensorRef k_ref, lookup(k_name));
     // The model's shape is checked first: a different model is FailedPrecondition, not loss.
     if (k_ref.shape.size() != 3 || k_ref.shape[0] != c.n_kv_heads || k_ref.shape[2] != c.head_dim) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "memory layer ", i, " keys are ", ShapeString(k_ref.shape), ", the model needs [",
-          c.n_kv_heads, " kv heads, ", len, ", ", c.head_dim,
-          " head_dim] (the blob was made with another model)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("memory layer ", i, " keys are ", ShapeString(k_ref.shape),
+                       ", the model needs [", c.n_kv_heads, " kv heads, ", len, ", ", c.head_dim,
+                       " head_dim] (the blob was made with another model)"));
     }
     const std::vector<int64_t> kv_shape = {c.n_kv_heads, len, c.head_dim};
     CTXMEM_ASSIGN_OR_RETURN(k_ref, Need(lookup, k_name, m.kv_dtype, kv_shape));
@@ -171,10 +170,10 @@ absl::StatusOr<Memory> Decode(const TensorLookup& lookup, const blob::BlobMetada
     at::Tensor k_scale, v_scale;                                // [n_kv_heads, 1, head_dim]
     if (int8) {
       const std::vector<int64_t> scale_shape = {c.n_kv_heads, 1, c.head_dim};
-      CTXMEM_ASSIGN_OR_RETURN(TensorRef ks, Need(lookup, blob::KeyScaleTensorName(i),
-                                                 StDtype::kF32, scale_shape));
-      CTXMEM_ASSIGN_OR_RETURN(TensorRef vs, Need(lookup, blob::ValueScaleTensorName(i),
-                                                 StDtype::kF32, scale_shape));
+      CTXMEM_ASSIGN_OR_RETURN(
+          TensorRef ks, Need(lookup, blob::KeyScaleTensorName(i), StDtype::kF32, scale_shape));
+      CTXMEM_ASSIGN_OR_RETURN(
+          TensorRef vs, Need(lookup, blob::ValueScaleTensorName(i), StDtype::kF32, scale_shape));
       CTXMEM_ASSIGN_OR_RETURN(k_scale, ToTorch(ks));
       CTXMEM_ASSIGN_OR_RETURN(v_scale, ToTorch(vs));
     }
@@ -219,40 +218,43 @@ absl::StatusOr<TensorLookup> TableOf(absl::string_view bytes) {
   }
   const uint8_t* data = reinterpret_cast<const uint8_t*>(bytes.data()) + 8 + n_header;
   const uint64_t data_bytes = bytes.size() - 8 - n_header;
-  return TensorLookup([header, data, data_bytes](const std::string& name)
-                          -> absl::StatusOr<TensorRef> {
-    auto it = header->find(name);
-    if (it == header->end()) return absl::DataLossError(absl::StrCat("blob has no tensor ", name));
-    const nlohmann::json& t = *it;
-    const auto bad = [&] { return absl::DataLossError(absl::StrCat("blob tensor ", name, " entry is malformed")); };
-    if (!t.is_object() || !t.contains("dtype") || !t["dtype"].is_string() ||
-        !t.contains("shape") || !t["shape"].is_array() || !t.contains("data_offsets") ||
-        !t["data_offsets"].is_array() || t["data_offsets"].size() != 2) {
-      return bad();
-    }
-    TensorRef ref;
-    absl::StatusOr<StDtype> dtype = weights::ParseStDtype(t["dtype"].get<std::string>());
-    if (!dtype.ok()) return bad();
-    ref.dtype = *dtype;
-    uint64_t n_elements = 1;
-    for (const auto& d : t["shape"]) {
-      if (!d.is_number_unsigned() || d.get<uint64_t>() > (uint64_t{1} << 40)) return bad();
-      ref.shape.push_back(d.get<int64_t>());
-      n_elements *= d.get<uint64_t>();
-      if (n_elements > (uint64_t{1} << 40)) return bad();
-    }
-    const auto& off = t["data_offsets"];
-    if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned()) return bad();
-    const uint64_t begin = off[0].get<uint64_t>();
-    const uint64_t end = off[1].get<uint64_t>();
-    if (begin > end || end > data_bytes ||
-        end - begin != n_elements * static_cast<uint64_t>(weights::StDtypeBytes(ref.dtype))) {
-      return bad();
-    }
-    ref.data = data + begin;
-    ref.n_bytes = end - begin;
-    return ref;
-  });
+  return TensorLookup(
+      [header, data, data_bytes](const std::string& name) -> absl::StatusOr<TensorRef> {
+        auto it = header->find(name);
+        if (it == header->end())
+          return absl::DataLossError(absl::StrCat("blob has no tensor ", name));
+        const nlohmann::json& t = *it;
+        const auto bad = [&] {
+          return absl::DataLossError(absl::StrCat("blob tensor ", name, " entry is malformed"));
+        };
+        if (!t.is_object() || !t.contains("dtype") || !t["dtype"].is_string() ||
+            !t.contains("shape") || !t["shape"].is_array() || !t.contains("data_offsets") ||
+            !t["data_offsets"].is_array() || t["data_offsets"].size() != 2) {
+          return bad();
+        }
+        TensorRef ref;
+        absl::StatusOr<StDtype> dtype = weights::ParseStDtype(t["dtype"].get<std::string>());
+        if (!dtype.ok()) return bad();
+        ref.dtype = *dtype;
+        uint64_t n_elements = 1;
+        for (const auto& d : t["shape"]) {
+          if (!d.is_number_unsigned() || d.get<uint64_t>() > (uint64_t{1} << 40)) return bad();
+          ref.shape.push_back(d.get<int64_t>());
+          n_elements *= d.get<uint64_t>();
+          if (n_elements > (uint64_t{1} << 40)) return bad();
+        }
+        const auto& off = t["data_offsets"];
+        if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned()) return bad();
+        const uint64_t begin = off[0].get<uint64_t>();
+        const uint64_t end = off[1].get<uint64_t>();
+        if (begin > end || end > data_bytes ||
+            end - begin != n_elements * static_cast<uint64_t>(weights::StDtypeBytes(ref.dtype))) {
+          return bad();
+        }
+        ref.data = data + begin;
+        ref.n_bytes = end - begin;
+        return ref;
+      });
 }
 
 }  // namespace
@@ -333,9 +335,9 @@ std::string KvDtypeName(weights::StDtype dtype) {
 absl::StatusOr<EncodedMemory> EncodeMemory(const Memory& memory, weights::StDtype kv_dtype,
                                            blob::BlobMetadata base) {
   if (kv_dtype != StDtype::kF32 && kv_dtype != StDtype::kF16 && kv_dtype != StDtype::kBF16) {
-    return absl::InvalidArgumentError(absl::StrCat("kv_dtype ",
-                                                   AsAbsl(weights::StDtypeName(kv_dtype)),
-                                                   " cannot store a memory; valid: bf16, f16, f32"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("kv_dtype ", AsAbsl(weights::StDtypeName(kv_dtype)),
+                     " cannot store a memory; valid: bf16, f16, f32"));
   }
   if (memory.layers.empty()) return absl::InvalidArgumentError("memory has no layers");
   CTXMEM_ASSIGN_OR_RETURN(const at::ScalarType type, TorchType(kv_dtype));
@@ -352,17 +354,17 @@ absl::StatusOr<EncodedMemory> EncodeMemory(const Memory& memory, weights::StDtyp
     if (layer.len() != len || !layer.k.defined() || !layer.v.defined() || layer.k.dim() != 3 ||
         layer.v.dim() != 3 || layer.k.size(1) != len || layer.v.size(1) != len ||
         layer.src.size(0) != layer.k.size(0)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "memory layer ", i, " must hold k, v [n_kv_heads, ", len,
-          ", head_dim] and src [n_kv_heads, ", len, "] like layer 0"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("memory layer ", i, " must hold k, v [n_kv_heads, ", len,
+                       ", head_dim] and src [n_kv_heads, ", len, "] like layer 0"));
     }
     out.metadata.n_kept.push_back(len);
   }
   CTXMEM_RETURN_IF_ERROR(model::TorchCall("encode memory", [&] {
     out.storage.reserve(memory.layers.size() * 3);
     for (const LayerMemory& layer : memory.layers) {
-      out.storage.push_back(layer.k.to(at::kCPU).to(type).contiguous());  // [n_kv, len, hd]
-      out.storage.push_back(layer.v.to(at::kCPU).to(type).contiguous());  // [n_kv, len, hd]
+      out.storage.push_back(layer.k.to(at::kCPU).to(type).contiguous());         // [n_kv, len, hd]
+      out.storage.push_back(layer.v.to(at::kCPU).to(type).contiguous());         // [n_kv, len, hd]
       out.storage.push_back(layer.src.to(at::kCPU).to(at::kLong).contiguous());  // [n_kv, len]
     }
   }));
@@ -379,8 +381,7 @@ absl::StatusOr<EncodedMemory> EncodeMemory(const Memory& memory, weights::StDtyp
   return out;
 }
 
-absl::StatusOr<Memory> DecodeMemory(const blob::MemoryBlob& blob,
-                                    const model::Transformer& model) {
+absl::StatusOr<Memory> DecodeMemory(const blob::MemoryBlob& blob, const model::Transformer& model) {
   const weights::SafetensorsFile& file = blob.file();
   TensorLookup lookup = [&file](const std::string& name) -> absl::StatusOr<TensorRef> {
     const weights::StTensorInfo* info = file.Find(name);

@@ -1,9 +1,9 @@
 #include "common/service/admission_gate.h"
 
+#include <absl/strings/str_cat.h>
+
 #include <algorithm>
 #include <utility>
-
-#include <absl/strings/str_cat.h>
 
 namespace ctxmem::service {
 
@@ -52,8 +52,7 @@ absl::StatusOr<AdmissionTicket> AdmissionGate::TryAdmit() {
     if (counts_.waiting + counts_.running >= limit()) {
       return absl::ResourceExhaustedError(absl::StrCat(
           name_, " queue is full (", counts_.running, " running, ", counts_.waiting,
-          " waiting; limit ", n_workers_, " workers + ", queue_depth_,
-          " queued); retry later"));
+          " waiting; limit ", n_workers_, " workers + ", queue_depth_, " queued); retry later"));
     }
     ++counts_.waiting;
     now = counts_;

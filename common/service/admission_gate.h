@@ -5,13 +5,13 @@
 // its end; the ticket also marks when the job starts running, for the queue-depth gauge.
 // Thread-safety: thread-safe; tickets are move-only and must not outlive their gate.
 
-#include <cstdint>
-#include <functional>
-#include <string>
-
 #include <absl/base/thread_annotations.h>
 #include <absl/status/statusor.h>
 #include <absl/synchronization/mutex.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
 
 namespace ctxmem::service {
 

@@ -1,11 +1,11 @@
 #include "common/service/compress_job.h"
 
+#include <absl/strings/str_cat.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <utility>
-
-#include <absl/strings/str_cat.h>
 
 #include "common/blob/blob_id.h"
 #include "common/blob/file_blob_store.h"
@@ -47,8 +47,7 @@ absl::StatusOr<std::unique_ptr<CompressJob>> CompressJob::Create(
   CTXMEM_ASSIGN_OR_RETURN(ResolvedCompressionConfig config,
                           ResolveCompressionConfig(start.config(), env.config_limits));
   if (start.client_label().size() > kMaxClientLabelBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("client_label has ",
-                                                   start.client_label().size(),
+    return absl::InvalidArgumentError(absl::StrCat("client_label has ", start.client_label().size(),
                                                    " bytes; the limit is ", kMaxClientLabelBytes));
   }
   if (const int64_t bad = tokenizer::FindInvalidUtf8(start.client_label()); bad >= 0) {
@@ -76,10 +75,10 @@ absl::Status CompressJob::AddText(absl::string_view piece) {
   }
   kind_ = InputKind::kText;
   if (text_.size() + piece.size() > static_cast<size_t>(env_.max_text_bytes)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "context text is over ", env_.max_text_bytes,
-        " bytes (the server allows 16 bytes per token of --max-context-tokens=",
-        env_.max_context_tokens, ")"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("context text is over ", env_.max_text_bytes,
+                     " bytes (the server allows 16 bytes per token of --max-context-tokens=",
+                     env_.max_context_tokens, ")"));
   }
   text_.append(piece.data(), piece.size());
   // Validate what is complete; a character split across pieces waits for the next piece.
@@ -205,9 +204,8 @@ absl::StatusOr<CompressJobOutcome> CompressJob::Run(
   base.compression_config = config_.canonical_json;
   base.created_unix_ms = NowUnixMs();
   if (!client_label_.empty()) base.extra[kClientLabelKey] = client_label_;
-  CTXMEM_ASSIGN_OR_RETURN(
-      compress::EncodedMemory encoded,
-      compress::EncodeMemory(result.memory, config_.kv_dtype, std::move(base)));
+  CTXMEM_ASSIGN_OR_RETURN(compress::EncodedMemory encoded,
+                          compress::EncodeMemory(result.memory, config_.kv_dtype, std::move(base)));
   result = compress::CompressResult();  // free the engine's copy before sealing
   const std::string staging =
       absl::StrCat(env_.store->staging_dir(), "/", memory_id_, ".", request_id_, ".safetensors");

@@ -8,15 +8,15 @@
 // Thread-safety: not thread-safe; one thread at a time (the upload, then a worker). The
 // should_stop callback given to Run() may be flipped from any thread.
 
+#include <absl/status/statusor.h>
+#include <absl/strings/string_view.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <absl/status/statusor.h>
-#include <absl/strings/string_view.h>
 
 #include "common/compress/memory_codec.h"
 #include "common/service/compression_config_proto.h"
@@ -42,7 +42,7 @@ struct CompressJobEnv {
   blob::FileBlobStore* store = nullptr;
   CompressorMetrics* metrics = nullptr;  // null = no metrics
   CompressionLimits config_limits;
-  int64_t max_context_tokens = 131072;  // tokens after tokenization (or ids sent)
+  int64_t max_context_tokens = 131072;   // tokens after tokenization (or ids sent)
   int64_t max_text_bytes = 131072 * 16;  // text bytes uploaded, checked as they arrive
 };
 
@@ -59,9 +59,10 @@ class CompressJob {
   // Checks the start message: the config (InvalidArgument / FailedPrecondition as
   // ResolveCompressionConfig), the client label (<= 256 bytes of UTF-8), expected_tokens
   // (ResourceExhausted when above max_context_tokens, InvalidArgument when negative).
-  static absl::StatusOr<std::unique_ptr<CompressJob>> Create(
-      const CompressJobEnv& env, const ctxmem::v1::CompressStart& start, std::string tenant,
-      std::string request_id);
+  static absl::StatusOr<std::unique_ptr<CompressJob>> Create(const CompressJobEnv& env,
+                                                             const ctxmem::v1::CompressStart& start,
+                                                             std::string tenant,
+                                                             std::string request_id);
 
   // A piece of the context. Text pieces may split UTF-8 characters; the text is validated as
   // it arrives (InvalidArgument naming the byte offset of the first invalid byte).

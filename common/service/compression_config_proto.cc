@@ -20,8 +20,10 @@ absl::StatusOr<ResolvedCompressionConfig> ResolveCompressionConfig(
     const ctxmem::v1::CompressionConfig& p, const CompressionLimits& limits) {
   if (!p.model().empty() && p.model() != limits.model_name) {
     return absl::FailedPreconditionError(
-        absl::StrCat("config.model '", p.model(), "' is not served here; this server compresses "
-                     "with '", limits.model_name, "' (leave config.model empty to use it)"));
+        absl::StrCat("config.model '", p.model(),
+                     "' is not served here; this server compresses "
+                     "with '",
+                     limits.model_name, "' (leave config.model empty to use it)"));
   }
   ResolvedCompressionConfig out;
   compress::CompressionConfig& c = out.config;
@@ -79,10 +81,11 @@ absl::StatusOr<ResolvedCompressionConfig> ResolveCompressionConfig(
   const int64_t window = c.n_sink_tokens + c.memory_size + c.chunk_size;
   if (c.position_mode == compress::PositionMode::kSlots && limits.max_positions > 0 &&
       window > limits.max_positions) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config: n_sink_tokens=", c.n_sink_tokens, " + memory_size=", c.memory_size,
-        " + chunk_size=", c.chunk_size, " = ", window, " positions do not fit the model's window of ",
-        limits.max_positions, "; lower memory_size or chunk_size"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: n_sink_tokens=", c.n_sink_tokens, " + memory_size=", c.memory_size,
+                     " + chunk_size=", c.chunk_size, " = ", window,
+                     " positions do not fit the model's window of ", limits.max_positions,
+                     "; lower memory_size or chunk_size"));
   }
   nlohmann::json json = compress::CompressionConfigToJson(c);
   json["kv_dtype"] = compress::KvDtypeName(out.kv_dtype);

@@ -4,11 +4,11 @@
 // memory ids and blobs. Every error names the field, its value and the valid values.
 // Thread-safety: free functions.
 
-#include <cstdint>
-#include <string>
-
 #include <absl/status/statusor.h>
 #include <absl/strings/string_view.h>
+
+#include <cstdint>
+#include <string>
 
 #include "common/compress/compression_config.h"
 #include "common/weights/safetensors_file.h"
@@ -18,10 +18,10 @@ namespace ctxmem::service {
 
 // What a server allows beyond the engine's own checks.
 struct CompressionLimits {
-  std::string model_name;       // the server's model; config.model must be "" or this
-  int64_t max_positions = 0;    // the model's trained window; 0 = unknown (not checked)
-  int64_t max_chunk_size = 8192;     // C above this: InvalidArgument (peak memory grows with C)
-  int64_t max_memory_size = 65536;   // M above this: InvalidArgument
+  std::string model_name;           // the server's model; config.model must be "" or this
+  int64_t max_positions = 0;        // the model's trained window; 0 = unknown (not checked)
+  int64_t max_chunk_size = 8192;    // C above this: InvalidArgument (peak memory grows with C)
+  int64_t max_memory_size = 65536;  // M above this: InvalidArgument
 };
 
 struct ResolvedCompressionConfig {

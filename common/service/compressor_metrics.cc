@@ -37,8 +37,8 @@ CompressorMetrics::CompressorMetrics(prometheus::Registry& registry) {
                                    {64, 256, 1024, 4096, 16384, 65536, 262144});
   queue_depth_ = MakeGauge(registry, "ctxmem_compress_queue_depth",
                            "Admitted compressions waiting (uploading or queued), not running");
-  jobs_running_ = MakeGauge(registry, "ctxmem_compress_jobs_running",
-                            "Compressions running on a worker");
+  jobs_running_ =
+      MakeGauge(registry, "ctxmem_compress_jobs_running", "Compressions running on a worker");
   store_bytes_ = MakeGauge(registry, "ctxmem_store_bytes", "Bytes of sealed blobs in the store");
   store_blobs_ = MakeGauge(registry, "ctxmem_store_blobs", "Sealed blobs in the store");
 }

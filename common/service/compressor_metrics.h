@@ -3,12 +3,12 @@
 // contract, prefix ctxmem_), registered on a MetricsEndpoint's registry.
 // Thread-safety: thread-safe (prometheus-cpp metrics are atomic).
 
-#include <cstdint>
-
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <cstdint>
 
 namespace ctxmem::service {
 

@@ -1,5 +1,6 @@
 #include "common/service/memory_info_proto.h"
 
+#include <absl/strings/str_cat.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,8 +8,6 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
-
-#include <absl/strings/str_cat.h>
 #include <nlohmann/json.hpp>
 
 #include "common/blob/memory_blob.h"
@@ -55,8 +54,8 @@ absl::StatusOr<blob::BlobMetadata> ReadBlobMetadataUnverified(const std::string&
     uint64_t n = 0;
     for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(length[i]) << (8 * i);
     if (n > blob::SafetensorsLayout::kMaxHeaderBytes || n + 8 > static_cast<uint64_t>(st.st_size)) {
-      status = absl::DataLossError(absl::StrCat(path, " has a header length of ", n,
-                                                " bytes, past its size ", st.st_size));
+      status = absl::DataLossError(
+          absl::StrCat(path, " has a header length of ", n, " bytes, past its size ", st.st_size));
     } else {
       header.resize(n);
       if (pread(fd, header.data(), n, 8) != static_cast<ssize_t>(n)) {

@@ -3,10 +3,10 @@
 // (header only, no checksum verification) for StatMemory and ListMemories.
 // Thread-safety: free functions.
 
+#include <absl/status/statusor.h>
+
 #include <cstdint>
 #include <string>
-
-#include <absl/status/statusor.h>
 
 #include "common/blob/blob_metadata.h"
 #include "ctxmem/v1/memory.pb.h"

@@ -1,10 +1,10 @@
 #include "common/service/request_id.h"
 
+#include <absl/strings/str_format.h>
+
 #include <atomic>
 #include <cstdint>
 #include <random>
-
-#include <absl/strings/str_format.h>
 
 namespace ctxmem::service {
 namespace {

@@ -1,9 +1,9 @@
 #include "common/service/tenant_stream_limiter.h"
 
+#include <absl/strings/str_cat.h>
+
 #include <algorithm>
 #include <utility>
-
-#include <absl/strings/str_cat.h>
 
 namespace ctxmem::service {
 
@@ -34,8 +34,8 @@ absl::StatusOr<StreamLease> TenantStreamLimiter::Acquire(const std::string& tena
   absl::MutexLock lock(&mu_);
   int64_t& n = open_[tenant];
   if (n >= limit_) {
-    return absl::ResourceExhaustedError(absl::StrCat("tenant ", tenant, " already has ", n,
-                                                     " streams (limit ", limit_, ")"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("tenant ", tenant, " already has ", n, " streams (limit ", limit_, ")"));
   }
   ++n;
   return StreamLease(this, tenant);

@@ -4,13 +4,13 @@
 // StreamLease for the life of its stream; the lease gives the slot back when destroyed.
 // Thread-safety: thread-safe; a StreamLease is move-only and must not outlive its limiter.
 
-#include <cstdint>
-#include <string>
-
 #include <absl/base/thread_annotations.h>
 #include <absl/container/flat_hash_map.h>
 #include <absl/status/statusor.h>
 #include <absl/synchronization/mutex.h>
+
+#include <cstdint>
+#include <string>
 
 namespace ctxmem::service {
 

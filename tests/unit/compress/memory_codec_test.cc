@@ -85,8 +85,8 @@ TEST(MemoryCodecTest, F32RoundTripIsExactAndKeepsPerHeadSources) {
 TEST(MemoryCodecTest, Bf16AndF16RoundTripsWithinTheirPrecision) {
   auto model = testing::MakeTinyTransformer(c10::Device("cpu"));
   const Memory memory = TinyMemory(5, PositionMode::kSlots);
-  for (auto [dtype, tol] : {std::pair{weights::StDtype::kBF16, 1.6e-2},
-                            std::pair{weights::StDtype::kF16, 2e-3}}) {
+  for (auto [dtype, tol] :
+       {std::pair{weights::StDtype::kBF16, 1.6e-2}, std::pair{weights::StDtype::kF16, 2e-3}}) {
     absl::StatusOr<Memory> back = SealAndDecode(memory, dtype, CompressionConfig{}, *model);
     ASSERT_TRUE(back.ok()) << back.status();
     EXPECT_EQ(back->layers[0].k.scalar_type(), at::kFloat);  // the model's dtype
@@ -149,10 +149,9 @@ TEST(MemoryCodecTest, SourceIndicesPastTheTokenCountAreDataLoss) {
   auto model = testing::MakeTinyTransformer(c10::Device("cpu"));
   Memory memory = TinyMemory(3, PositionMode::kSlots);
   memory.n_tokens = 2;  // src holds indices up to 6
-  EXPECT_EQ(SealAndDecode(memory, weights::StDtype::kF32, CompressionConfig{}, *model)
-                .status()
-                .code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(
+      SealAndDecode(memory, weights::StDtype::kF32, CompressionConfig{}, *model).status().code(),
+      absl::StatusCode::kDataLoss);
 }
 
 TEST(MemoryCodecTest, TokenizerFingerprintIsStableAndSensitive) {
@@ -222,8 +221,8 @@ TEST(MemoryCodecBundledModelTest, GenerationFromADecodedBlobMatchesTheOriginalMe
     const std::string path = dir.File("m.safetensors");
     auto n_bytes = blob::SealBlobToFile(encoded->tensors, encoded->metadata, path);
     ASSERT_TRUE(n_bytes.ok()) << n_bytes.status();
-    auto blob = blob::MemoryBlob::Open(
-        path, {identity.model_fingerprint, identity.tokenizer_fingerprint});
+    auto blob =
+        blob::MemoryBlob::Open(path, {identity.model_fingerprint, identity.tokenizer_fingerprint});
     ASSERT_TRUE(blob.ok()) << blob.status();
     auto decoded = DecodeMemory(**blob, model.transformer());
     ASSERT_TRUE(decoded.ok()) << decoded.status();

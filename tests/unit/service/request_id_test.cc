@@ -1,13 +1,12 @@
 #include "common/service/request_id.h"
 
+#include <absl/synchronization/mutex.h>
 #include <gtest/gtest.h>
 
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <absl/synchronization/mutex.h>
 
 namespace ctxmem::service {
 namespace {
