@@ -1,11 +1,15 @@
 #include "compressor_svc/compress_reactor.h"
 
+#include <absl/strings/escaping.h>
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_format.h>
 
 #include <span>
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "common/service/compress_request_parser.h"
 #include "common/service/compressor_metrics.h"
 #include "common/service/grpc_status.h"
 #include "common/service/request_id.h"
@@ -56,26 +60,33 @@ void CompressReactor::OnReadDone(bool ok) {
 }
 
 absl::Status CompressReactor::HandleMessage() {
-  using Msg = ctxmem::v1::CompressRequest;
-  if (job_ == nullptr && request_.msg_case() != Msg::kStart) {
+  std::vector<grpc::Slice> slices;
+  if (!request_.Dump(&slices).ok()) return absl::InternalError("cannot read the request bytes");
+  std::string wire;
+  for (const grpc::Slice& slice : slices) {
+    wire.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  CTXMEM_ASSIGN_OR_RETURN(service::CompressRequestPiece piece, service::ParseCompressRequest(wire));
+  using Kind = service::CompressRequestPiece::Kind;
+  if (job_ == nullptr && piece.kind != Kind::kStart) {
     return absl::InvalidArgumentError(
         "the first Compress message must be a CompressStart (`start`), before any text or ids");
   }
-  switch (request_.msg_case()) {
-    case Msg::kStart:
+  switch (piece.kind) {
+    case Kind::kStart:
       if (job_ != nullptr) {
         return absl::InvalidArgumentError("CompressStart sent twice; send it once, first");
       }
-      return HandleStart(request_.start());
-    case Msg::kText:
+      return HandleStart(piece.start);
+    case Kind::kText:
       if (service_->options().log_content && job_->n_text_bytes() == 0) {
         service::LogInfo(absl::StrFormat("compress request_id=%s text_preview=\"%s\"", request_id_,
-                                         request_.text().substr(0, 200)));
+                                         absl::CEscape(piece.text.substr(0, 200))));
       }
-      return job_->AddText(request_.text());
-    case Msg::kTokens:
+      return job_->AddText(piece.text);
+    case Kind::kTokens:
       return job_->AddTokens(
-          std::span<const int32_t>(request_.tokens().ids().data(), request_.tokens().ids_size()));
+          std::span<const int32_t>(piece.tokens.ids().data(), piece.tokens.ids_size()));
     default:
       return absl::InvalidArgumentError("empty CompressRequest: set start, text or tokens");
   }
@@ -236,8 +247,10 @@ void CompressReactor::Pump() {
     absl::MutexLock lock(&mu_);
     if (writing_ || finish_started_) return;
     if (!pending_.empty() && !write_failed_) {
-      in_flight_ = std::move(pending_.front());
+      const std::string bytes = pending_.front().SerializeAsString();
       pending_.pop_front();
+      grpc::Slice slice(bytes);
+      in_flight_ = grpc::ByteBuffer(&slice, 1);
       writing_ = true;
       action = Action::kWrite;
     } else if (finish_.has_value()) {

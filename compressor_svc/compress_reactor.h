@@ -1,10 +1,11 @@
 #pragma once
 // CompressReactor: one Compress call. Reads the start (admission happens right there), then
 // the context pieces, then hands the job to the service's work queues; events go out through
-// a serialized write queue (progress events coalesce: a newer one replaces one not yet sent).
-// Lifetime: reference-counted; gRPC holds one reference until OnDone, a queued or running job
-// holds one until it ends, so a worker never touches a deleted reactor.
-// Thread-safety: thread-safe (reactions, workers and OnCancel may run at the same time).
+// a serialized write queue; messages travel as raw bytes (ParseCompressRequest) (progress events
+// coalesce: a newer one replaces one not yet sent). Lifetime: reference-counted; gRPC holds one
+// reference until OnDone, a queued or running job holds one until it ends, so a worker never
+// touches a deleted reactor. Thread-safety: thread-safe (reactions, workers and OnCancel may run at
+// the same time).
 
 #include <absl/base/thread_annotations.h>
 #include <absl/status/status.h>
@@ -27,8 +28,7 @@ namespace ctxmem::compressor_svc {
 
 class CompressorService;
 
-class CompressReactor final
-    : public grpc::ServerBidiReactor<ctxmem::v1::CompressRequest, ctxmem::v1::CompressEvent> {
+class CompressReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   // Authenticates and starts reading. `service` and `context` outlive the reactor.
   CompressReactor(CompressorService* service, grpc::CallbackServerContext* context);
@@ -69,7 +69,7 @@ class CompressReactor final
   std::atomic<bool> cancelled_{false};
 
   // Used by reactions only (reads are sequential), then by one worker at a time.
-  ctxmem::v1::CompressRequest request_;
+  grpc::ByteBuffer request_;  // the message being read, serialized CompressRequest
   std::string tenant_;
   std::unique_ptr<service::CompressJob> job_;
   service::StreamLease lease_;
@@ -78,7 +78,7 @@ class CompressReactor final
 
   absl::Mutex mu_;
   std::deque<ctxmem::v1::CompressEvent> pending_ ABSL_GUARDED_BY(mu_);
-  ctxmem::v1::CompressEvent in_flight_ ABSL_GUARDED_BY(mu_);  // the event being written
+  grpc::ByteBuffer in_flight_ ABSL_GUARDED_BY(mu_);  // the serialized event being written
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);  // set once: how the call ends

@@ -75,8 +75,8 @@ void CompressorService::RefreshStoreGauges() {
   if (metrics_ != nullptr) metrics_->SetStore(env_.store->total_bytes(), env_.store->n_blobs());
 }
 
-grpc::ServerBidiReactor<ctxmem::v1::CompressRequest, ctxmem::v1::CompressEvent>*
-CompressorService::Compress(grpc::CallbackServerContext* context) {
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CompressorService::Compress(
+    grpc::CallbackServerContext* context) {
   return new CompressReactor(this, context);
 }
 

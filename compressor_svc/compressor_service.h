@@ -35,7 +35,17 @@ struct CompressorServiceOptions {
   bool log_content = false;            // log context previews (off: no context text in logs)
 };
 
-class CompressorService final : public ctxmem::v1::Compressor::CallbackService {
+// Compress is registered raw (ByteBuffer in and out) and its requests are parsed by
+// ParseCompressRequest, so a malformed message is INVALID_ARGUMENT instead of looking like the
+// end of the upload. The other methods use the generated callback types.
+using CompressorServiceBase = ctxmem::v1::Compressor::WithRawCallbackMethod_Compress<
+    ctxmem::v1::Compressor::WithCallbackMethod_GetMemory<
+        ctxmem::v1::Compressor::WithCallbackMethod_StatMemory<
+            ctxmem::v1::Compressor::WithCallbackMethod_ListMemories<
+                ctxmem::v1::Compressor::WithCallbackMethod_DeleteMemory<
+                    ctxmem::v1::Compressor::Service>>>>>;
+
+class CompressorService final : public CompressorServiceBase {
  public:
   // Borrowed pointers must outlive the service; `metrics` and `endpoint` may be null.
   CompressorService(service::CompressJobEnv env, const service::TokenAuth* auth,
@@ -47,7 +57,7 @@ class CompressorService final : public ctxmem::v1::Compressor::CallbackService {
   // finished or cancelled call and ends at once).
   void Shutdown();
 
-  grpc::ServerBidiReactor<ctxmem::v1::CompressRequest, ctxmem::v1::CompressEvent>* Compress(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Compress(
       grpc::CallbackServerContext* context) override;
   grpc::ServerWriteReactor<ctxmem::v1::BlobChunk>* GetMemory(
       grpc::CallbackServerContext* context, const ctxmem::v1::GetMemoryRequest* request) override;
