@@ -39,10 +39,10 @@ def main():
         })
     ref = [r["ppl"] for r in exact["rows"] if r["reference"] and not r.get("pending")]
     result = {"eval_len": exact["eval_len"], "text": exact.get("text"), "model": exact.get("model"),
-              "machine": exact.get("machine"), "no_compress_ppl": ref[0] if ref else None,
+              "machine": window.get("machine") or exact.get("machine"), "no_compress_ppl": ref[0] if ref else None,
               "rows": out_rows}
     json.dump(result, open(stem + ".json", "w"), indent=1)
-    m = exact.get("machine", {})
+    m = window.get("machine") or exact.get("machine") or {}
     lines = [
         "# Window vs exact scoring mode (spec §12.1)", "",
         f"Perplexity over the first {exact['eval_len']} tokens of `{exact.get('text')}`, model "
@@ -50,7 +50,10 @@ def main():
         f"nproc {m.get('nproc')} (shared; load average per row). Window mode scores keys with "
         f"the chunk's last w queries only; exact mode with all of them. Time = the whole "
         "compression with logits and PPL scoring (eval-ppl), so the scoring share is diluted "
-        "by the model's forward; bench/results/compress_bench.md has compression-only times.",
+        "by the model's forward; bench/results/compress_bench.md has compression-only times. "
+        "PPL is deterministic, so the exact column may come from an earlier run (here "
+        f"`{exact_path}`); times from different runs and loads are not comparable: use "
+        "compress_bench's CPU times for the cost.",
         f"no_compress PPL {result['no_compress_ppl']:.3f}." if ref else "", "",
         "| C | M | pruner | memory | w | PPL exact | PPL window | Δ PPL | time exact s | "
         "time window s | time ratio | load exact / window |",
