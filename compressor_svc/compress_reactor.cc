@@ -115,40 +115,58 @@ absl::Status CompressReactor::HandleStart(const ctxmem::v1::CompressStart& start
 
 void CompressReactor::EndOfUpload() {
   Ref();  // held by the job until it ends
+  SetSubmitted(true);
   absl::Status status = service_->prepare_queue().TrySubmit([this] {
-    PrepareOnWorker();
+    if (!PrepareOnWorker()) ReleaseTicket();
     Unref();
   });
   if (!status.ok()) {
+    SetSubmitted(false);
     Unref();
     FinishWith(status);
   }
 }
 
-void CompressReactor::PrepareOnWorker() {
-  if (cancelled()) return;
+void CompressReactor::SetSubmitted(bool submitted) {
+  absl::MutexLock lock(&mu_);
+  submitted_ = submitted;
+}
+
+void CompressReactor::ReleaseTicket() {
+  absl::MutexLock lock(&mu_);
+  ticket_.Release();
+}
+
+bool CompressReactor::PrepareOnWorker() {
+  if (cancelled()) {
+    FinishWith(absl::CancelledError("cancelled before the compression started"));
+    return false;
+  }
   absl::StatusOr<bool> existed = job_->Prepare();
   if (!existed.ok()) {
     FinishWith(existed.status());
-    return;
+    return false;
   }
   if (*existed) {
     service::LogInfo(
         absl::StrFormat("compress request_id=%s tenant=%s memory_id=%s existed tokens=%d",
                         request_id_, tenant_, job_->memory_id(), job_->n_tokens()));
     SendDone(job_->outcome());
-    return;
+    return false;
   }
   queued_at_ = std::chrono::steady_clock::now();
   Ref();
   absl::Status status = service_->compute_queue().TrySubmit([this] {
     RunOnWorker();
+    ReleaseTicket();
     Unref();
   });
   if (!status.ok()) {
     Unref();
     FinishWith(status);
+    return false;
   }
+  return true;
 }
 
 void CompressReactor::RunOnWorker() {
@@ -230,7 +248,9 @@ void CompressReactor::FinishWith(const absl::Status& status) {
     absl::MutexLock lock(&mu_);
     if (finish_.has_value()) return;
     finish_ = service::ToGrpcStatus(status);
-    ticket_.Release();
+    // A job on the queues gives its slot back itself when its worker is done with it, so the
+    // running gauge stays true while a cancelled job finishes its chunk.
+    if (!submitted_) ticket_.Release();
   }
   if (!status.ok() && !absl::IsCancelled(status)) {
     service::LogInfo(absl::StrFormat("compress request_id=%s tenant=%s status=%s message=%s",

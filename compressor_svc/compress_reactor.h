@@ -47,9 +47,13 @@ class CompressReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
 
   absl::Status HandleMessage();  // the message in request_
   absl::Status HandleStart(const ctxmem::v1::CompressStart& start);
-  void EndOfUpload();      // half-close: queue the prepare step
-  void PrepareOnWorker();  // prepare queue
-  void RunOnWorker();      // compute queue
+  void EndOfUpload();  // half-close: queue the prepare step
+  // Prepare queue. True when the job went on to the compute queue (which then owns the
+  // admission ticket); false when the call is over (the caller releases the ticket).
+  bool PrepareOnWorker();
+  void RunOnWorker();  // compute queue
+  void SetSubmitted(bool submitted);
+  void ReleaseTicket();
   void SendDone(const service::CompressJobOutcome& outcome);
   // Queues an event; progress events replace a queued, unsent progress event.
   void Send(ctxmem::v1::CompressEvent event);
@@ -83,7 +87,9 @@ class CompressReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, g
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);  // set once: how the call ends
   bool finish_started_ ABSL_GUARDED_BY(mu_) = false;
-  service::AdmissionTicket ticket_ ABSL_GUARDED_BY(mu_);  // released when the call ends
+  // Released when the call ends before reaching the queues, else when its worker is done.
+  service::AdmissionTicket ticket_ ABSL_GUARDED_BY(mu_);
+  bool submitted_ ABSL_GUARDED_BY(mu_) = false;  // the job was handed to the work queues
 };
 
 }  // namespace ctxmem::compressor_svc
