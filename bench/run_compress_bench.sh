@@ -5,7 +5,9 @@
 # Every setting runs in a fresh process (bench/compress_bench.cc), so its VmHWM is its own.
 #
 # Usage: bench/run_compress_bench.sh [build dir] [lengths]    e.g. build-e "2048 8192 32768"
-# Env: CHUNK (512), MEMORY (256), THREADS (1), NICE (19), OUT (bench/results).
+# Env: CHUNK (512), MEMORY (256), THREADS (1), NICE (19), OUT (bench/results),
+#      EXTRAS (1; 0 skips the full prefill and window-mode settings),
+#      PRUNERS ("streaming_llm conv"), TYPES ("FM IMDC"): the order settings run in.
 # Resumable: settings already in $OUT/compress_bench.jsonl are skipped; delete it to start over.
 # Writes $OUT/compress_bench.jsonl (one line per setting, with the load average before and
 # after it), then $OUT/compress_bench.{json,md} (tables, ratios, machine).
@@ -19,6 +21,9 @@ chunk="${CHUNK:-512}"
 memory="${MEMORY:-256}"
 threads="${THREADS:-1}"
 nice_level="${NICE:-19}"
+extras="${EXTRAS:-1}"
+pruners="${PRUNERS:-streaming_llm conv}"
+types="${TYPES:-FM IMDC}"
 out="${OUT:-$root/bench/results}"
 text="$root/tests/data/text/pride_and_prejudice.txt"
 bin="$build/bench/compress_bench"
@@ -35,11 +40,13 @@ settings=()
 for n in $lengths; do
   # The plain full prefill is quadratic in n and its KV cache holds every token: run it up to 8k
   # (SmolLM2's trained context is 8192 positions; beyond that its output is meaningless anyway).
-  if [ "$n" -le 8192 ]; then settings+=("$n full full_prefill - exact"); fi
-  for p in streaming_llm conv; do
-    for t in FM IMDC; do settings+=("$n compress $p $t exact"); done
+  if [ "$n" -le 8192 ] && [ "$extras" = 1 ]; then settings+=("$n full full_prefill - exact"); fi
+  for t in $types; do
+    for p in $pruners; do settings+=("$n compress $p $t exact"); done
   done
-  if [ "$n" -le 8192 ]; then settings+=("$n compress conv FM window" "$n compress conv IMDC window"); fi
+  if [ "$n" -le 8192 ] && [ "$extras" = 1 ]; then
+    settings+=("$n compress conv FM window" "$n compress conv IMDC window")
+  fi
 done
 
 for s in "${settings[@]}"; do
