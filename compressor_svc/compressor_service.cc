@@ -72,7 +72,8 @@ void CompressorService::CountRequest(absl::string_view method, grpc::StatusCode 
 }
 
 void CompressorService::RefreshStoreGauges() {
-  if (metrics_ != nullptr) metrics_->SetStore(env_.store->total_bytes(), env_.store->n_blobs());
+  if (metrics_ != nullptr)
+    metrics_->SetStore(env_.store->total_bytes(), env_.store->n_blobs(), env_.store->max_bytes());
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CompressorService::Compress(

@@ -41,6 +41,8 @@ CompressorMetrics::CompressorMetrics(prometheus::Registry& registry) {
       MakeGauge(registry, "ctxmem_compress_jobs_running", "Compressions running on a worker");
   store_bytes_ = MakeGauge(registry, "ctxmem_store_bytes", "Bytes of sealed blobs in the store");
   store_blobs_ = MakeGauge(registry, "ctxmem_store_blobs", "Sealed blobs in the store");
+  store_max_bytes_ = MakeGauge(registry, "ctxmem_store_max_bytes",
+                               "Byte budget of the blob store (--store-max-bytes; 0 = unlimited)");
 }
 
 void CompressorMetrics::ObserveJob(double seconds, double compression_ratio,
@@ -50,9 +52,10 @@ void CompressorMetrics::ObserveJob(double seconds, double compression_ratio,
   bytes_per_token_->Observe(bytes_per_token);
 }
 
-void CompressorMetrics::SetStore(uint64_t bytes, int64_t n_blobs) {
+void CompressorMetrics::SetStore(uint64_t bytes, int64_t n_blobs, uint64_t max_bytes) {
   store_bytes_->Set(static_cast<double>(bytes));
   store_blobs_->Set(static_cast<double>(n_blobs));
+  store_max_bytes_->Set(static_cast<double>(max_bytes));
 }
 
 }  // namespace ctxmem::service

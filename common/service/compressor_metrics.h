@@ -26,7 +26,8 @@ class CompressorMetrics {
   void ObserveJob(double seconds, double compression_ratio, double bytes_per_token);
   void SetQueueDepth(int64_t waiting) { queue_depth_->Set(static_cast<double>(waiting)); }
   void SetJobsRunning(int64_t running) { jobs_running_->Set(static_cast<double>(running)); }
-  void SetStore(uint64_t bytes, int64_t n_blobs);
+  // Store size now, and its budget (--store-max-bytes; 0 = unlimited) for alerts on how full it is.
+  void SetStore(uint64_t bytes, int64_t n_blobs, uint64_t max_bytes);
 
  private:
   prometheus::Counter* tokens_;             // ctxmem_compress_tokens_total
@@ -38,6 +39,7 @@ class CompressorMetrics {
   prometheus::Gauge* jobs_running_;         // ctxmem_compress_jobs_running
   prometheus::Gauge* store_bytes_;          // ctxmem_store_bytes
   prometheus::Gauge* store_blobs_;          // ctxmem_store_blobs
+  prometheus::Gauge* store_max_bytes_;      // ctxmem_store_max_bytes
 };
 
 }  // namespace ctxmem::service

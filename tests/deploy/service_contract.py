@@ -33,6 +33,7 @@ METRICS = {
     "ctxmem_compress_jobs_running": "gauge",
     "ctxmem_store_bytes": "gauge",
     "ctxmem_store_blobs": "gauge",
+    "ctxmem_store_max_bytes": "gauge",
     "ctxmem_fetch_bytes_total": "counter",
     "ctxmem_fetch_seconds": "histogram",
     "ctxmem_cache_hits_total": "counter",
