@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/service/grpc_status.h"
+#include "common/service/metrics_endpoint.h"
 #include "common/service/tls_credentials.h"
 #include "common/status.h"
 
@@ -87,51 +88,11 @@ absl::Status PrepareContext(const ServiceFlags& flags, grpc::ClientContext* cont
   return absl::OkStatus();
 }
 
-const char* GrpcCodeName(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK:
-      return "OK";
-    case grpc::StatusCode::CANCELLED:
-      return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN:
-      return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND:
-      return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED:
-      return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE:
-      return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED:
-      return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL:
-      return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE:
-      return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS:
-      return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED:
-      return "UNAUTHENTICATED";
-    default:
-      return "UNKNOWN";
-  }
-}
-
 int ReportRpcError(const std::string& command, const grpc::Status& status) {
   std::fflush(stdout);
   std::fprintf(stderr, "ctxmem %s: error: %s: %s\n", command.c_str(),
-               GrpcCodeName(status.error_code()), status.error_message().c_str());
+               std::string(service::StatusCodeName(status.error_code())).c_str(),
+               status.error_message().c_str());
   return 1;
 }
 

@@ -59,7 +59,4 @@ int ReportServiceError(const std::string& command, const absl::Status& status);
 // `message` as one line of JSON (proto field names, defaults included).
 std::string ToJson(const google::protobuf::Message& message);
 
-// "NOT_FOUND", "UNAVAILABLE", ... for a gRPC status code.
-const char* GrpcCodeName(grpc::StatusCode code);
-
 }  // namespace ctxmem::cli

@@ -73,9 +73,8 @@ absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSo
   const auto long_opts = at::TensorOptions().dtype(at::kLong);
   for (int64_t step = 0;; ++step) {
     if (hooks.should_stop && hooks.should_stop()) {
-      return absl::CancelledError(
-          absl::StrCat("compression stopped after ", step, " chunks (", state.visible().n_tokens,
-                       " tokens)"));
+      return absl::CancelledError(absl::StrCat("compression stopped after ", step, " chunks (",
+                                               state.visible().n_tokens, " tokens)"));
     }
     bool is_last = false;
     CTXMEM_RETURN_IF_ERROR(

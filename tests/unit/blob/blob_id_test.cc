@@ -22,9 +22,8 @@ const std::vector<int32_t> kTokens = {1, 2, 300, 128000, -1};
 constexpr char kGoldenId[] = "4ee3ca2a64739d570fd18561ad2f00dced7f433964a89ca8aaa403967782600f";
 
 TEST(BlobIdTest, MatchesTheDocumentedLayout) {
-  EXPECT_EQ(
-      ComputeMemoryId("acme", "sha256:abc", R"({"b": "x", "a": [1, 2.5]})", kTokens).value(),
-      kGoldenId);
+  EXPECT_EQ(ComputeMemoryId("acme", "sha256:abc", R"({"b": "x", "a": [1, 2.5]})", kTokens).value(),
+            kGoldenId);
 }
 
 TEST(BlobIdTest, TenantIsPartOfTheId) {
@@ -77,10 +76,12 @@ TEST(BlobIdTest, StreamingEqualsOneShotForAnySplit) {
 }
 
 TEST(BlobIdTest, RejectsBadConfigAndFingerprint) {
-  EXPECT_EQ(ComputeMemoryId("t", "", "{}", kTokens).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ComputeMemoryId("t", "", "{}", kTokens).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ComputeMemoryId("t", "m", "[1]", kTokens).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ComputeMemoryId("t", "m", "{", kTokens).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ComputeMemoryId("t", "m", "{", kTokens).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(BlobIdTest, CanonicalJson) {

@@ -33,9 +33,9 @@ TEST(TokenAuthTest, MapsBearerTokensToTenants) {
 TEST(TokenAuthTest, RefusesMissingMalformedAndUnknownTokens) {
   absl::StatusOr<TokenAuth> auth = TokenAuth::Parse(kTokens);
   ASSERT_TRUE(auth.ok());
-  for (const char* header : {"", "Bearer", "Bearer ", "Basic alpha-token-0123456789",
-                             "alpha-token-0123456789", "Bearer alpha-token-012345678",
-                             "Bearer gamma-token-0123456789"}) {
+  for (const char* header :
+       {"", "Bearer", "Bearer ", "Basic alpha-token-0123456789", "alpha-token-0123456789",
+        "Bearer alpha-token-012345678", "Bearer gamma-token-0123456789"}) {
     absl::StatusOr<std::string> tenant = auth->Authenticate(header);
     EXPECT_EQ(tenant.status().code(), absl::StatusCode::kUnauthenticated) << header;
   }
@@ -49,13 +49,12 @@ TEST(TokenAuthTest, RejectsMalformedFilesNamingTheLine) {
     const char* text;
     const char* needle;
   };
-  for (const Case& c : {Case{"", "no tokens"}, Case{"# only comments\n", "no tokens"},
-                        Case{"short tenant\n", "line 1"},
-                        Case{"ok-token-0123456789abc\n", "line 1"},
-                        Case{"ok-token-0123456789abc t1 extra\n", "line 1"},
-                        Case{"ok-token-0123456789abc t/1\n", "tenant"},
-                        Case{"ok-token-0123456789abc t1\nok-token-0123456789abc t2\n",
-                             "line 2: duplicate"}}) {
+  for (const Case& c :
+       {Case{"", "no tokens"}, Case{"# only comments\n", "no tokens"},
+        Case{"short tenant\n", "line 1"}, Case{"ok-token-0123456789abc\n", "line 1"},
+        Case{"ok-token-0123456789abc t1 extra\n", "line 1"},
+        Case{"ok-token-0123456789abc t/1\n", "tenant"},
+        Case{"ok-token-0123456789abc t1\nok-token-0123456789abc t2\n", "line 2: duplicate"}}) {
     absl::StatusOr<TokenAuth> auth = TokenAuth::Parse(c.text);
     ASSERT_FALSE(auth.ok()) << c.text;
     EXPECT_EQ(auth.status().code(), absl::StatusCode::kInvalidArgument);

@@ -1,18 +1,16 @@
 #include "common/service/work_queue.h"
 
+#include <absl/synchronization/notification.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <vector>
 
-#include <absl/synchronization/notification.h>
-
 namespace ctxmem::service {
 namespace {
 
 TEST(WorkQueueTest, ValidatesOptions) {
-  EXPECT_EQ(WorkQueueOptions{.n_workers = 0}.Validate().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(WorkQueueOptions{.n_workers = 0}.Validate().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(WorkQueueOptions{.max_pending = -1}.Validate().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(WorkQueueOptions{}.Validate().ok());
