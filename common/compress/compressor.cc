@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/compress/chunk_reader.h"
 #include "common/compress/memory_state.h"
 #include "common/compress/pruner_registry.h"
 #include "common/model/torch_call.h"
@@ -15,38 +16,6 @@
 #include "common/status.h"
 
 namespace ctxmem::compress {
-namespace {
-
-// Reads exactly `want` tokens unless the stream ends first, starting with a token held back by
-// the previous lookahead. Sets *is_last when no token follows the chunk (one-token lookahead),
-// so the IM schedule can end at M on the true last step even for streams of unknown length.
-class ChunkReader {
- public:
-  explicit ChunkReader(TokenSource& source) : source_(source) {}
-
-  absl::Status Next(int64_t want, std::vector<int32_t>* chunk, bool* is_last) {
-    chunk->clear();
-    chunk->swap(lookahead_);
-    while (!ended_ && static_cast<int64_t>(chunk->size()) < want) {
-      CTXMEM_ASSIGN_OR_RETURN(int64_t n,
-                              source_.Read(want - static_cast<int64_t>(chunk->size()), chunk));
-      if (n == 0) ended_ = true;
-    }
-    if (!ended_) {
-      CTXMEM_ASSIGN_OR_RETURN(int64_t n, source_.Read(1, &lookahead_));
-      if (n == 0) ended_ = true;
-    }
-    *is_last = ended_ && lookahead_.empty();
-    return absl::OkStatus();
-  }
-
- private:
-  TokenSource& source_;
-  std::vector<int32_t> lookahead_;
-  bool ended_ = false;
-};
-
-}  // namespace
 
 absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSource& source,
                                         const CompressionConfig& config,

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/compress/chunk_reader.h"
 #include "common/compress/memory_state.h"
 #include "common/compress/pruner_registry.h"
 #include "common/model/torch_call.h"
@@ -84,34 +85,6 @@ nlohmann::json LayerProbeToJson(const LayerProbe& p) {
   j["usage_score"] = SeriesToJson(p.usage_score);
   return j;
 }
-
-// The same chunk reading as the driver (compressor.cc): exactly `want` tokens unless the stream
-// ends, with a one-token lookahead so the true last step is known.
-class ChunkReader {
- public:
-  explicit ChunkReader(TokenSource& source) : source_(source) {}
-
-  absl::Status Next(int64_t want, std::vector<int32_t>* chunk, bool* is_last) {
-    chunk->clear();
-    chunk->swap(lookahead_);
-    while (!ended_ && static_cast<int64_t>(chunk->size()) < want) {
-      CTXMEM_ASSIGN_OR_RETURN(int64_t n,
-                              source_.Read(want - static_cast<int64_t>(chunk->size()), chunk));
-      if (n == 0) ended_ = true;
-    }
-    if (!ended_) {
-      CTXMEM_ASSIGN_OR_RETURN(int64_t n, source_.Read(1, &lookahead_));
-      if (n == 0) ended_ = true;
-    }
-    *is_last = ended_ && lookahead_.empty();
-    return absl::OkStatus();
-  }
-
- private:
-  TokenSource& source_;
-  std::vector<int32_t> lookahead_;
-  bool ended_ = false;
-};
 
 }  // namespace
 
