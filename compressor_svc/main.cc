@@ -16,6 +16,7 @@
 #include "common/model/model.h"
 #include "common/service/compressor_metrics.h"
 #include "common/service/metrics_endpoint.h"
+#include "common/service/server_flags.h"
 #include "common/service/server_runner.h"
 #include "common/service/service_log.h"
 #include "common/service/tls_credentials.h"
@@ -26,25 +27,13 @@ namespace {
 
 using namespace ctxmem;
 
-struct Flags {
-  std::string listen = "127.0.0.1:50051";
-  std::string metrics_listen = "127.0.0.1:9464";
-  std::string model;
-  std::string model_name = "SmolLM2-135M-Instruct";
-  std::string device = "cpu";
-  int threads = 2;
+// The shared server options (service::ServerFlags) plus the compressor's own.
+struct Flags : service::ServerFlags {
   std::string store_dir = "./ctxmem-store";
   uint64_t store_max_bytes = uint64_t{10} << 30;
   int64_t workers = 1;
   int64_t queue_depth = 4;
   int64_t max_context_tokens = 131072;
-  int64_t max_request_bytes = 4 << 20;
-  int64_t max_streams_per_tenant = 4;
-  std::string tokens_file;
-  bool allow_insecure_remote = false;
-  std::string tls_cert, tls_key, tls_client_ca;
-  std::string log_level = "info";
-  bool log_content = false;
 };
 
 // "HOST:PORT" with the bound port (the flag may say port 0).
@@ -60,12 +49,13 @@ int Fail(const std::string& what, const absl::Status& status) {
 }
 
 int Run(const Flags& f) {
-  if (f.workers < 1 || f.queue_depth < 0 || f.max_context_tokens < 1 ||
-      f.max_request_bytes < 1024 || f.max_request_bytes > (int64_t{1} << 31) - 1 ||
-      f.max_streams_per_tenant < 1 || f.threads < 1) {
+  if (absl::Status s = f.Validate(); !s.ok()) {
+    service::LogError(std::string(s.message()));
+    return 2;
+  }
+  if (f.workers < 1 || f.queue_depth < 0 || f.max_context_tokens < 1) {
     service::LogError(absl::StrFormat(
-        "bad limits: --workers >= 1, --queue-depth >= 0, --max-context-tokens >= 1, "
-        "--max-request-bytes in [1024, 2^31), --max-streams-per-tenant >= 1, --threads >= 1"));
+        "bad limits: --workers >= 1, --queue-depth >= 0, --max-context-tokens >= 1"));
     return 2;
   }
   service::TokenAuth auth = service::TokenAuth::Disabled();
@@ -156,18 +146,11 @@ int Run(const Flags& f) {
 
 int main(int argc, char** argv) {
   Flags f;
-  if (const char* env = std::getenv("CTXMEM_MODEL"); env != nullptr) f.model = env;
+  f.listen = "127.0.0.1:50051";
+  f.metrics_listen = "127.0.0.1:9464";
+  f.max_streams_per_tenant = 4;
   CLI::App app{"ctxmem compressor service: long contexts in, sealed memory blobs out"};
-  app.add_option("--listen", f.listen, "gRPC address HOST:PORT (port 0 = any free port)")
-      ->capture_default_str();
-  app.add_option("--metrics-listen", f.metrics_listen,
-                 "Prometheus /metrics address (\"\" = off, port 0 = any)")
-      ->capture_default_str();
-  app.add_option("--model", f.model, "GGUF file or HF checkpoint folder (default $CTXMEM_MODEL)");
-  app.add_option("--model-name", f.model_name, "name clients use for the model")
-      ->capture_default_str();
-  app.add_option("--device", f.device, "cpu | cuda | cuda:N")->capture_default_str();
-  app.add_option("--threads", f.threads, "torch intra-op threads")->capture_default_str();
+  service::AddServerFlags(app, &f);
   app.add_option("--store-dir", f.store_dir, "blob store directory")->capture_default_str();
   app.add_option("--store-max-bytes", f.store_max_bytes, "blob store budget in bytes (LRU)")
       ->capture_default_str();
@@ -176,27 +159,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-context-tokens", f.max_context_tokens, "largest context, tokens")
       ->capture_default_str();
-  app.add_option("--max-request-bytes", f.max_request_bytes, "largest gRPC request message")
-      ->capture_default_str();
-  app.add_option("--max-streams-per-tenant", f.max_streams_per_tenant,
-                 "open Compress/GetMemory streams per tenant")
-      ->capture_default_str();
-  app.add_option("--tokens-file", f.tokens_file, "\"<token> <tenant>\" lines; enables auth");
-  app.add_flag("--allow-insecure-remote", f.allow_insecure_remote,
-               "allow a non-loopback listen address without --tokens-file");
-  app.add_option("--tls-cert", f.tls_cert, "PEM server certificate chain");
-  app.add_option("--tls-key", f.tls_key, "PEM server private key");
-  app.add_option("--tls-client-ca", f.tls_client_ca, "PEM CA: require client certificates");
-  app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error|critical|off")
-      ->capture_default_str();
-  app.add_flag("--log-content", f.log_content, "log context text previews (off by default)");
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = service::InitServiceLog("compressor_svc", f.log_level); !s.ok()) {
     std::fprintf(stderr, "--log-level: %s\n", std::string(s.message()).c_str());
-    return 2;
-  }
-  if (f.model.empty()) {
-    service::LogError("no model: pass --model or set CTXMEM_MODEL");
     return 2;
   }
   return Run(f);

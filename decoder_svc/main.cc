@@ -19,6 +19,7 @@
 #include "common/service/decoder_request.h"
 #include "common/service/memory_loader.h"
 #include "common/service/metrics_endpoint.h"
+#include "common/service/server_flags.h"
 #include "common/service/server_runner.h"
 #include "common/service/service_log.h"
 #include "common/service/tenant_stream_limiter.h"
@@ -31,13 +32,8 @@
 namespace ctxmem::decoder {
 namespace {
 
-struct Flags {
-  std::string listen = "127.0.0.1:50052";
-  std::string metrics_listen = "127.0.0.1:9465";
-  std::string model;
-  std::string model_name = "SmolLM2-135M-Instruct";
-  std::string device = "cpu";
-  int threads = 2;
+// The shared server options (service::ServerFlags) plus the decoder's own.
+struct Flags : service::ServerFlags {
   std::vector<std::string> compressors;
   bool compressor_tls = false;
   std::string compressor_ca, compressor_cert, compressor_key, compressor_server_name;
@@ -48,13 +44,6 @@ struct Flags {
   int64_t queue_depth = 16;
   int64_t max_new_tokens = 1024;
   int64_t max_prompt_tokens = 8192;
-  int max_request_bytes = 4 << 20;
-  int64_t max_streams_per_tenant = 8;
-  std::string tokens_file;
-  bool allow_insecure_remote = false;
-  std::string tls_cert, tls_key, tls_client_ca;
-  std::string log_level = "info";
-  bool log_content = false;
 };
 
 // "host:port" -> "host" (brackets of IPv6 kept).
@@ -161,9 +150,10 @@ int Run(const Flags& flags) {
   service::ServerRunnerOptions runner_options;
   runner_options.listen_address = flags.listen;
   runner_options.credentials = *credentials;
-  runner_options.max_receive_message_bytes = flags.max_request_bytes;
+  runner_options.max_receive_message_bytes = static_cast<int>(flags.max_request_bytes);
   // Score responses carry a float per token; generous but bounded.
-  runner_options.max_send_message_bytes = std::max(flags.max_request_bytes, 16 << 20);
+  runner_options.max_send_message_bytes =
+      static_cast<int>(std::max<int64_t>(flags.max_request_bytes, 16 << 20));
   absl::StatusOr<std::unique_ptr<service::ServerRunner>> runner =
       service::ServerRunner::Start(runner_options, {&service});
   if (!runner.ok()) return Fail(runner.status());
@@ -195,18 +185,11 @@ int main(int argc, char** argv) {
   using ctxmem::decoder::Flags;
   ctxmem::service::InitServiceLog("decoder_svc", "info").IgnoreError();
   Flags flags;
-  if (const char* env = std::getenv("CTXMEM_MODEL"); env != nullptr) flags.model = env;
+  flags.listen = "127.0.0.1:50052";
+  flags.metrics_listen = "127.0.0.1:9465";
+  flags.max_streams_per_tenant = 8;
   CLI::App app{"ctxmem decoder service: answers questions from memory blobs"};
-  app.add_option("--listen", flags.listen, "gRPC address (port 0 = ephemeral)")
-      ->capture_default_str();
-  app.add_option("--metrics-listen", flags.metrics_listen,
-                 "Prometheus /metrics address (\"\" = off)")
-      ->capture_default_str();
-  app.add_option("--model", flags.model, "Model file or checkpoint folder (default $CTXMEM_MODEL)");
-  app.add_option("--model-name", flags.model_name, "Name clients use for the model")
-      ->capture_default_str();
-  app.add_option("--device", flags.device, "cpu | cuda | cuda:N")->capture_default_str();
-  app.add_option("--threads", flags.threads, "Torch intra-op threads")->capture_default_str();
+  ctxmem::service::AddServerFlags(app, &flags);
   app.add_option("--compressor", flags.compressors,
                  "Compressor address; repeat for replicas (consistent hashing, fail-over)")
       ->required();
@@ -228,24 +211,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-prompt-tokens", flags.max_prompt_tokens, "Largest prompt in tokens")
       ->capture_default_str();
-  app.add_option("--max-request-bytes", flags.max_request_bytes, "Largest gRPC request message")
-      ->capture_default_str();
-  app.add_option("--max-streams-per-tenant", flags.max_streams_per_tenant,
-                 "Concurrent Generate streams per tenant")
-      ->capture_default_str();
-  app.add_option("--tokens-file", flags.tokens_file, "\"<token> <tenant>\" lines; enables auth");
-  app.add_flag("--allow-insecure-remote", flags.allow_insecure_remote,
-               "Allow a non-loopback listen address without auth");
-  app.add_option("--tls-cert", flags.tls_cert, "PEM server certificate");
-  app.add_option("--tls-key", flags.tls_key, "PEM server key");
-  app.add_option("--tls-client-ca", flags.tls_client_ca, "PEM CA: require client certs (mTLS)");
-  app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error")
-      ->capture_default_str();
-  app.add_flag("--log-content", flags.log_content, "Log prompts and answers (off by default)");
   CLI11_PARSE(app, argc, argv);
-  if (flags.model.empty()) {
-    std::fprintf(stderr, "decoder_svc: --model is required (or set CTXMEM_MODEL)\n");
-    return 1;
+  if (absl::Status s = flags.Validate(); !s.ok()) {
+    std::fprintf(stderr, "decoder_svc: %s\n", std::string(s.message()).c_str());
+    return 2;
   }
   return ctxmem::decoder::Run(flags);
 }
