@@ -77,13 +77,4 @@ absl::StatusOr<std::vector<double>> ParseNumbers(const std::string& list) {
   return out;
 }
 
-absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open text file: ", path));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading text file: ", path));
-  return buffer.str();
-}
-
 }  // namespace ctxmem::cli

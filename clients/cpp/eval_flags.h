@@ -38,7 +38,4 @@ absl::StatusOr<std::vector<int64_t>> ParseCounts(const std::string& list);
 // Decimal numbers: "0,0.25,1" -> {0, 0.25, 1}. InvalidArgument naming the bad item.
 absl::StatusOr<std::vector<double>> ParseNumbers(const std::string& list);
 
-// Reads a whole file. NotFound / DataLoss naming the path.
-absl::StatusOr<std::string> ReadTextFile(const std::string& path);
-
 }  // namespace ctxmem::cli

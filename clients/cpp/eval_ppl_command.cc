@@ -134,16 +134,10 @@ int RunEvalPpl(const EvalPplArgs& args) {
   if (!plan.ok()) return ReportError(kCommand, plan.status());
   if (absl::Status s = MakeOutputDir(args.out_dir); !s.ok()) return ReportError(kCommand, s);
 
-  absl::StatusOr<std::string> text = ReadTextFile(args.text_path);
-  if (!text.ok()) return ReportError(kCommand, text.status());
-  absl::StatusOr<std::unique_ptr<model::Model>> model = LoadModel(args.model);
-  if (!model.ok()) return ReportError(kCommand, model.status());
-  if ((*model)->tokenizer() == nullptr) {
-    return ReportError(kCommand, absl::FailedPreconditionError(absl::StrCat(
-                                     args.model.path, " has no tokenizer (tokenizer.json)")));
-  }
-  absl::StatusOr<std::vector<int32_t>> ids = (*model)->tokenizer()->Encode(*text);
-  if (!ids.ok()) return ReportError(kCommand, ids.status());
+  absl::StatusOr<ModelAndText> loaded = LoadModelAndText(args.model, args.text_path);
+  if (!loaded.ok()) return ReportError(kCommand, loaded.status());
+  const std::unique_ptr<model::Model>& model = loaded->model;
+  std::vector<int32_t>* ids = &loaded->ids;
   std::fprintf(stderr, "%s: %zu tokens, evaluating the first %lld; %zu settings\n",
                args.text_path.c_str(), ids->size(), static_cast<long long>(args.eval_len),
                plan->size());
@@ -151,7 +145,7 @@ int RunEvalPpl(const EvalPplArgs& args) {
   // What must match for a resume: the same tokens (text, model) and numbers (dtype, eval-len).
   nlohmann::json identity;
   identity["text"] = args.text_path;
-  identity["model"] = (*model)->path();
+  identity["model"] = model->path();
   identity["device"] = args.model.device;
   identity["dtype"] = args.model.dtype;
   identity["eval_len"] = args.eval_len;
@@ -173,7 +167,7 @@ int RunEvalPpl(const EvalPplArgs& args) {
     for (const auto& [key, value] : identity.items()) json[key] = value;
     json["machine"] = machine;
     std::string md = compress::PplSweepToMarkdown(table);
-    md = absl::StrCat("Model `", (*model)->path(), "`, ", args.model.device, " ", args.model.dtype,
+    md = absl::StrCat("Model `", model->path(), "`, ", args.model.device, " ", args.model.dtype,
                       ", ", args.model.n_threads, " thread(s); text `", args.text_path,
                       "`. Machine: ", machine.value("cpu", std::string("?")), ", nproc ",
                       machine.value("nproc", 0), ", load average at start ",
@@ -187,7 +181,7 @@ int RunEvalPpl(const EvalPplArgs& args) {
     if (p.table != nullptr && write_status.ok()) write_status = write(*p.table);
   };
   absl::StatusOr<compress::PplSweepResult> result =
-      compress::RunPplSweep((*model)->transformer(), *ids, options, progress);
+      compress::RunPplSweep(model->transformer(), *ids, options, progress);
   std::fprintf(stderr, "\n");
   if (!result.ok()) return ReportError(kCommand, result.status());
   if (!write_status.ok()) return ReportError(kCommand, write_status);

@@ -1,8 +1,11 @@
 #include "clients/cpp/model_flags.h"
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
 
 namespace ctxmem::cli {
 
@@ -25,6 +28,28 @@ absl::StatusOr<std::unique_ptr<model::Model>> LoadModel(const ModelFlags& flags)
   options.dtype = flags.dtype;
   options.n_threads = flags.n_threads;
   return model::Model::Load(flags.path, options);
+}
+
+absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open text file: ", path));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading text file: ", path));
+  return buffer.str();
+}
+
+absl::StatusOr<ModelAndText> LoadModelAndText(const ModelFlags& flags,
+                                              const std::string& text_path) {
+  CTXMEM_ASSIGN_OR_RETURN(std::string text, ReadTextFile(text_path));
+  ModelAndText out;
+  CTXMEM_ASSIGN_OR_RETURN(out.model, LoadModel(flags));
+  if (out.model->tokenizer() == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(flags.path, " has no tokenizer (tokenizer.json)"));
+  }
+  CTXMEM_ASSIGN_OR_RETURN(out.ids, out.model->tokenizer()->Encode(text));
+  return out;
 }
 
 int ReportError(const std::string& command, const absl::Status& status) {

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
@@ -24,6 +25,19 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags);
 
 // InvalidArgument when no model was named; otherwise whatever Model::Load returns.
 absl::StatusOr<std::unique_ptr<model::Model>> LoadModel(const ModelFlags& flags);
+
+// Reads a whole file. NotFound / DataLoss naming the path.
+absl::StatusOr<std::string> ReadTextFile(const std::string& path);
+
+// A loaded model and the token ids of a text file.
+struct ModelAndText {
+  std::unique_ptr<model::Model> model;
+  std::vector<int32_t> ids;  // as transformers' tokenizer(text, add_special_tokens=False)
+};
+// Reads `text_path`, loads the model and tokenizes the text with the model's tokenizer.
+// Errors as ReadTextFile and LoadModel; FailedPrecondition for a model without a tokenizer.
+absl::StatusOr<ModelAndText> LoadModelAndText(const ModelFlags& flags,
+                                              const std::string& text_path);
 
 // Prints "ctxmem <command>: error: <message>" to stderr and returns the exit code 1.
 int ReportError(const std::string& command, const absl::Status& status);

@@ -10,19 +10,6 @@
 #include "common/tokenizer/tokenizer.h"
 
 namespace ctxmem::cli {
-namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open text file: ", path));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading text file: ", path));
-  return buffer.str();
-}
-
-}  // namespace
-
 CLI::App* AddPplCommand(CLI::App* app, PplArgs* args) {
   CLI::App* cmd = app->add_subcommand("ppl", "Perplexity of a model on a text file");
   AddModelFlags(cmd, &args->model);
@@ -39,19 +26,10 @@ int RunPpl(const PplArgs& args) {
   options.ctx = args.ctx;
   options.max_tokens = args.max_tokens;
   if (absl::Status s = options.Validate(); !s.ok()) return ReportError(kCommand, s);
-  absl::StatusOr<std::string> text = ReadFile(args.text_path);
-  if (!text.ok()) return ReportError(kCommand, text.status());
-
-  absl::StatusOr<std::unique_ptr<model::Model>> model = LoadModel(args.model);
-  if (!model.ok()) return ReportError(kCommand, model.status());
-  const tokenizer::Tokenizer* tok = (*model)->tokenizer();
-  if (tok == nullptr) {
-    return ReportError(kCommand, absl::FailedPreconditionError(absl::StrCat(
-                                     args.model.path, " has no tokenizer (tokenizer.json)")));
-  }
-  // As transformers' tokenizer(text, add_special_tokens=False), which the goldens use.
-  absl::StatusOr<std::vector<int32_t>> ids = tok->Encode(*text);
-  if (!ids.ok()) return ReportError(kCommand, ids.status());
+  absl::StatusOr<ModelAndText> loaded = LoadModelAndText(args.model, args.text_path);
+  if (!loaded.ok()) return ReportError(kCommand, loaded.status());
+  const std::unique_ptr<model::Model>& model = loaded->model;
+  const std::vector<int32_t>* ids = &loaded->ids;
   std::fprintf(stderr, "%s: %zu tokens\n", args.text_path.c_str(), ids->size());
 
   options.progress = [](const model::PerplexityProgress& p) {
@@ -59,7 +37,7 @@ int RunPpl(const PplArgs& args) {
                  static_cast<long long>(p.window), static_cast<long long>(p.n_windows), p.ppl,
                  static_cast<long long>(p.n_scored), p.seconds);
   };
-  absl::StatusOr<model::PerplexityResult> r = model::EvaluatePerplexity(**model, *ids, options);
+  absl::StatusOr<model::PerplexityResult> r = model::EvaluatePerplexity(*model, *ids, options);
   if (!r.ok()) return ReportError(kCommand, r.status());
   std::printf("perplexity %.4f  (ctx %lld, %lld windows, %lld tokens scored, %.1f tokens/s)\n",
               r->ppl, static_cast<long long>(args.ctx), static_cast<long long>(r->n_windows),

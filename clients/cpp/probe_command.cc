@@ -63,16 +63,10 @@ int RunProbe(const ProbeArgs& args) {
     return ReportError(kCommand, absl::InvalidArgumentError("--pruner names no pruner"));
   }
   if (absl::Status s = MakeOutputDir(args.out_dir); !s.ok()) return ReportError(kCommand, s);
-  absl::StatusOr<std::string> text = ReadTextFile(args.text_path);
-  if (!text.ok()) return ReportError(kCommand, text.status());
-  absl::StatusOr<std::unique_ptr<model::Model>> model = LoadModel(args.model);
-  if (!model.ok()) return ReportError(kCommand, model.status());
-  if ((*model)->tokenizer() == nullptr) {
-    return ReportError(kCommand, absl::FailedPreconditionError(absl::StrCat(
-                                     args.model.path, " has no tokenizer (tokenizer.json)")));
-  }
-  absl::StatusOr<std::vector<int32_t>> ids = (*model)->tokenizer()->Encode(*text);
-  if (!ids.ok()) return ReportError(kCommand, ids.status());
+  absl::StatusOr<ModelAndText> loaded = LoadModelAndText(args.model, args.text_path);
+  if (!loaded.ok()) return ReportError(kCommand, loaded.status());
+  const std::unique_ptr<model::Model>& model = loaded->model;
+  std::vector<int32_t>* ids = &loaded->ids;
   if (args.max_tokens > 0 && static_cast<int64_t>(ids->size()) > args.max_tokens) {
     ids->resize(args.max_tokens);
   }
@@ -80,7 +74,7 @@ int RunProbe(const ProbeArgs& args) {
 
   nlohmann::json out;
   out["text"] = args.text_path;
-  out["model"] = (*model)->path();
+  out["model"] = model->path();
   out["n_tokens"] = ids->size();
   out["runs"] = nlohmann::json::array();
   compress::ProbeOptions options;
@@ -98,7 +92,7 @@ int RunProbe(const ProbeArgs& args) {
     compress::SpanTokenSource source(*ids);
     const auto start = std::chrono::steady_clock::now();
     absl::StatusOr<compress::ProbeRun> run =
-        compress::CompressAndProbe((*model)->transformer(), source, config, options, hooks);
+        compress::CompressAndProbe(model->transformer(), source, config, options, hooks);
     std::fprintf(stderr, "\n");
     if (!run.ok()) return ReportError(kCommand, run.status());
     const double seconds =
