@@ -24,6 +24,11 @@ void AddCompressionFlags(CLI::App* cmd, CompressionFlags* flags) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--seed", flags->seed, "Seed of the random pruner")->capture_default_str();
+  cmd->add_option("--perceiver-weights", flags->perceiver_weights,
+                  "perceiver: trained weights (safetensors; spec §3.9)");
+  cmd->add_option("--perceiver-routing", flags->perceiver_routing,
+                  "perceiver: rank | positional | greedy | random")
+      ->capture_default_str();
 }
 
 absl::StatusOr<compress::CompressionConfig> BaseConfig(const CompressionFlags& flags) {
@@ -34,6 +39,8 @@ absl::StatusOr<compress::CompressionConfig> BaseConfig(const CompressionFlags& f
   c.n_sink_tokens = flags.n_sink_tokens;
   c.score_window = flags.score_window;
   c.seed = flags.seed;
+  c.perceiver_weights = flags.perceiver_weights;
+  c.perceiver_routing = flags.perceiver_routing;
   return c;
 }
 

@@ -21,6 +21,8 @@ struct CompressionFlags {
   std::string score_mode = "exact";
   int64_t score_window = 32;
   uint64_t seed = 0;
+  std::string perceiver_weights;  // perceiver: trained weights (safetensors)
+  std::string perceiver_routing = "rank";
 };
 
 // Registers --schedule, --sinks, --positions, --score-mode, --score-window, --seed on `cmd`.

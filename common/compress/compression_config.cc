@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/compress/perceiver_pruner.h"
 #include "common/compress/pruner_registry.h"
 #include "common/status.h"
 
@@ -137,6 +138,10 @@ absl::Status CompressionConfig::Validate() const {
     return bad("double_compress_size=", double_compress_size,
                " must be in [1, memory_size=", memory_size, "] with memory_type=DOUBLE_COMPRESS");
   }
+  if (!perceiver_weights.empty() && pruner != "perceiver") {
+    return bad("perceiver_weights is only read by pruner=perceiver, got pruner=", pruner);
+  }
+  CTXMEM_RETURN_IF_ERROR(ParsePerceiverRouting(perceiver_routing).status());
   if (expected_length < 0) {
     return bad("expected_length=", expected_length, " must be >= 0 (0 = unknown)");
   }

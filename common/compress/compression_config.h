@@ -67,7 +67,13 @@ struct CompressionConfig {
   int64_t score_window = 32;         // w, queries per chunk that score keys in kWindow mode; >= 1
   int64_t conv_kernel_size = 5;      // conv/snapkv average-pool width (§3.3); odd, >= 1
   int64_t double_compress_size = 0;  // cc, entries the LLM reads under kDoubleCompress; [1, M]
-  uint64_t seed = 0;                 // random pruner (§12.4)
+  uint64_t seed = 0;                 // random pruner (§12.4); perceiver's random routing
+  // perceiver only (§3.9): its trained weights (a safetensors file, perceiver_weights.h) and
+  // routing ("rank" | "positional" | "greedy" | "random"). Without weights the perceiver refuses
+  // to run. The services do not take these from clients (a server-side path is not a request
+  // field); the library and the `ctxmem` CLI do.
+  std::string perceiver_weights;
+  std::string perceiver_routing = "rank";
   // Tokens the caller expects from a stream of unknown length; 0 = no expectation. Used to plan
   // IM schedules and decremental chunks when the source does not know its length (§12.8).
   int64_t expected_length = 0;

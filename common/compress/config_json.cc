@@ -20,6 +20,12 @@ nlohmann::json CompressionConfigToJson(const CompressionConfig& config) {
   j["double_compress_size"] = config.double_compress_size;
   j["seed"] = config.seed;
   j["expected_length"] = config.expected_length;
+  // Only for the perceiver, so every other config (and the memory ids made from it) stays as
+  // it was before these fields existed.
+  if (config.pruner == "perceiver") {
+    j["perceiver_weights"] = config.perceiver_weights;
+    j["perceiver_routing"] = config.perceiver_routing;
+  }
   return j;
 }
 

@@ -63,9 +63,9 @@ absl::StatusOr<std::unique_ptr<PerceiverPruner>> PerceiverPruner::Create(
 absl::Status PerceiverPruner::NoWeightsError() {
   return absl::FailedPreconditionError(
       "pruner 'perceiver' needs trained weights (spec §3.9) and none were given: it is never run "
-      "with random weights. Load a safetensors file with PerceiverWeights::Load() and build the "
-      "pruner with PerceiverPruner::Create(); CompressionConfig has no field to name the file "
-      "yet, so the registry cannot make one");
+      "with random weights. Name a safetensors file in CompressionConfig::perceiver_weights "
+      "(`ctxmem ... --perceiver-weights FILE`), or build the pruner with "
+      "PerceiverPruner::Create()");
 }
 
 at::Tensor PerceiverPruner::Rank(const PruneInput& in) const {

@@ -49,9 +49,8 @@ class PerceiverPruner final : public Pruner {
   const PerceiverWeights& weights() const { return *weights_; }
   PerceiverRouting routing() const { return routing_; }
 
-  // The registry's factory: there is no way yet to name a weights file in a CompressionConfig,
-  // so it always fails with FailedPrecondition saying that trained weights are required (never
-  // a silent random fallback).
+  // What the registry answers for a config without perceiver_weights: FailedPrecondition
+  // saying that trained weights are required (never a silent random fallback).
   static absl::Status NoWeightsError();
 
  protected:

@@ -16,6 +16,7 @@
 #include "common/compress/roco_pruner.h"
 #include "common/compress/streaming_llm_pruner.h"
 #include "common/compress/tova_pruner.h"
+#include "common/status.h"
 
 namespace ctxmem::compress {
 namespace {
@@ -43,11 +44,20 @@ void RegisterBuiltinPruners(PrunerRegistry& registry) {
   registry.Register("local_window", Simple<LocalWindowPruner>());
   registry.Register("no_compress", Simple<NoCompressPruner>());
   registry.Register("roco", Simple<RocoPruner>());
-  // §3.9: needs trained weights, which a CompressionConfig cannot name yet -> a clear error.
-  registry.Register("perceiver",
-                    [](const CompressionConfig&) -> absl::StatusOr<std::unique_ptr<Pruner>> {
-                      return PerceiverPruner::NoWeightsError();
-                    });
+  // §3.9: trained weights from CompressionConfig::perceiver_weights; none -> a clear error.
+  registry.Register(
+      "perceiver", [](const CompressionConfig& c) -> absl::StatusOr<std::unique_ptr<Pruner>> {
+        if (c.perceiver_weights.empty()) return PerceiverPruner::NoWeightsError();
+        CTXMEM_ASSIGN_OR_RETURN(PerceiverRouting routing,
+                                ParsePerceiverRouting(c.perceiver_routing));
+        CTXMEM_ASSIGN_OR_RETURN(PerceiverWeights weights,
+                                PerceiverWeights::Load(c.perceiver_weights));
+        CTXMEM_ASSIGN_OR_RETURN(
+            std::unique_ptr<PerceiverPruner> pruner,
+            PerceiverPruner::Create(std::make_shared<const PerceiverWeights>(std::move(weights)),
+                                    routing, c.seed));
+        return std::unique_ptr<Pruner>(std::move(pruner));
+      });
   for (const char* name : {"conv", "snapkv"}) {  // the authors' notebooks call conv "SnapKV"
     registry.Register(
         name, [](const CompressionConfig& c) { return ConvPruner::Create(c.conv_kernel_size); });

@@ -261,6 +261,32 @@ TensorMap TwoLayers() {
   return t;
 }
 
+// The registry builds a perceiver from CompressionConfig::perceiver_weights (and its routing);
+// bad routing or weights given to another pruner are config errors; a missing file NotFound.
+TEST(PerceiverWeightsTest, RegistryLoadsTheConfigsWeights) {
+  CompressionConfig c;
+  c.pruner = "perceiver";
+  c.perceiver_weights = WriteSafetensors("registry", TwoLayers());
+  c.perceiver_routing = "greedy";
+  ASSERT_TRUE(c.Validate().ok()) << c.Validate();
+  auto p = PrunerRegistry::Global().Create(c);
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto* perceiver = dynamic_cast<PerceiverPruner*>(p->get());
+  ASSERT_NE(perceiver, nullptr);
+  EXPECT_EQ(perceiver->routing(), PerceiverRouting::kGreedy);
+  EXPECT_EQ(perceiver->weights().n_layers(), 2);
+
+  CompressionConfig bad_routing = c;
+  bad_routing.perceiver_routing = "nearest";
+  EXPECT_EQ(bad_routing.Validate().code(), absl::StatusCode::kInvalidArgument);
+  CompressionConfig other = c;
+  other.pruner = "tova";
+  EXPECT_THAT(other.Validate().message(), HasSubstr("only read by pruner=perceiver"));
+  CompressionConfig missing = c;
+  missing.perceiver_weights = ::testing::TempDir() + "/no_such_weights.safetensors";
+  EXPECT_EQ(PrunerRegistry::Global().Create(missing).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST(PerceiverWeightsTest, LoadsSafetensorsAndScores) {
   const std::string path = WriteSafetensors("ok", TwoLayers(), {{"temperature", "0.5"}});
   auto w = PerceiverWeights::Load(path);
