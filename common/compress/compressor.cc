@@ -31,11 +31,16 @@ absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSo
   model::ForwardOptions options;
   options.logits = hooks.on_chunk_logits ? model::LogitsMode::kAll : model::LogitsMode::kNone;
   options.return_pre_rope_keys = true;
-  if (pruner->needs_scores() && pruner->carry() == MemoryCarry::kSelected) {
+  const bool pruner_scores = pruner->needs_scores() && pruner->carry() == MemoryCarry::kSelected;
+  if (pruner_scores) {
     options.score_rows = config.score_mode == ScoreMode::kExact ? model::ScoreRows::kAll
                                                                 : model::ScoreRows::kLastWindow;
     options.score_window = config.score_window;
+  } else if (hooks.on_layer_scores) {
+    options.score_rows = model::ScoreRows::kAll;
   }
+  // Selections made inside the forward, one layer's scores at a time (see SelectLayer).
+  std::vector<Selection> selections(mc.n_layers);
 
   ChunkReader reader(source);
   std::vector<int32_t> ids;
@@ -58,13 +63,25 @@ absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSo
       // §6 / §12.10: slots continue after the memory, original positions are stream indices.
       positions = at::arange(past.next_position, past.next_position + q, long_opts).unsqueeze(0);
     }));
+    if (options.score_rows != model::ScoreRows::kNone) {
+      options.on_layer_scores = [&](int64_t layer, const at::Tensor& batch_scores) -> absl::Status {
+        const at::Tensor scores = batch_scores[0];  // [n_kv_heads, n_rows, memory.len() + q]
+        if (hooks.on_layer_scores) {
+          CTXMEM_RETURN_IF_ERROR(hooks.on_layer_scores(LayerScores{step, layer, &memory, &scores}));
+        }
+        if (!pruner_scores) return absl::OkStatus();
+        CTXMEM_ASSIGN_OR_RETURN(selections[layer],
+                                state.SelectLayer(layer, step, is_last, q, scores));
+        return absl::OkStatus();
+      };
+    }
     CTXMEM_ASSIGN_OR_RETURN(model::ForwardResult out,
                             model.Forward(tokens, positions, &past, options));
     std::vector<ChunkLayer> layers(mc.n_layers);
     for (int64_t i = 0; i < mc.n_layers; ++i) {
       layers[i].k = out.k_pre_rope[i][0];  // [n_kv_heads, q, head_dim]
       layers[i].v = out.v[i][0];
-      if (!out.scores.empty()) layers[i].scores = out.scores[i][0];  // [n_kv, rows, past + q]
+      if (pruner_scores) layers[i].selection = std::move(selections[i]);
     }
     out.k.clear();  // post-RoPE keys are not needed: free them before compressing
     if (hooks.on_chunk_logits) {
@@ -75,6 +92,9 @@ absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSo
     }
     CTXMEM_RETURN_IF_ERROR(
         WithContext(state.Append(step, is_last, layers), absl::StrCat("chunk ", step)));
+    if (hooks.on_memory) {
+      CTXMEM_RETURN_IF_ERROR(WithContext(hooks.on_memory(step, state.visible()), "memory hook"));
+    }
     result.n_chunks = step + 1;
     if (hooks.on_progress) {
       hooks.on_progress(CompressProgress{step + 1, state.visible().n_tokens, source.total_length(),

@@ -2,7 +2,8 @@
 // Compress(): the chunked compression driver (DESIGN.md "Data flow", spec §1). Reads a token
 // source chunk by chunk (ChunkPlan), runs the model on each chunk with the current memory as
 // past, and applies the memory type and pruner (MemoryState) after every chunk. Peak memory
-// depends on chunk size and memory budget, never on the context length (no_compress aside).
+// depends on chunk size and memory budget, never on the context length (no_compress aside):
+// score-based pruners select inside the forward, so one layer's scores exist at a time.
 // Thread-safety: Compress() may run concurrently on one Transformer with different sources.
 
 #include <ATen/core/Tensor.h>
@@ -40,6 +41,15 @@ struct ChunkLogits {
   const at::Tensor* logits = nullptr;  // [q, n_vocab] fp32; row i predicts token first_token+i+1
 };
 
+// One layer's attention during a chunk's forward (probing, spec §9 usage). Borrowed for the
+// duration of the callback.
+struct LayerScores {
+  int64_t step = 0;
+  int64_t layer = 0;
+  const Memory* memory = nullptr;      // what the chunk read as past
+  const at::Tensor* scores = nullptr;  // [n_kv_heads, n_rows, memory->len() + q] fp32
+};
+
 struct CompressHooks {
   std::function<void(const CompressProgress&)> on_progress;  // after every chunk
   // When set, every chunk's forward also computes logits and hands them here; an error status
@@ -49,6 +59,11 @@ struct CompressHooks {
   // the compression with Cancelled naming how many chunks were done. Called on the compressing
   // thread; must be cheap and thread-safe with whatever sets the condition.
   std::function<bool()> should_stop;
+  // When set, every layer's attention scores come here during the forward (the pruner's scoring
+  // rows, §12.1; all rows when the pruner needs none); an error stops the compression.
+  std::function<absl::Status(const LayerScores&)> on_layer_scores;
+  // When set, called with the memory after every chunk's update; an error stops the compression.
+  std::function<absl::Status(int64_t step, const Memory& memory)> on_memory;
 };
 
 struct CompressResult {

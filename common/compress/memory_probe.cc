@@ -1,8 +1,5 @@
 #include "common/compress/memory_probe.h"
 
-#include <ATen/ops/arange.h>
-#include <ATen/ops/tensor.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -11,9 +8,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/compress/chunk_reader.h"
-#include "common/compress/memory_state.h"
-#include "common/compress/pruner_registry.h"
 #include "common/model/torch_call.h"
 #include "common/model/transformer.h"
 #include "common/status.h"
@@ -234,83 +228,26 @@ absl::StatusOr<MemoryUsage> MeasureMemoryUsage(const at::Tensor& scores, int64_t
 absl::StatusOr<ProbeRun> CompressAndProbe(const model::Transformer& model, TokenSource& source,
                                           const CompressionConfig& config,
                                           const ProbeOptions& options, const CompressHooks& hooks) {
-  // TODO(#3): this loop mirrors Compress() (compressor.cc) because CompressHooks does not hand
-  // out the memory after each step; a memory hook there would reduce this to one callback.
-  // CompressAndProbeTest.SameMemoryAsCompress keeps the two in step.
-  CTXMEM_RETURN_IF_ERROR(config.Validate());
-  CTXMEM_ASSIGN_OR_RETURN(std::unique_ptr<Pruner> pruner, PrunerRegistry::Global().Create(config));
-  ProbeRun run;
-  CompressResult& result = run.result;
-  CTXMEM_ASSIGN_OR_RETURN(result.plan, ChunkPlan::Create(config, source.total_length()));
   const model::ModelConfig& mc = model.config();
-  CTXMEM_ASSIGN_OR_RETURN(MemoryState state,
-                          MemoryState::Create(config, result.plan, *pruner, mc.n_layers));
-
-  model::ForwardOptions forward;
-  forward.logits = hooks.on_chunk_logits ? model::LogitsMode::kAll : model::LogitsMode::kNone;
-  forward.return_pre_rope_keys = true;
-  const bool pruner_scores = pruner->needs_scores() && pruner->carry() == MemoryCarry::kSelected;
-  if (pruner_scores) {
-    forward.score_rows = config.score_mode == ScoreMode::kExact ? model::ScoreRows::kAll
-                                                                : model::ScoreRows::kLastWindow;
-    forward.score_window = config.score_window;
-  } else if (options.attention_usage) {
-    forward.score_rows = model::ScoreRows::kAll;
-  }
   const int64_t n_rep = mc.n_heads / std::max<int64_t>(1, mc.n_kv_heads);
-
   MemoryProbe probe;
-  ChunkReader reader(source);
-  std::vector<int32_t> ids;
-  const auto long_opts = at::TensorOptions().dtype(at::kLong);
-  for (int64_t step = 0;; ++step) {
-    bool is_last = false;
-    CTXMEM_RETURN_IF_ERROR(
-        WithContext(reader.Next(result.plan.chunk_size(step), &ids, &is_last), "token source"));
-    if (ids.empty()) break;
-    const int64_t q = static_cast<int64_t>(ids.size());
-    const Memory& memory = state.visible();
-    CTXMEM_ASSIGN_OR_RETURN(model::KvCache past, ToKvCache(memory, model));
-    at::Tensor tokens, positions;  // [1, q] int64
-    CTXMEM_RETURN_IF_ERROR(model::TorchCall("chunk tensors", [&] {
-      tokens = at::tensor(ids, at::kInt).to(at::kLong).unsqueeze(0);
-      positions = at::arange(past.next_position, past.next_position + q, long_opts).unsqueeze(0);
-    }));
-    CTXMEM_ASSIGN_OR_RETURN(model::ForwardResult out,
-                            model.Forward(tokens, positions, &past, forward));
-    std::vector<ChunkLayer> layers(mc.n_layers);
-    std::vector<MemoryUsage> usage;
-    for (int64_t i = 0; i < mc.n_layers; ++i) {
-      layers[i].k = out.k_pre_rope[i][0];  // [n_kv_heads, q, head_dim]
-      layers[i].v = out.v[i][0];
-      if (out.scores.empty()) continue;
-      const at::Tensor scores = out.scores[i][0];  // [n_kv_heads, n_rows, memory.len() + q]
-      if (pruner_scores) layers[i].scores = scores;
-      if (options.attention_usage) {
-        CTXMEM_ASSIGN_OR_RETURN(MemoryUsage u,
-                                MeasureMemoryUsage(scores, memory.n_sinks, memory.len(), n_rep));
-        usage.push_back(u);
-      }
-    }
-    out.k.clear();
-    if (hooks.on_chunk_logits) {
-      at::Tensor chunk_tokens = tokens[0];
-      at::Tensor chunk_logits = out.logits[0];
-      CTXMEM_RETURN_IF_ERROR(
-          hooks.on_chunk_logits(ChunkLogits{step, memory.n_tokens, &chunk_tokens, &chunk_logits}));
-    }
-    CTXMEM_RETURN_IF_ERROR(
-        WithContext(state.Append(step, is_last, layers), absl::StrCat("chunk ", step)));
-    CTXMEM_RETURN_IF_ERROR(WithContext(probe.ObserveStep(state.visible(), usage), "probe"));
-    result.n_chunks = step + 1;
-    if (hooks.on_progress) {
-      hooks.on_progress(CompressProgress{step + 1, state.visible().n_tokens, source.total_length(),
-                                         state.visible().len()});
-    }
-    if (is_last) break;
+  std::vector<MemoryUsage> usage;  // this step's, per layer
+  CompressHooks probing = hooks;
+  if (options.attention_usage) {
+    probing.on_layer_scores = [&](const LayerScores& s) -> absl::Status {
+      CTXMEM_ASSIGN_OR_RETURN(
+          MemoryUsage u, MeasureMemoryUsage(*s.scores, s.memory->n_sinks, s.memory->len(), n_rep));
+      usage.push_back(u);
+      return hooks.on_layer_scores ? hooks.on_layer_scores(s) : absl::OkStatus();
+    };
   }
-  if (result.n_chunks == 0) return absl::InvalidArgumentError("token source is empty");
-  result.memory = std::move(state).TakeMemory();
+  probing.on_memory = [&](int64_t step, const Memory& memory) -> absl::Status {
+    CTXMEM_RETURN_IF_ERROR(WithContext(probe.ObserveStep(memory, usage), "probe"));
+    usage.clear();
+    return hooks.on_memory ? hooks.on_memory(step, memory) : absl::OkStatus();
+  };
+  ProbeRun run;
+  CTXMEM_ASSIGN_OR_RETURN(run.result, Compress(model, source, config, probing));
   run.probe = std::move(probe).Finish();
   return run;
 }

@@ -102,9 +102,10 @@ struct ProbeRun {
   ProbeData probe;
 };
 
-// Compress() with a MemoryProbe observing the memory after every step: the same chunks, memory
-// and hooks as Compress(model, source, config, hooks) (tested to give the same memory). Errors
-// as Compress().
+// Compress() with a MemoryProbe observing the memory after every step (through
+// CompressHooks::on_memory and on_layer_scores; the caller's own hooks of those kinds still
+// run, after the probe's): the same chunks and memory as Compress(model, source, config, hooks)
+// (tested). Errors as Compress().
 absl::StatusOr<ProbeRun> CompressAndProbe(const model::Transformer& model, TokenSource& source,
                                           const CompressionConfig& config,
                                           const ProbeOptions& options = {},

@@ -26,16 +26,25 @@
 namespace ctxmem::compress {
 namespace {
 
+// Narrow/cat that pass undefined tensors through: a chunk's entries may come without k and v
+// when only a selection is wanted (SelectLayer).
+at::Tensor NarrowIf(const at::Tensor& t, int64_t begin, int64_t len) {
+  return t.defined() ? t.narrow(1, begin, len) : t;
+}
+at::Tensor CatIf(const at::Tensor& a, const at::Tensor& b) {
+  return a.defined() && b.defined() ? at::cat({a, b}, 1) : at::Tensor();
+}
+
 LayerMemory Slice(const LayerMemory& m, int64_t begin, int64_t len) {
   if (len <= 0 || m.len() == 0) return {};
-  return {m.k.narrow(1, begin, len), m.v.narrow(1, begin, len), m.src.narrow(1, begin, len),
+  return {NarrowIf(m.k, begin, len), NarrowIf(m.v, begin, len), m.src.narrow(1, begin, len),
           m.rank.narrow(1, begin, len)};
 }
 
 LayerMemory Concat(const LayerMemory& a, const LayerMemory& b) {
   if (a.len() == 0) return b;
   if (b.len() == 0) return a;
-  return {at::cat({a.k, b.k}, 1), at::cat({a.v, b.v}, 1), at::cat({a.src, b.src}, 1),
+  return {CatIf(a.k, b.k), CatIf(a.v, b.v), at::cat({a.src, b.src}, 1),
           at::cat({a.rank, b.rank}, 1)};
 }
 
@@ -44,6 +53,14 @@ LayerMemory Gather(const LayerMemory& m, const at::Tensor& indices, const at::Te
   if (indices.size(1) == 0) return {};
   auto rows = indices.unsqueeze(-1).expand({-1, -1, m.k.size(2)});  // [n_kv_heads, k, head_dim]
   return {m.k.gather(1, rows), m.v.gather(1, rows), m.src.gather(1, indices), rank};
+}
+
+// Chunk tokens [seen, seen + q) as entries: src their stream indices, rank 0.
+LayerMemory FreshEntries(const at::Tensor& k, const at::Tensor& v, int64_t n_kv, int64_t seen,
+                         int64_t q, c10::Device device) {
+  const auto opts = at::TensorOptions().device(device);
+  return {k, v, at::arange(seen, seen + q, opts.dtype(at::kLong)).unsqueeze(0).expand({n_kv, q}),
+          at::zeros({n_kv, q}, opts.dtype(at::kFloat))};  // src, rank: [n_kv_heads, q]
 }
 
 }  // namespace
@@ -81,62 +98,93 @@ int64_t MemoryState::Target(int64_t step, bool is_last) const {
   return m;
 }
 
-absl::Status MemoryState::AppendLayer(int64_t layer, int64_t step, bool is_last,
-                                      const ChunkLayer& chunk, LayerMemory* visible,
-                                      LayerMemory* hidden) const {
-  const int64_t n_kv = chunk.k.size(0);
-  const int64_t q = chunk.k.size(1);
-  const int64_t seen = visible_.n_tokens;  // tokens before this chunk
-  const int64_t past = visible->len();
-  const auto opts = chunk.k.options();
-  LayerMemory fresh{
-      chunk.k, chunk.v,
-      at::arange(seen, seen + q, opts.dtype(at::kLong)).unsqueeze(0).expand({n_kv, q}),
-      at::zeros({n_kv, q}, opts.dtype(at::kFloat))};
-  LayerMemory all = Concat(*visible, fresh);  // [sinks ; memory ; chunk]
-  switch (pruner_->carry()) {
-    case MemoryCarry::kNothing:
-      *visible = {};
-      return absl::OkStatus();
-    case MemoryCarry::kEverything:
-      *visible = std::move(all);
-      return absl::OkStatus();
-    case MemoryCarry::kSelected:
-      break;
-  }
-  const int64_t n_sinks = std::min(config_.n_sink_tokens, seen + q);
-  const LayerMemory sinks = Slice(all, 0, n_sinks);
+MemoryState::Candidates MemoryState::LayerCandidates(int64_t layer, int64_t step, bool is_last,
+                                                     const LayerMemory& fresh) const {
+  const LayerMemory& visible = visible_.layers[layer];
+  const int64_t n_kv = fresh.src.size(0);
+  const int64_t q = fresh.len();
+  const int64_t past = visible.len();
+  Candidates c;
+  c.all = Concat(visible, fresh);  // [sinks ; memory ; chunk]
+  c.n_sinks = std::min(config_.n_sink_tokens, visible_.n_tokens + q);
   // FM and IM re-select the whole memory; the other types score only the chunk's tokens.
   const bool reselect =
       config_.memory_type == MemoryType::kFm || config_.memory_type == MemoryType::kIm;
-  const int64_t begin = reselect ? n_sinks : std::max(past, n_sinks);  // first candidate in all
-  LayerMemory candidates = Slice(all, begin, past + q - begin);
+  c.begin = reselect ? c.n_sinks : std::max(past, c.n_sinks);
+  c.candidates = Slice(c.all, c.begin, past + q - c.begin);
 
-  PruneInput in;
+  PruneInput& in = c.input;
   in.layer = layer;
   in.step = step;
   in.n_kv_heads = n_kv;
   in.target = Target(step, is_last);
   if (reselect) {
-    in.n_memory = std::max<int64_t>(0, past - n_sinks);
+    in.n_memory = std::max<int64_t>(0, past - c.n_sinks);
   } else if (config_.memory_type == MemoryType::kDoubleCompress) {
-    in.n_memory = hidden->len();
+    in.n_memory = hidden_[layer].len();
     in.memory_hidden = true;
-    candidates = Concat(*hidden, candidates);
+    c.candidates = Concat(hidden_[layer], c.candidates);
   }
-  in.n_chunk = candidates.len() - in.n_memory;
-  if (in.n_memory > 0) in.memory_rank = candidates.rank.narrow(1, 0, in.n_memory);
-  if (candidates.len() > 0) {
-    in.src = candidates.src;
-    in.keys = candidates.k;
+  in.n_chunk = c.candidates.len() - in.n_memory;
+  if (in.n_memory > 0) in.memory_rank = c.candidates.rank.narrow(1, 0, in.n_memory);
+  if (c.candidates.len() > 0) {
+    in.src = c.candidates.src;
+    in.keys = c.candidates.k;  // undefined when `fresh` has no keys
   } else {
-    in.src = at::zeros({n_kv, 0}, opts.dtype(at::kLong));
+    in.src = at::zeros({n_kv, 0}, fresh.src.options());
   }
-  if (pruner_->needs_scores()) {
-    in.scores = chunk.scores.narrow(2, begin, past + q - begin);  // sink (and D) columns off
+  return c;
+}
+
+absl::StatusOr<Selection> MemoryState::SelectLayer(int64_t layer, int64_t step, bool is_last,
+                                                   int64_t q, const at::Tensor& scores) const {
+  const int64_t n_layers = static_cast<int64_t>(visible_.layers.size());
+  const int64_t past = visible_.len();
+  if (layer < 0 || layer >= n_layers || q < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SelectLayer: layer ", layer, " of ", n_layers, ", q ", q, " (must be >= 1)"));
   }
-  CTXMEM_ASSIGN_OR_RETURN(Selection selection, pruner_->Select(in));
-  LayerMemory kept = Gather(candidates, selection.indices, selection.rank);
+  if (!scores.defined() || scores.dim() != 3 || scores.size(1) < 1 || scores.size(2) != past + q ||
+      (past > 0 && scores.size(0) != visible_.layers[layer].src.size(0))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SelectLayer: layer ", layer, " scores must be [n_kv_heads, n_rows >= 1, ", past + q, "]"));
+  }
+  Candidates c;
+  CTXMEM_RETURN_IF_ERROR(model::TorchCall("memory selection", [&] {
+    c = LayerCandidates(
+        layer, step, is_last,
+        FreshEntries({}, {}, scores.size(0), visible_.n_tokens, q, scores.device()));
+    c.input.scores = scores.narrow(2, c.begin, past + q - c.begin);  // sink (and D) columns off
+  }));
+  return pruner_->Select(c.input);
+}
+
+absl::Status MemoryState::AppendLayer(int64_t layer, int64_t step, bool is_last,
+                                      const ChunkLayer& chunk, LayerMemory* visible,
+                                      LayerMemory* hidden) const {
+  const int64_t q = chunk.k.size(1);
+  const int64_t past = visible->len();
+  Candidates c = LayerCandidates(
+      layer, step, is_last,
+      FreshEntries(chunk.k, chunk.v, chunk.k.size(0), visible_.n_tokens, q, chunk.k.device()));
+  switch (pruner_->carry()) {
+    case MemoryCarry::kNothing:
+      *visible = {};
+      return absl::OkStatus();
+    case MemoryCarry::kEverything:
+      *visible = std::move(c.all);
+      return absl::OkStatus();
+    case MemoryCarry::kSelected:
+      break;
+  }
+  Selection selection = chunk.selection;
+  if (!selection.indices.defined()) {
+    if (pruner_->needs_scores()) {
+      c.input.scores = chunk.scores.narrow(2, c.begin, past + q - c.begin);  // sink (and D) off
+    }
+    CTXMEM_ASSIGN_OR_RETURN(selection, pruner_->Select(c.input));
+  }
+  LayerMemory kept = Gather(c.candidates, selection.indices, selection.rank);
 
   switch (config_.memory_type) {
     case MemoryType::kFm:
@@ -144,7 +192,7 @@ absl::Status MemoryState::AppendLayer(int64_t layer, int64_t step, bool is_last,
       break;
     case MemoryType::kFixedIncremental: {
       // §12.7: old memory frozen, the chunk's share appended, the oldest dropped beyond M.
-      kept = Concat(Slice(all, n_sinks, begin - n_sinks), kept);
+      kept = Concat(Slice(c.all, c.n_sinks, c.begin - c.n_sinks), kept);
       const int64_t over = kept.len() - config_.memory_size;
       if (over > 0) kept = Slice(kept, over, config_.memory_size);
       break;
@@ -159,7 +207,7 @@ absl::Status MemoryState::AppendLayer(int64_t layer, int64_t step, bool is_last,
       break;
     }
   }
-  *visible = Concat(sinks, kept);
+  *visible = Concat(Slice(c.all, 0, c.n_sinks), kept);
   return absl::OkStatus();
 }
 
@@ -185,9 +233,16 @@ absl::Status MemoryState::Append(int64_t step, bool is_last, const std::vector<C
                                                      k0.size(0), ", ", k0.size(1), ", ", k0.size(2),
                                                      "] like layer 0 and the memory"));
     }
-    if (want_scores &&
-        (!c.scores.defined() || c.scores.dim() != 3 || c.scores.size(0) != k0.size(0) ||
-         c.scores.size(1) < 1 || c.scores.size(2) != past + k0.size(1))) {
+    if (c.selection.indices.defined()) {
+      const at::Tensor& idx = c.selection.indices;
+      if (idx.dim() != 2 || idx.size(0) != k0.size(0) || !c.selection.rank.defined() ||
+          c.selection.rank.sizes() != idx.sizes()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "chunk layer ", i, ": selection must be indices and rank [", k0.size(0), ", k]"));
+      }
+    } else if (want_scores &&
+               (!c.scores.defined() || c.scores.dim() != 3 || c.scores.size(0) != k0.size(0) ||
+                c.scores.size(1) < 1 || c.scores.size(2) != past + k0.size(1))) {
       return absl::InvalidArgumentError(
           absl::StrCat("chunk layer ", i, ": pruner ", std::string(pruner_->name()),
                        " needs scores [", k0.size(0), ", n_rows >= 1, ", past + k0.size(1), "]"));

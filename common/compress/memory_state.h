@@ -24,8 +24,13 @@ struct ChunkLayer {
   at::Tensor k;  // [n_kv_heads, q, head_dim], pre-RoPE
   at::Tensor v;  // [n_kv_heads, q, head_dim]
   // [n_kv_heads, n_rows, visible().len() + q] fp32: attention of the scoring queries over
-  // [visible memory ; chunk], GQA groups summed. Required when the pruner needs scores.
+  // [visible memory ; chunk], GQA groups summed. Required when the pruner needs scores and
+  // `selection` is not given.
   at::Tensor scores;
+  // What SelectLayer() chose for this layer at this step, when the caller selected while the
+  // forward still had the layer's scores (Compress does, so that only one layer's scores exist
+  // at a time). Used instead of `scores` when its indices are defined.
+  Selection selection;
 };
 
 class MemoryState {
@@ -44,6 +49,13 @@ class MemoryState {
   // min(cc * (step + 1), M) for the hidden store.
   int64_t Target(int64_t step, bool is_last) const;
 
+  // The pruner's choice for `layer` when chunk `step` of q tokens is appended next, from that
+  // layer's `scores` [n_kv_heads, n_rows, visible().len() + q] (see ChunkLayer::scores). For
+  // pruners that need scores and no keys; the result goes into ChunkLayer::selection.
+  // InvalidArgument for a layer, q or scores that do not fit the state; errors from the pruner.
+  absl::StatusOr<Selection> SelectLayer(int64_t layer, int64_t step, bool is_last, int64_t q,
+                                        const at::Tensor& scores) const;
+
   // Adds chunk `step` (one ChunkLayer per layer, all with the same q >= 1) and compresses.
   // `is_last`: no tokens follow. InvalidArgument for shapes that do not match the state;
   // Internal for a torch failure. On error the state is unchanged.
@@ -54,6 +66,18 @@ class MemoryState {
 
  private:
   MemoryState() = default;
+  // One layer's candidates for the next chunk (spec §4) and the pruner's input for them.
+  struct Candidates {
+    LayerMemory all;         // [sinks ; memory ; chunk]
+    LayerMemory candidates;  // what the pruner chooses from (DOUBLE_COMPRESS: [hidden ; chunk])
+    int64_t n_sinks = 0;
+    int64_t begin = 0;  // first candidate's column in `all` (and in the chunk's scores)
+    PruneInput input;   // everything but scores (and keys, when `fresh` has no k)
+  };
+  // `fresh`: the chunk as entries of this layer; its k and v may be undefined when only the
+  // selection is wanted. May throw c10::Error.
+  Candidates LayerCandidates(int64_t layer, int64_t step, bool is_last,
+                             const LayerMemory& fresh) const;
   absl::Status AppendLayer(int64_t layer, int64_t step, bool is_last, const ChunkLayer& chunk,
                            LayerMemory* visible, LayerMemory* hidden) const;
 

@@ -147,7 +147,13 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
         // [batch, n_kv, group, rows, S]
         logits =
             logits.view({batch, c.n_kv_heads, group, n_rows, past_len + n_tokens}) + score_mask;
-        result.scores.push_back(at::softmax(logits, -1).sum(2));  // [batch, n_kv, rows, S]
+        auto scores = at::softmax(logits, -1).sum(2);  // [batch, n_kv, rows, S]
+        logits.reset();
+        if (options.on_layer_scores) {
+          CTXMEM_RETURN_IF_ERROR(options.on_layer_scores(li, scores));
+        } else {
+          result.scores.push_back(std::move(scores));
+        }
       }
       auto o = Linear(attn.transpose(1, 2).reshape({batch, n_tokens, c.n_heads * c.head_dim}), L.wo,
                       L.bo);  // [batch, n_tokens, hidden]

@@ -8,6 +8,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -29,6 +30,12 @@ struct ForwardOptions {
   bool return_pre_rope_keys = false;
   ScoreRows score_rows = ScoreRows::kNone;
   int64_t score_window = 0;  // rows for kLastWindow (clamped to the chunk length)
+  // When set, each layer's scores go here as soon as they are computed, instead of into
+  // ForwardResult::scores: `scores` is [batch, n_kv_heads, n_rows, past_len + n_tokens] fp32,
+  // borrowed for the call. Only one layer's scores then exist at a time, so a caller that
+  // reduces them (a pruner's selection) never holds all layers' [n_kv, rows, S] (spec §2 "one
+  // layer at a time"). An error status stops the forward and is returned as it is.
+  std::function<absl::Status(int64_t layer, const at::Tensor& scores)> on_layer_scores;
 };
 
 struct ForwardResult {
@@ -37,7 +44,8 @@ struct ForwardResult {
   std::vector<at::Tensor> v;           // per layer [batch, n_kv_heads, n_tokens, head_dim]
   std::vector<at::Tensor> k_pre_rope;  // per layer, same shape, before RoPE (if requested)
   // per layer [batch, n_kv_heads, n_rows, past_len + n_tokens] fp32: causal softmax weights of
-  // the chosen query rows, summed over the query heads of each kv head (GQA group).
+  // the chosen query rows, summed over the query heads of each kv head (GQA group). Empty when
+  // ForwardOptions::on_layer_scores took them.
   std::vector<at::Tensor> scores;
 };
 

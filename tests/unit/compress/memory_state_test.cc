@@ -4,8 +4,12 @@
 #include <ATen/ops/equal.h>
 #include <ATen/ops/full.h>
 #include <ATen/ops/ones.h>
+#include <ATen/ops/rand.h>
+#include <ATen/ops/zeros.h>
 
 #include <memory>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/compress/pruner_registry.h"
@@ -37,6 +41,21 @@ std::vector<ChunkLayer> MakeChunk(int64_t first, int64_t q, int64_t past, bool s
   return layers;
 }
 
+// A MemoryState for `config` over a plan of `total` tokens, with its pruner beside it.
+struct StateUnderTest {
+  StateUnderTest(const CompressionConfig& config, int64_t total, int64_t n_layers = kLayers) {
+    auto plan = ChunkPlan::Create(config, total);
+    EXPECT_TRUE(plan.ok()) << plan.status();
+    auto created = PrunerRegistry::Global().Create(config);
+    EXPECT_TRUE(created.ok()) << created.status();
+    pruner = *std::move(created);
+    state = MemoryState::Create(config, *plan, *pruner, n_layers);
+    EXPECT_TRUE(state.ok()) << state.status();
+  }
+  std::unique_ptr<Pruner> pruner;
+  absl::StatusOr<MemoryState> state = absl::UnknownError("not created");
+};
+
 struct Run {
   std::vector<int64_t> visible_len;  // per step, sinks included
   std::vector<int64_t> hidden_len;
@@ -49,17 +68,14 @@ Run Feed(const CompressionConfig& config, const std::vector<int64_t>& sizes,
          int64_t plan_length = -1) {
   int64_t total = 0;
   for (int64_t s : sizes) total += s;
-  auto plan = ChunkPlan::Create(config, plan_length >= 0 ? plan_length : total);
-  EXPECT_TRUE(plan.ok()) << plan.status();
-  auto pruner = PrunerRegistry::Global().Create(config);
-  EXPECT_TRUE(pruner.ok()) << pruner.status();
-  auto state = MemoryState::Create(config, *plan, **pruner, kLayers);
-  EXPECT_TRUE(state.ok()) << state.status();
+  StateUnderTest fixture(config, plan_length >= 0 ? plan_length : total);
+  auto& state = fixture.state;
+  const Pruner* pruner = fixture.pruner.get();
   Run run;
   int64_t seen = 0;
   for (size_t t = 0; t < sizes.size(); ++t) {
     const int64_t past = state->visible().len();
-    auto chunk = MakeChunk(seen, sizes[t], past, (*pruner)->needs_scores());
+    auto chunk = MakeChunk(seen, sizes[t], past, pruner->needs_scores());
     absl::Status s = state->Append(t, t + 1 == sizes.size(), chunk);
     EXPECT_TRUE(s.ok()) << s;
     seen += sizes[t];
@@ -201,9 +217,8 @@ TEST(MemoryStateTest, ZeroSinksAllowed) {
 // Heads select independently: tova with per-head scores keeps different tokens per head.
 TEST(MemoryStateTest, KvHeadsKeepDifferentEntries) {
   CompressionConfig c = Config("tova", MemoryType::kFm, 2, /*sinks=*/1);
-  auto plan = ChunkPlan::Create(c, 5);
-  auto pruner = PrunerRegistry::Global().Create(c);
-  auto state = MemoryState::Create(c, *plan, **pruner, kLayers);
+  StateUnderTest t(c, 5);
+  auto& state = t.state;
   ASSERT_TRUE(state.ok());
   auto chunk = MakeChunk(0, 5, 0, false);
   for (auto& layer : chunk) {
@@ -221,9 +236,8 @@ TEST(MemoryStateTest, KvHeadsKeepDifferentEntries) {
 
 TEST(MemoryStateTest, RejectsMismatchedChunksAndLeavesStateUnchanged) {
   CompressionConfig c = Config("tova", MemoryType::kFm, 4);
-  auto plan = ChunkPlan::Create(c, 10);
-  auto pruner = PrunerRegistry::Global().Create(c);
-  auto state = MemoryState::Create(c, *plan, **pruner, kLayers);
+  StateUnderTest t(c, 10);
+  auto& state = t.state;
   ASSERT_TRUE(state.ok());
   auto chunk = MakeChunk(0, 5, 0, /*scores=*/false);
   absl::Status s = state->Append(0, false, chunk);
@@ -236,12 +250,81 @@ TEST(MemoryStateTest, RejectsMismatchedChunksAndLeavesStateUnchanged) {
   EXPECT_EQ(state->visible().n_tokens, 0);
 }
 
+// Selecting per layer while the forward holds that layer's scores (SelectLayer, what Compress
+// does) keeps exactly what Append() keeps from the same scores, for every score pruner and
+// memory type.
+class SelectLayerTest : public ::testing::TestWithParam<std::tuple<std::string, MemoryType>> {};
+
+TEST_P(SelectLayerTest, SameMemoryAsSelectingInAppend) {
+  const auto& [pruner_name, type] = GetParam();
+  CompressionConfig c = Config(pruner_name.c_str(), type, 6, /*sinks=*/2);
+  c.double_compress_size = 3;
+  const std::vector<int64_t> sizes = {5, 7, 4, 6, 5};
+  StateUnderTest a(c, 27), b(c, 27);
+  auto& direct = a.state;
+  auto& early = b.state;
+  ASSERT_TRUE(direct.ok() && early.ok());
+  at::manual_seed(7);
+  int64_t seen = 0;
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    const bool last = t + 1 == sizes.size();
+    const int64_t past = direct->visible().len();
+    ASSERT_EQ(early->visible().len(), past);
+    auto chunk = MakeChunk(seen, sizes[t], past, /*scores=*/true);
+    for (auto& layer : chunk) layer.scores = at::rand(layer.scores.sizes());
+    auto selected = chunk;
+    for (int64_t l = 0; l < kLayers; ++l) {
+      auto sel = early->SelectLayer(l, t, last, sizes[t], selected[l].scores);
+      ASSERT_TRUE(sel.ok()) << sel.status();
+      selected[l].selection = *sel;
+      selected[l].scores = at::Tensor();  // Append must not need them
+    }
+    ASSERT_TRUE(direct->Append(t, last, chunk).ok());
+    ASSERT_TRUE(early->Append(t, last, selected).ok());
+    for (int64_t l = 0; l < kLayers; ++l) {
+      EXPECT_TRUE(at::equal(direct->visible().layers[l].src, early->visible().layers[l].src))
+          << "step " << t << " layer " << l;
+      EXPECT_TRUE(at::equal(direct->visible().layers[l].v, early->visible().layers[l].v));
+      EXPECT_TRUE(at::equal(direct->visible().layers[l].rank, early->visible().layers[l].rank));
+    }
+    seen += sizes[t];
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(ScorePruners, SelectLayerTest,
+                         ::testing::Combine(::testing::Values("tova", "h2o", "conv", "roco"),
+                                            ::testing::Values(MemoryType::kFm, MemoryType::kIm,
+                                                              MemoryType::kFixedIncremental,
+                                                              MemoryType::kDoubleCompress)));
+
+TEST(MemoryStateTest, SelectLayerRejectsWhatDoesNotFit) {
+  CompressionConfig c = Config("tova", MemoryType::kFm, 4);
+  StateUnderTest t(c, 10);
+  auto& state = t.state;
+  ASSERT_TRUE(state.ok());
+  auto ok = state->SelectLayer(1, 0, false, 5, at::rand({kKv, 5, 5}));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->indices.sizes(), (std::vector<int64_t>{kKv, 3}));  // 5 tokens - 2 sinks
+  EXPECT_EQ(state->SelectLayer(2, 0, false, 5, at::rand({kKv, 5, 5})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(state->SelectLayer(0, 0, false, 5, at::rand({kKv, 5, 6})).status().message(),
+              ::testing::HasSubstr("scores must be [n_kv_heads, n_rows >= 1, 5]"));
+  EXPECT_EQ(state->SelectLayer(0, 0, false, 0, at::rand({kKv, 5, 0})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // A selection of the wrong shape is refused by Append, state unchanged.
+  auto chunk = MakeChunk(0, 5, 0, false);
+  for (auto& layer : chunk)
+    layer.selection = {at::zeros({kKv + 1, 2}, at::kLong), at::zeros({kKv + 1, 2})};
+  EXPECT_THAT(state->Append(0, false, chunk).message(),
+              ::testing::HasSubstr("selection must be indices and rank [2, k]"));
+  EXPECT_EQ(state->visible().n_tokens, 0);
+}
+
 TEST(MemoryStateTest, TargetsFollowTheMemoryType) {
   CompressionConfig c = Config("streaming_llm", MemoryType::kIm, 2048);
   c.chunk_size = 2048;
-  auto plan = ChunkPlan::Create(c, 16384);
-  auto pruner = PrunerRegistry::Global().Create(c);
-  auto state = MemoryState::Create(c, *plan, **pruner, 1);
+  StateUnderTest t(c, 16384, 1);
+  auto& state = t.state;
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(state->Target(0, false), 256);
   EXPECT_EQ(state->Target(3, false), 1024);

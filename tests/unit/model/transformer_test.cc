@@ -9,6 +9,7 @@
 
 #include "common/model/model.h"
 #include "common/weights/safetensors_file.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/model/test_paths.h"
 
@@ -176,6 +177,40 @@ TEST_F(BundledModelTest, ScorePathIsConsistentAndLeavesOutputUnchanged) {
     }
     EXPECT_TRUE(at::allclose(windowed->scores[l], s.narrow(2, n - 5, 5), 1e-5, 1e-6));
   }
+}
+
+// on_layer_scores: every layer's scores arrive once, in order, equal to what the forward would
+// have returned, and nothing is kept in the result; a callback error stops the forward.
+TEST_F(BundledModelTest, ScoreCallbackGetsEachLayerInstead) {
+  const ModelConfig& c = model_->config();
+  const int64_t n = 12;
+  at::Tensor tokens = at::randint(100, 20000, {1, n}, at::TensorOptions().dtype(at::kLong));
+  const Transformer& tf = model_->transformer();
+  ForwardOptions kept;
+  kept.score_rows = ScoreRows::kLastWindow;
+  kept.score_window = 4;
+  auto reference = tf.Forward(tokens, Positions(0, n), nullptr, kept);
+  ASSERT_TRUE(reference.ok());
+  ForwardOptions streamed = kept;
+  std::vector<int64_t> seen;
+  streamed.on_layer_scores = [&](int64_t layer, const at::Tensor& s) -> absl::Status {
+    seen.push_back(layer);
+    EXPECT_TRUE(at::equal(s, reference->scores[layer])) << "layer " << layer;
+    return absl::OkStatus();
+  };
+  auto out = tf.Forward(tokens, Positions(0, n), nullptr, streamed);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->scores.empty());
+  EXPECT_TRUE(at::equal(out->logits, reference->logits));
+  ASSERT_EQ(static_cast<int64_t>(seen.size()), c.n_layers);
+  for (int64_t l = 0; l < c.n_layers; ++l) EXPECT_EQ(seen[l], l);
+
+  streamed.on_layer_scores = [](int64_t layer, const at::Tensor&) -> absl::Status {
+    return layer == 2 ? absl::CancelledError("stop at layer 2") : absl::OkStatus();
+  };
+  auto stopped = tf.Forward(tokens, Positions(0, n), nullptr, streamed);
+  EXPECT_EQ(stopped.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(stopped.status().message(), ::testing::HasSubstr("stop at layer 2"));
 }
 
 TEST_F(BundledModelTest, RejectsBadInputs) {
