@@ -108,17 +108,8 @@ int RunEvalPasskey(const EvalPasskeyArgs& args) {
   }
   std::printf("%swrote %s.json and %s.md\n", md.c_str(), stem.c_str(), stem.c_str());
   if (args.no_plot) return 0;
-  absl::StatusOr<std::string> script = FindToolScript("plot_passkey.py");
-  absl::Status plotted =
-      script.ok() ? RunPython(args.python, *script, {stem + ".json", "--out", stem + ".png"})
-                  : script.status();
-  if (!plotted.ok()) {
-    std::fprintf(stderr,
-                 "ctxmem eval-passkey: warning: heatmap not drawn (%s); %s.json is complete. "
-                 "Draw it later with: <python with matplotlib> tools/plot_passkey.py %s.json "
-                 "--out %s.png\n",
-                 std::string(plotted.message()).c_str(), stem.c_str(), stem.c_str(), stem.c_str());
-  }
+  DrawPlotOrWarn("eval-passkey", args.python, "plot_passkey.py",
+                 {stem + ".json", "--out", stem + ".png"}, stem + ".json is");
   return 0;
 }
 

@@ -108,8 +108,12 @@ CLI::App* AddEvalPplCommand(CLI::App* app, EvalPplArgs* args) {
   cmd->add_option("--memory-types", args->memory_types, "Comma-separated: FM,IM,IMDC,...")
       ->capture_default_str();
   cmd->add_option("--out", args->out_dir, "Output folder")->required();
-  cmd->add_option("--name", args->name, "Output file stem: DIR/NAME.json, DIR/NAME.md")
+  cmd->add_option("--name", args->name, "Output file stem: DIR/NAME.{json,md,png}")
       ->capture_default_str();
+  cmd->add_option("--python", args->python, "Python with matplotlib for the plot")
+      ->envname("CTXMEM_PYTHON")
+      ->capture_default_str();
+  cmd->add_flag("--no-plot", args->no_plot, "Write JSON and markdown only");
   cmd->add_flag("--restart", args->restart,
                 "Ignore an existing DIR/NAME.json instead of resuming the settings it holds");
   return cmd;
@@ -189,6 +193,10 @@ int RunEvalPpl(const EvalPplArgs& args) {
   std::printf("%s\nwrote %s.json and %s.md (%.0f s)\n",
               compress::PplSweepToMarkdown(*result).c_str(), stem.c_str(), stem.c_str(),
               result->seconds);
+  if (!args.no_plot) {
+    DrawPlotOrWarn("eval-ppl", args.python, "plot_eval_ppl.py",
+                   {stem + ".json", "--out", stem + ".png"}, stem + ".json is");
+  }
   return 0;
 }
 

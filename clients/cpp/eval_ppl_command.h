@@ -26,8 +26,10 @@ struct EvalPplArgs {
   std::string pruners = "all";
   std::string memory_types = "FM,IM,IMDC";
   std::string out_dir;
-  std::string name = "eval_ppl";  // output files DIR/<name>.json and DIR/<name>.md
-  bool restart = false;           // ignore an existing DIR/<name>.json instead of resuming it
+  std::string name = "eval_ppl";   // output files DIR/<name>.{json,md,png}
+  bool restart = false;            // ignore an existing DIR/<name>.json instead of resuming it
+  std::string python = "python3";  // $CTXMEM_PYTHON when set; with matplotlib, for the PNG
+  bool no_plot = false;
 };
 
 // Adds the `eval-ppl` subcommand to `app`; `args` must outlive the parse.

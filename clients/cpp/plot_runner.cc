@@ -107,4 +107,17 @@ absl::Status RunPython(const std::string& python, const std::string& script,
   return absl::OkStatus();
 }
 
+void DrawPlotOrWarn(const std::string& command, const std::string& python,
+                    const std::string& script, const std::vector<std::string>& args,
+                    const std::string& results) {
+  absl::StatusOr<std::string> path = FindToolScript(script);
+  absl::Status plotted = path.ok() ? RunPython(python, *path, args) : path.status();
+  if (plotted.ok()) return;
+  std::fprintf(stderr,
+               "ctxmem %s: warning: plot not drawn (%s); %s complete. Draw it later with: "
+               "<python with matplotlib> tools/%s %s\n",
+               command.c_str(), std::string(plotted.message()).c_str(), results.c_str(),
+               script.c_str(), absl::StrJoin(args, " ").c_str());
+}
+
 }  // namespace ctxmem::cli

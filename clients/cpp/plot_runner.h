@@ -28,4 +28,11 @@ absl::StatusOr<std::string> FindToolScript(const std::string& name);
 absl::Status RunPython(const std::string& python, const std::string& script,
                        const std::vector<std::string>& args);
 
+// Draws a command's plot: runs tools/<script> with `args` through `python`. The results are
+// already written, so a failure (no script, no matplotlib) does not fail the command: it prints
+// one warning saying `results` are complete and the command line that draws the plot later.
+void DrawPlotOrWarn(const std::string& command, const std::string& python,
+                    const std::string& script, const std::vector<std::string>& args,
+                    const std::string& results);
+
 }  // namespace ctxmem::cli

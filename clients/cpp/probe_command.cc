@@ -114,17 +114,8 @@ int RunProbe(const ProbeArgs& args) {
   }
   std::printf("wrote %s\n", json_path.c_str());
   if (args.no_plot) return 0;
-  absl::StatusOr<std::string> script = FindToolScript("plot_probe.py");
-  absl::Status plotted = script.ok()
-                             ? RunPython(args.python, *script, {json_path, "--out", args.out_dir})
-                             : script.status();
-  if (!plotted.ok()) {
-    std::fprintf(stderr,
-                 "ctxmem probe: warning: plots not drawn (%s); %s is complete. Draw them later "
-                 "with: <python with matplotlib> tools/plot_probe.py %s --out %s\n",
-                 std::string(plotted.message()).c_str(), json_path.c_str(), json_path.c_str(),
-                 args.out_dir.c_str());
-  }
+  DrawPlotOrWarn("probe", args.python, "plot_probe.py", {json_path, "--out", args.out_dir},
+                 json_path + " is");
   return 0;
 }
 
