@@ -103,6 +103,7 @@ absl::StatusOr<std::optional<PplRow>> PreviousRow(const nlohmann::json& rows,
         row.ppl = r.at("ppl").get<double>();
         row.nll = r.at("nll").get<double>();
         row.n_scored = r.at("n_scored").get<int64_t>();
+        row.chunk_nll = r.value("chunk_nll", std::vector<double>());  // absent in older tables
         row.seconds = r.at("seconds").get<double>();
         row.cpu_seconds = r.value("cpu_seconds", 0.0);
         row.tokens_per_second = r.at("tokens_per_second").get<double>();
@@ -201,8 +202,10 @@ absl::StatusOr<PplRow> EvaluateCompressedPerplexity(const model::Transformer& mo
     return model::TorchCall("chunk nll", [&] {
       at::Tensor target = at::tensor(next, at::kLong).to(chunk.logits->device()).unsqueeze(1);
       at::Tensor logp = chunk.logits->narrow(0, 0, n).log_softmax(-1);  // [n, n_vocab] fp32
-      nll -= logp.gather(1, target).to(at::kDouble).sum().item<double>();
+      const double chunk_nll = -logp.gather(1, target).to(at::kDouble).sum().item<double>();
+      nll += chunk_nll;
       n_scored += n;
+      row.chunk_nll.push_back(chunk_nll / static_cast<double>(n));
     });
   };
   if (on_tokens) {
@@ -314,6 +317,7 @@ nlohmann::json PplSweepToJson(const PplSweepResult& result) {
           it != ref.end() ? nlohmann::json(row.ppl / it->second) : nlohmann::json();
       r["nll"] = row.nll;
       r["n_scored"] = row.n_scored;
+      r["chunk_nll"] = row.chunk_nll;
       r["seconds"] = row.seconds;
       r["cpu_seconds"] = row.cpu_seconds;
       r["tokens_per_second"] = row.tokens_per_second;

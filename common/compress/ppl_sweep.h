@@ -63,7 +63,10 @@ struct PplRow {
   double ppl = 0;
   double nll = 0;        // nats, mean over n_scored tokens
   int64_t n_scored = 0;  // eval_len - 1
-  double seconds = 0;    // wall time of the compression, logits and scoring included
+  // Mean NLL (nats) of the positions each chunk's logits predict, in chunk order: where in the
+  // window a setting loses (IM's early chunks read a smaller memory than FM's, §5.1).
+  std::vector<double> chunk_nll;
+  double seconds = 0;  // wall time of the compression, logits and scoring included
   // CPU seconds (user + system, whole process) over the same span; on a shared machine the
   // figure to compare, as wall time also counts other processes' turns on the cores.
   double cpu_seconds = 0;

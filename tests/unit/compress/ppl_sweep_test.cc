@@ -105,6 +105,14 @@ TEST_P(PplSweepModelTest, NoCompressEqualsFullForwardPerplexity) {
   const double nll = -logp.gather(1, next).sum().item<double>() / 39;
   EXPECT_NEAR(row->nll, nll, 1e-4 * std::abs(nll));
   EXPECT_NEAR(row->ppl, std::exp(nll), 1e-4 * std::exp(nll));
+  // Per chunk: chunk t's logits predict tokens 10t+1 .. 10t+10 (the last chunk 9 of them).
+  ASSERT_EQ(row->chunk_nll.size(), 4u);
+  for (int64_t t = 0; t < 4; ++t) {
+    const int64_t n = t < 3 ? 10 : 9;
+    const double expect =
+        -logp.narrow(0, 10 * t, n).gather(1, next.narrow(0, 10 * t, n)).sum().item<double>() / n;
+    EXPECT_NEAR(row->chunk_nll[t], expect, 1e-4 * std::abs(expect)) << "chunk " << t;
+  }
 }
 
 TEST_P(PplSweepModelTest, SweepRecordsFailedSettingsAndGoesOn) {
