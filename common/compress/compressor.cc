@@ -63,8 +63,11 @@ absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSo
       // §6 / §12.10: slots continue after the memory, original positions are stream indices.
       positions = at::arange(past.next_position, past.next_position + q, long_opts).unsqueeze(0);
     }));
+    // This chunk's options: the score callback below borrows this iteration's locals.
+    model::ForwardOptions chunk_options = options;
     if (options.score_rows != model::ScoreRows::kNone) {
-      options.on_layer_scores = [&](int64_t layer, const at::Tensor& batch_scores) -> absl::Status {
+      chunk_options.on_layer_scores = [&](int64_t layer,
+                                          const at::Tensor& batch_scores) -> absl::Status {
         const at::Tensor scores = batch_scores[0];  // [n_kv_heads, n_rows, memory.len() + q]
         if (hooks.on_layer_scores) {
           CTXMEM_RETURN_IF_ERROR(hooks.on_layer_scores(LayerScores{step, layer, &memory, &scores}));
@@ -76,7 +79,7 @@ absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSo
       };
     }
     CTXMEM_ASSIGN_OR_RETURN(model::ForwardResult out,
-                            model.Forward(tokens, positions, &past, options));
+                            model.Forward(tokens, positions, &past, chunk_options));
     std::vector<ChunkLayer> layers(mc.n_layers);
     for (int64_t i = 0; i < mc.n_layers; ++i) {
       layers[i].k = out.k_pre_rope[i][0];  // [n_kv_heads, q, head_dim]

@@ -8,8 +8,10 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <span>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -233,6 +235,52 @@ TEST_P(CompressorTest, HookErrorStopsTheCompression) {
   auto r = Compress(*model_, source, Config("tova", 8, 6), hooks);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(calls, 2);
+}
+
+// The per-layer hooks: on_layer_scores sees every layer of every chunk with the memory the chunk
+// read (scores [n_kv, rows, memory.len() + q]), also for a pruner that needs no scores;
+// on_memory sees the memory after each step; an error from either stops the compression.
+TEST_P(CompressorTest, LayerScoreAndMemoryHooks) {
+  auto tokens = Tokens(30);
+  for (const char* pruner : {"tova", "streaming_llm"}) {
+    SpanTokenSource source(tokens);
+    std::vector<std::pair<int64_t, int64_t>> seen;  // (step, layer)
+    std::vector<int64_t> memory_lens;
+    CompressHooks hooks;
+    hooks.on_layer_scores = [&](const LayerScores& s) -> absl::Status {
+      seen.emplace_back(s.step, s.layer);
+      EXPECT_EQ(s.scores->dim(), 3);
+      EXPECT_EQ(s.scores->size(2), s.memory->len() + 8) << pruner;  // chunks of 8, except last
+      return absl::OkStatus();
+    };
+    hooks.on_memory = [&](int64_t step, const Memory& m) -> absl::Status {
+      EXPECT_EQ(step, static_cast<int64_t>(memory_lens.size()));
+      memory_lens.push_back(m.len());
+      return absl::OkStatus();
+    };
+    SpanTokenSource first(std::span<const int32_t>(tokens.data(), 24));  // 3 chunks of 8
+    auto r = Compress(*model_, first, Config(pruner, 8, 6), hooks);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const int64_t n_layers = model_->config().n_layers;
+    ASSERT_EQ(static_cast<int64_t>(seen.size()), 3 * n_layers) << pruner;
+    for (int64_t i = 0; i < 3 * n_layers; ++i) {
+      EXPECT_EQ(seen[i], std::make_pair(i / n_layers, i % n_layers));
+    }
+    EXPECT_EQ(memory_lens.size(), 3u);
+    EXPECT_EQ(memory_lens.back(), r->memory.len());
+
+    hooks.on_memory = [](int64_t step, const Memory&) {
+      return step == 1 ? absl::DataLossError("memory hook") : absl::OkStatus();
+    };
+    auto stopped = Compress(*model_, source, Config(pruner, 8, 6), hooks);
+    EXPECT_EQ(stopped.status().code(), absl::StatusCode::kDataLoss);
+    hooks.on_layer_scores = [](const LayerScores& s) {
+      return s.layer == 1 ? absl::AbortedError("score hook") : absl::OkStatus();
+    };
+    SpanTokenSource again(tokens);
+    EXPECT_EQ(Compress(*model_, again, Config(pruner, 8, 6), hooks).status().code(),
+              absl::StatusCode::kAborted);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, CompressorTest, ::testing::ValuesIn(testing::TestDevices()));
