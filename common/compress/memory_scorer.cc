@@ -61,7 +61,7 @@ absl::StatusOr<ScoreResult> ScoreContinuation(const model::Transformer& model,
   ScoreResult result;
   result.n_prompt_tokens = n_prompt;
   result.token_logprobs.reserve(n_total - first_scored);
-  model::KvCache cache = past;  // shares the past's tensors; Append builds new ones
+  model::KvCache cache = past;  // shares the past's tensors; forwards build new ones
   for (int64_t begin = 0; begin < n_total; begin += options.chunk_tokens) {
     const int64_t len = std::min(options.chunk_tokens, n_total - begin);
     // Rows [row_begin, row_end) of this chunk predict scored tokens (row r -> token r + 1).
@@ -69,6 +69,7 @@ absl::StatusOr<ScoreResult> ScoreContinuation(const model::Transformer& model,
     const int64_t row_end = std::min(begin + len, n_total - 1);
     model::ForwardOptions fopts;
     fopts.logits = row_begin < row_end ? model::LogitsMode::kAll : model::LogitsMode::kNone;
+    fopts.kv_with_past = true;     // out.k/v = [cache ; chunk]: the next cache, no second copy
     at::Tensor tokens, positions;  // [1, len] int64
     CTXMEM_RETURN_IF_ERROR(model::TorchCall("score: chunk", [&] {
       tokens = all_ids.narrow(0, begin, len).view({1, len}).to(model.device());
@@ -93,8 +94,8 @@ absl::StatusOr<ScoreResult> ScoreContinuation(const model::Transformer& model,
       }));
     }
     if (begin + len < n_total) {
-      CTXMEM_RETURN_IF_ERROR(
-          model::TorchCall("score: append", [&] { cache.Append(out.k, out.v); }));
+      CTXMEM_RETURN_IF_ERROR(model::TorchCall(
+          "score: append", [&] { cache.Extend(std::move(out.k), std::move(out.v)); }));
     }
   }
   result.n_scored = static_cast<int64_t>(result.token_logprobs.size());

@@ -76,12 +76,13 @@ absl::StatusOr<at::Tensor> ForwardAndAppend(const Transformer& transformer,
   }));
   ForwardOptions fopts;
   fopts.logits = LogitsMode::kLast;
+  fopts.kv_with_past = true;  // the forward's [cache ; new] becomes the cache (no second copy)
   CTXMEM_ASSIGN_OR_RETURN(
       ForwardResult out,
       transformer.Forward(tokens, positions, cache->empty() ? nullptr : cache, fopts));
   at::Tensor row;
   CTXMEM_RETURN_IF_ERROR(TorchCall("generate: append", [&] {
-    cache->Append(out.k, out.v);
+    cache->Extend(std::move(out.k), std::move(out.v));
     row = out.logits.view({-1});  // [n_vocab]
   }));
   return row;

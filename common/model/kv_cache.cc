@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <utility>
+
 namespace ctxmem::model {
 
 void KvCache::Append(const std::vector<at::Tensor>& new_k, const std::vector<at::Tensor>& new_v) {
@@ -16,6 +18,14 @@ void KvCache::Append(const std::vector<at::Tensor>& new_k, const std::vector<at:
       v[i] = at::cat({v[i], new_v[i]}, 2);
     }
   }
+  next_position += n_new;
+}
+
+void KvCache::Extend(std::vector<at::Tensor> all_k, std::vector<at::Tensor> all_v) {
+  if (all_k.empty()) return;
+  const int64_t n_new = all_k[0].size(2) - seq_len();
+  k = std::move(all_k);
+  v = std::move(all_v);
   next_position += n_new;
 }
 

@@ -23,6 +23,9 @@ struct KvCache {
   // Concatenates a forward's new entries (per layer [batch, n_kv_heads, n_new, head_dim]) and
   // advances next_position by n_new.
   void Append(const std::vector<at::Tensor>& new_k, const std::vector<at::Tensor>& new_v);
+  // Takes a forward's [past ; new] entries (ForwardOptions::kv_with_past) as the cache and
+  // advances next_position by the n_new entries beyond the old length: Append without the copy.
+  void Extend(std::vector<at::Tensor> all_k, std::vector<at::Tensor> all_v);
 };
 
 }  // namespace ctxmem::model

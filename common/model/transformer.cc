@@ -129,10 +129,10 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
       q = rope_.Apply(q, pos);
       k = rope_.Apply(k, pos).contiguous();
       v = v.contiguous();
-      result.k.push_back(k);
-      result.v.push_back(v);
       auto k_all = has_past ? at::cat({past->k[li], k}, 2) : k;  // [batch, n_kv, past+n, head_dim]
       auto v_all = has_past ? at::cat({past->v[li], v}, 2) : v;
+      result.k.push_back(options.kv_with_past ? k_all : k);
+      result.v.push_back(options.kv_with_past ? v_all : v);
       std::optional<at::Tensor> sdpa_mask;
       if (mask.defined()) sdpa_mask = mask;
       auto attn = at::scaled_dot_product_attention(  // [batch, n_heads, n_tokens, head_dim]

@@ -28,6 +28,10 @@ enum class ScoreRows { kNone, kAll, kLastWindow };
 struct ForwardOptions {
   LogitsMode logits = LogitsMode::kAll;
   bool return_pre_rope_keys = false;
+  // When true, ForwardResult::k and ::v hold [past ; new] (the tensors attention used) instead
+  // of the new entries only: a caller that extends its cache takes them as the next cache
+  // instead of concatenating a second time (decoding copies the cache once per token, not twice).
+  bool kv_with_past = false;
   ScoreRows score_rows = ScoreRows::kNone;
   int64_t score_window = 0;  // rows for kLastWindow (clamped to the chunk length)
   // When set, each layer's scores go here as soon as they are computed, instead of into
@@ -39,9 +43,11 @@ struct ForwardOptions {
 };
 
 struct ForwardResult {
-  at::Tensor logits;                   // [batch, n_out, n_vocab] fp32 (n_out = n_tokens or 1)
-  std::vector<at::Tensor> k;           // per layer [batch, n_kv_heads, n_tokens, head_dim], RoPE'd
-  std::vector<at::Tensor> v;           // per layer [batch, n_kv_heads, n_tokens, head_dim]
+  at::Tensor logits;  // [batch, n_out, n_vocab] fp32 (n_out = n_tokens or 1)
+  // per layer [batch, n_kv_heads, n_tokens, head_dim], RoPE'd (n_tokens + past_len with
+  // ForwardOptions::kv_with_past)
+  std::vector<at::Tensor> k;
+  std::vector<at::Tensor> v;           // per layer, the same shape
   std::vector<at::Tensor> k_pre_rope;  // per layer, same shape, before RoPE (if requested)
   // per layer [batch, n_kv_heads, n_rows, past_len + n_tokens] fp32: causal softmax weights of
   // the chosen query rows, summed over the query heads of each kv head (GQA group). Empty when

@@ -213,6 +213,32 @@ TEST_F(BundledModelTest, ScoreCallbackGetsEachLayerInstead) {
   EXPECT_THAT(stopped.status().message(), ::testing::HasSubstr("stop at layer 2"));
 }
 
+// kv_with_past: the forward hands back [past ; new] (what attention used), equal to appending
+// the new entries to the past, and KvCache::Extend takes it as the next cache.
+TEST_F(BundledModelTest, KvWithPastEqualsAppend) {
+  const Transformer& tf = model_->transformer();
+  at::Tensor tokens = at::randint(100, 20000, {1, 14}, at::TensorOptions().dtype(at::kLong));
+  auto first = tf.Forward(tokens.narrow(1, 0, 9), Positions(0, 9), nullptr, {});
+  ASSERT_TRUE(first.ok());
+  KvCache appended;
+  appended.Append(first->k, first->v);
+  KvCache extended = appended;
+  ForwardOptions with_past;
+  with_past.kv_with_past = true;
+  auto plain = tf.Forward(tokens.narrow(1, 9, 5), Positions(9, 5), &appended, {});
+  auto full = tf.Forward(tokens.narrow(1, 9, 5), Positions(9, 5), &extended, with_past);
+  ASSERT_TRUE(plain.ok() && full.ok());
+  EXPECT_TRUE(at::equal(plain->logits, full->logits));
+  appended.Append(plain->k, plain->v);
+  extended.Extend(full->k, full->v);
+  EXPECT_EQ(extended.seq_len(), 14);
+  EXPECT_EQ(extended.next_position, appended.next_position);
+  for (size_t l = 0; l < appended.k.size(); ++l) {
+    EXPECT_TRUE(at::equal(appended.k[l], extended.k[l])) << "layer " << l;
+    EXPECT_TRUE(at::equal(appended.v[l], extended.v[l])) << "layer " << l;
+  }
+}
+
 TEST_F(BundledModelTest, RejectsBadInputs) {
   const Transformer& tf = model_->transformer();
   auto bad_id = tf.Forward(at::full({1, 3}, 49152, at::kLong), Positions(0, 3), nullptr, {});
