@@ -143,10 +143,11 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
         auto qs = q.narrow(2, n_tokens - n_rows, n_rows)
                       .reshape({batch, c.n_kv_heads, group * n_rows, c.head_dim})
                       .to(at::kFloat);  // [batch, n_kv, group * rows, head_dim]
-        auto logits = at::matmul(qs, k_all.to(at::kFloat).transpose(2, 3)) * scale;
-        // [batch, n_kv, group, rows, S]
-        logits =
-            logits.view({batch, c.n_kv_heads, group, n_rows, past_len + n_tokens}) + score_mask;
+        // [batch, n_kv, group, rows, S]; scaled and masked in place (one [.., S] buffer fewer
+        // per step, which is what glibc would otherwise keep around between layers)
+        auto logits = at::matmul(qs, k_all.to(at::kFloat).transpose(2, 3))
+                          .view({batch, c.n_kv_heads, group, n_rows, past_len + n_tokens});
+        logits.mul_(scale).add_(score_mask);
         auto scores = at::softmax(logits, -1).sum(2);  // [batch, n_kv, rows, S]
         logits.reset();
         if (options.on_layer_scores) {
