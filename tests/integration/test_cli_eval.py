@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import unittest
 
 import harness
@@ -63,13 +62,11 @@ class CliEvalPplTest(unittest.TestCase):
             self.assertEqual(f.read(8), PNG_MAGIC)
 
         # A rerun resumes every setting: same numbers, nothing recomputed.
-        start = time.monotonic()
         again = self.eval_ppl("t")
         self.assertIn("resuming", again.stderr)
         resumed = self.load("t")["rows"]
         self.assertTrue(all(r["resumed"] for r in resumed))
         self.assertEqual([r["ppl"] for r in resumed], [r["ppl"] for r in rows])
-        self.assertLess(time.monotonic() - start, 60)
 
         # Another eval length would mix two tables: refused, file untouched.
         mixed = self.eval_ppl("t", eval_len=64, check=False)
