@@ -13,6 +13,8 @@
 #include "common/compress/memory_scorer.h"
 #include "common/model/generator.h"
 #include "common/service/grpc_status.h"
+#include "common/service/raw_message.h"
+#include "common/service/raw_write_reactor.h"
 #include "common/service/request_id.h"
 #include "common/service/service_log.h"
 #include "common/status.h"
@@ -50,13 +52,13 @@ absl::Status CheckFits(const model::Model& model, const model::KvCache& past, in
 // One Generate call. Lives from the handler until OnDone (which deletes it). The job on the
 // work queue holds `this` until it posts the final status, and Finish is only called after that,
 // so OnDone cannot run while the job still uses the reactor.
-class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateEvent> {
+class GenerateReactor final : public service::RawWriteReactor<v1::GenerateEvent> {
  public:
   GenerateReactor(const DecoderServiceDeps& deps, grpc::CallbackServerContext* context,
-                  const v1::GenerateRequest& request)
+                  const grpc::ByteBuffer& raw_request)
       : deps_(deps), start_(Clock::now()), request_id_(service::NewRequestId()) {
     deps_.metrics->AddActiveStreams(1);
-    if (absl::Status s = Admit(*context, request); !s.ok()) PostFinish(s);
+    if (absl::Status s = Admit(*context, raw_request); !s.ok()) PostFinish(s);
   }
 
   void OnWriteDone(bool ok) override {
@@ -99,8 +101,10 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateEvent>
 
  private:
   absl::Status Admit(const grpc::CallbackServerContext& context,
-                     const v1::GenerateRequest& request) {
+                     const grpc::ByteBuffer& raw_request) {
     CTXMEM_ASSIGN_OR_RETURN(tenant_, deps_.auth->Authenticate(context));
+    CTXMEM_ASSIGN_OR_RETURN(const v1::GenerateRequest request,
+                            service::ParseRawRequest<v1::GenerateRequest>(raw_request));
     authorization_ = AuthorizationOf(context);
     CTXMEM_ASSIGN_OR_RETURN(
         inputs_, service::ParseGenerateRequest(request, *deps_.model->tokenizer(), deps_.limits));
@@ -246,23 +250,27 @@ class ScoreCall {
  public:
   // Admits the call and queues its work, or finishes it with the error at once.
   static void Start(const DecoderServiceDeps& deps, grpc::CallbackServerContext* context,
-                    grpc::ServerUnaryReactor* reactor, const v1::ScoreRequest& request,
-                    v1::ScoreResponse* response) {
-    auto* call = new ScoreCall(deps, reactor, response);
-    if (absl::Status s = call->Admit(*context, request); !s.ok()) call->Done(s);
+                    grpc::ServerUnaryReactor* reactor, const grpc::ByteBuffer& raw_request,
+                    grpc::ByteBuffer* raw_response) {
+    auto* call = new ScoreCall(deps, reactor, raw_response);
+    if (absl::Status s = call->Admit(*context, raw_request); !s.ok()) call->Done(s);
   }
 
  private:
   ScoreCall(const DecoderServiceDeps& deps, grpc::ServerUnaryReactor* reactor,
-            v1::ScoreResponse* response)
+            grpc::ByteBuffer* raw_response)
       : deps_(deps),
         start_(Clock::now()),
         request_id_(service::NewRequestId()),
         reactor_(reactor),
-        response_(response) {}
+        raw_response_(raw_response),
+        response_(&response_message_) {}
 
-  absl::Status Admit(const grpc::CallbackServerContext& context, const v1::ScoreRequest& request) {
+  absl::Status Admit(const grpc::CallbackServerContext& context,
+                     const grpc::ByteBuffer& raw_request) {
     CTXMEM_ASSIGN_OR_RETURN(tenant_, deps_.auth->Authenticate(context));
+    CTXMEM_ASSIGN_OR_RETURN(const v1::ScoreRequest request,
+                            service::ParseRawRequest<v1::ScoreRequest>(raw_request));
     authorization_ = AuthorizationOf(context);
     CTXMEM_ASSIGN_OR_RETURN(
         inputs_, service::ParseScoreRequest(request, *deps_.model->tokenizer(), deps_.limits));
@@ -306,7 +314,8 @@ class ScoreCall {
   }
 
   // Finishes the call and deletes this object (its last use).
-  void Done(const absl::Status& status) {
+  void Done(absl::Status status) {
+    if (status.ok()) status = service::SerializeRawMessage(response_message_, raw_response_);
     const grpc::Status g = service::ToGrpcStatus(status);
     deps_.endpoint->CountRequest("Score", g.error_code());
     if (!status.ok()) {
@@ -323,7 +332,9 @@ class ScoreCall {
   const Clock::time_point start_;
   const std::string request_id_;
   grpc::ServerUnaryReactor* reactor_;  // owned by gRPC
-  v1::ScoreResponse* response_;        // owned by gRPC, valid until Finish
+  grpc::ByteBuffer* raw_response_;     // owned by gRPC, valid until Finish
+  v1::ScoreResponse response_message_;
+  v1::ScoreResponse* response_;  // = &response_message_
   std::string tenant_;
   std::string authorization_;
   service::ScoreInputs inputs_;
@@ -331,16 +342,16 @@ class ScoreCall {
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::GenerateEvent>* DecoderService::Generate(
-    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* DecoderService::Generate(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   return new GenerateReactor(deps_, context, *request);
 }
 
 grpc::ServerUnaryReactor* DecoderService::Score(grpc::CallbackServerContext* context,
-                                                const v1::ScoreRequest* request,
-                                                v1::ScoreResponse* response) {
+                                                const grpc::ByteBuffer* raw_request,
+                                                grpc::ByteBuffer* raw_response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  ScoreCall::Start(deps_, context, reactor, *request, response);
+  ScoreCall::Start(deps_, context, reactor, *raw_request, raw_response);
   return reactor;
 }
 
