@@ -40,6 +40,9 @@ void AddStoreFlags(CLI::App& app, StoreFlags* flags) {
   app.add_option("--s3-max-upload-bytes-per-second", flags->s3_max_upload_bytes_per_second,
                  "upload bandwidth cap per request (0 = none)")
       ->capture_default_str();
+  app.add_option("--s3-max-download-bytes-per-second", flags->s3_max_download_bytes_per_second,
+                 "download bandwidth cap per request (0 = none)")
+      ->capture_default_str();
 }
 
 absl::StatusOr<blob::SigV4Credentials> ParseAwsCredentials(absl::string_view text,
@@ -88,6 +91,7 @@ absl::StatusOr<blob::S3BlobStoreOptions> S3StoreOptionsFromFlags(const StoreFlag
   client.connect_timeout = std::chrono::milliseconds(flags.s3_connect_timeout_ms);
   client.call_timeout = std::chrono::milliseconds(flags.s3_timeout_ms);
   client.max_send_bytes_per_second = flags.s3_max_upload_bytes_per_second;
+  client.max_recv_bytes_per_second = flags.s3_max_download_bytes_per_second;
   if (!flags.s3_credentials_file.empty()) {
     std::ifstream in(flags.s3_credentials_file);
     if (!in) {

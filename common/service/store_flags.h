@@ -30,7 +30,8 @@ struct StoreFlags {
   int64_t s3_timeout_ms = 600000;  // one call, retries included
   uint64_t s3_multipart_threshold_bytes = uint64_t{64} << 20;
   uint64_t s3_part_bytes = uint64_t{16} << 20;
-  int64_t s3_max_upload_bytes_per_second = 0;  // 0 = unlimited
+  int64_t s3_max_upload_bytes_per_second = 0;    // 0 = unlimited
+  int64_t s3_max_download_bytes_per_second = 0;  // 0 = unlimited
 
   bool s3() const { return !store_url.empty(); }
 };
@@ -38,7 +39,8 @@ struct StoreFlags {
 // Registers --store-url, --s3-endpoint, --s3-region, --s3-virtual-hosted,
 // --s3-credentials-file, --s3-profile, --s3-max-attempts, --s3-connect-timeout-ms,
 // --s3-timeout-ms, --s3-multipart-threshold-bytes, --s3-part-bytes,
-// --s3-max-upload-bytes-per-second. *flags must outlive parsing.
+// --s3-max-upload-bytes-per-second, --s3-max-download-bytes-per-second. *flags must outlive
+// parsing.
 void AddStoreFlags(CLI::App& app, StoreFlags* flags);
 
 // Looks up an environment variable (nullptr = unset); main passes std::getenv.
