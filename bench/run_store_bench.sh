@@ -12,7 +12,8 @@ build="${1:-$root/build}"
 reps="${2:-5}"
 weed="${CTXMEM_WEED:-$(dirname "$CTXMEM_PYTHON")/weed}"
 [ -x "$weed" ] || { echo "no $weed: run scripts/setup.sh" >&2; exit 1; }
-ninja -C "$build" store_bench
+bench_bin="${CTXMEM_STORE_BENCH:-$build/bench/store_bench}"  # override: a binary built elsewhere
+[ -n "${CTXMEM_STORE_BENCH:-}" ] || ninja -C "$build" store_bench
 
 work="$(mktemp -d)"
 trap 'kill -9 "$weed_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -41,7 +42,7 @@ done
 out="$root/bench/results"
 mkdir -p "$out"
 load="$(cut -d' ' -f1-3 /proc/loadavg)"
-"$build/bench/store_bench" --endpoint "$endpoint" --bucket ctxmem-bench --reps "$reps" \
+"$bench_bin" --endpoint "$endpoint" --bucket ctxmem-bench --reps "$reps" \
   --dir "$work" --out "$out/store_bench.json"
 
 cpu="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
