@@ -73,6 +73,12 @@ class S3ReplicasTest(ClusterTestCase):
         self.assertEqual(self.answer(self.da, mid), reference)
         self.assertEqual(self.answer(self.db, mid), reference)
         self.assertGreater(self.dec_a.metric("ctxmem_fetch_bytes_total"), 0)
+        # The decoder's cache stays in front of the bucket: the second answer is a hit.
+        hits = self.dec_a.metric("ctxmem_cache_hits_total")
+        fetched = self.dec_a.metric("ctxmem_fetch_bytes_total")
+        self.assertEqual(self.answer(self.da, mid), reference)
+        self.assertEqual(self.dec_a.metric("ctxmem_cache_hits_total"), hits + 1)
+        self.assertEqual(self.dec_a.metric("ctxmem_fetch_bytes_total"), fetched)
         # Delete on B: gone for A's listing and stat.
         self.cb.rm(mid)
         self.assertStatus(grpc.StatusCode.NOT_FOUND, self.ca.stat, mid)
