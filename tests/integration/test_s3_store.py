@@ -165,6 +165,30 @@ class S3ReplicasTest(ClusterTestCase):
             self.assertEqual(e.code, 403)  # exists, but needs credentials
         self.assertTrue(self.answer(self.db, info.memory_id))
 
+    def test_5_tenants_hold_across_replicas_with_auth(self):
+        # Auth on: a compressor and a decoder with the same tokens file on the same bucket.
+        # Alice's memory is hers on every replica; Bob gets NOT_FOUND everywhere.
+        c = self.cluster
+        alice, bob = "alice-token-0123456789abcdef", "bob-token-0123456789abcdefgh"
+        tokens = c.write_tokens([(alice, "alice"), (bob, "bob")], "s3-tokens.txt")
+        comp = c.start_compressor("stage-auth", s3=self.weed, tokens_file=tokens)
+        dec = c.start_decoder([], "cache-auth", s3=self.weed, tokens_file=tokens)
+        ca = harness.CompressorClient(comp.grpc_addr, token=alice, timeout=300)
+        cb = harness.CompressorClient(self.comp_b.grpc_addr, timeout=300)  # auth off: "default"
+        bob_c = harness.CompressorClient(comp.grpc_addr, token=bob, timeout=60)
+        da = harness.DecoderClient(dec.grpc_addr, token=alice, timeout=300)
+        db = harness.DecoderClient(dec.grpc_addr, token=bob, timeout=300)
+        for client in (ca, cb, bob_c, da, db):
+            self.addCleanup(client.close)
+        mid = ca.compress(harness.book_text(1200, 1200), SMALL_CONFIG).memory_id
+        self.assertTrue(da.generate(mid, **PROMPT).text())
+        self.assertStatus(grpc.StatusCode.NOT_FOUND, bob_c.stat, mid)
+        self.assertNotIn(mid, [m.memory_id for m in bob_c.ls()])
+        self.assertStatus(grpc.StatusCode.NOT_FOUND, lambda: db.generate(mid, **PROMPT).text())
+        self.assertStatus(grpc.StatusCode.NOT_FOUND, bob_c.rm, mid)
+        self.assertStatus(grpc.StatusCode.NOT_FOUND, cb.stat, mid)  # tenant "default"
+        self.assertEqual(ca.stat(mid).memory_id, mid)
+
 
 if __name__ == "__main__":
     unittest.main()
