@@ -165,7 +165,7 @@ TEST_F(S3ClientTest, GetResumesAcrossAServerRestart) {
   ASSERT_TRUE(client_->PutObject(Key("big"), body, {}, false).ok());
   S3ClientOptions options = server_->ClientOptions();
   options.max_recv_bytes_per_second = 8 << 20;  // ~3 s for the whole object
-  options.max_attempts = 12;
+  options.max_attempts = 30;  // ~30 s of retries: enough for a restart on a busy machine
   options.backoff_initial = std::chrono::milliseconds(100);
   options.backoff_max = std::chrono::milliseconds(1000);
   auto slow = *S3Client::Create(options);
