@@ -417,7 +417,7 @@ class SeaweedFS:
                 f"-filer.port.grpc={p[5]}", f"-s3.port={p[6]}", f"-s3.port.grpc={p[7]}",
                 f"-admin.port={p[8]}", f"-admin.port.grpc={p[9]}", f"-s3.config={self.config}",
                 "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                f"-bucket={self.BUCKET}"]
+                "-master.telemetry=false", f"-bucket={self.BUCKET}"]
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, cwd=self.dir,
                                      start_new_session=True)
