@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/blob/blob_cache.h"
+#include "common/blob/s3_blob_store.h"
 #include "common/compress/memory_codec.h"
 #include "common/model/model.h"
 #include "common/service/blob_fetcher.h"
@@ -22,6 +23,7 @@
 #include "common/service/server_flags.h"
 #include "common/service/server_runner.h"
 #include "common/service/service_log.h"
+#include "common/service/store_flags.h"
 #include "common/service/tenant_stream_limiter.h"
 #include "common/service/tls_credentials.h"
 #include "common/service/token_auth.h"
@@ -41,6 +43,7 @@ struct Flags : service::ServerFlags {
   std::string cache_dir = "./ctxmem-decoder-cache";
   uint64_t cache_ram_bytes = uint64_t{1} << 30;
   uint64_t cache_disk_bytes = uint64_t{10} << 30;
+  service::StoreFlags store;  // --store-url s3://...: read blobs from the bucket
   int workers = 2;
   int64_t queue_depth = 16;
   int64_t max_new_tokens = 1024;
@@ -120,6 +123,20 @@ int Run(const Flags& flags) {
   absl::StatusOr<std::unique_ptr<blob::BlobCache>> cache = blob::BlobCache::Open(cache_options);
   if (!cache.ok()) return Fail(cache.status());
 
+  // With --store-url the blobs come from the bucket; compressors (if given) are not asked.
+  std::unique_ptr<blob::S3BlobStore> store;
+  if (flags.store.s3()) {
+    absl::StatusOr<blob::S3BlobStoreOptions> store_options =
+        service::S3StoreOptionsFromFlags(flags.store, flags.cache_dir + "/s3-staging", std::getenv);
+    if (!store_options.ok()) return Fail(store_options.status());
+    absl::StatusOr<std::unique_ptr<blob::S3BlobStore>> opened =
+        blob::S3BlobStore::Open(*store_options);
+    if (!opened.ok()) return Fail(opened.status());
+    store = *std::move(opened);
+    service::LogInfo(absl::StrCat("blobs from ", store->url(), " at ", store->client().Describe()));
+  } else if (flags.compressors.empty()) {
+    return Fail(absl::InvalidArgumentError("give --compressor (repeatable) or --store-url"));
+  }
   service::BlobFetcherOptions fetcher_options;
   fetcher_options.addresses = flags.compressors;
   fetcher_options.tls.enabled = flags.compressor_tls || !flags.compressor_ca.empty();
@@ -128,9 +145,13 @@ int Run(const Flags& flags) {
   fetcher_options.tls.key_file = flags.compressor_key;
   fetcher_options.tls.server_name = flags.compressor_server_name;
   fetcher_options.expect = expect;
-  absl::StatusOr<std::unique_ptr<service::BlobFetcher>> fetcher =
-      service::BlobFetcher::Create(fetcher_options);
-  if (!fetcher.ok()) return Fail(fetcher.status());
+  std::unique_ptr<service::BlobFetcher> fetcher;
+  if (!flags.compressors.empty()) {
+    absl::StatusOr<std::unique_ptr<service::BlobFetcher>> created =
+        service::BlobFetcher::Create(fetcher_options);
+    if (!created.ok()) return Fail(created.status());
+    fetcher = *std::move(created);
+  }
 
   absl::StatusOr<std::unique_ptr<service::MetricsEndpoint>> endpoint =
       service::MetricsEndpoint::Start(flags.metrics_listen);
@@ -138,7 +159,7 @@ int Run(const Flags& flags) {
   service::DecoderMetrics metrics((*endpoint)->registry());
   metrics.SetCacheBytes((*cache)->ram_bytes(), (*cache)->disk_bytes());
 
-  service::MemoryLoader loader(cache->get(), fetcher->get(), model->get(), &metrics);
+  service::MemoryLoader loader(cache->get(), fetcher.get(), model->get(), &metrics, store.get());
   service::TenantStreamLimiter limiter(flags.max_streams_per_tenant);
   service::WorkQueue queue(queue_options);
   DecoderServiceDeps deps;
@@ -213,8 +234,9 @@ int main(int argc, char** argv) {
   CLI::App app{"ctxmem decoder service: answers questions from memory blobs"};
   ctxmem::service::AddServerFlags(app, &flags);
   app.add_option("--compressor", flags.compressors,
-                 "Compressor address; repeat for replicas (consistent hashing, fail-over)")
-      ->required();
+                 "Compressor address; repeat for replicas (consistent hashing, fail-over); "
+                 "not needed with --store-url (blobs are read from the bucket)");
+  ctxmem::service::AddStoreFlags(app, &flags.store);
   app.add_flag("--compressor-tls", flags.compressor_tls, "Use TLS to the compressors");
   app.add_option("--compressor-ca", flags.compressor_ca, "PEM roots for the compressors' certs");
   app.add_option("--compressor-cert", flags.compressor_cert, "Client cert for mTLS to compressors");

