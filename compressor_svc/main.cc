@@ -10,9 +10,11 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/blob/file_blob_store.h"
 #include "common/compress/memory_codec.h"
+#include "common/learned/learned_method.h"
 #include "common/model/model.h"
 #include "common/service/compressor_metrics.h"
 #include "common/service/metrics_endpoint.h"
@@ -34,6 +36,7 @@ struct Flags : service::ServerFlags {
   int64_t workers = 1;
   int64_t queue_depth = 4;
   int64_t max_context_tokens = 131072;
+  std::vector<std::string> learned;  // NAME=FILE (common/learned/learned_method.h)
 };
 
 // "HOST:PORT" with the bound port (the flag may say port 0).
@@ -71,6 +74,11 @@ int Run(const Flags& f) {
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       service::MakeServerCredentials({f.tls_cert, f.tls_key, f.tls_client_ca});
   if (!credentials.ok()) return Fail("TLS", credentials.status());
+
+  for (const std::string& spec : f.learned) {
+    if (absl::Status s = learned::RegisterLearnedSpec(spec); !s.ok()) return Fail("--learned", s);
+    service::LogInfo("learned method registered: " + spec);
+  }
 
   model::ModelOptions model_options;
   model_options.device = f.device;
@@ -159,6 +167,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-context-tokens", f.max_context_tokens, "largest context, tokens")
       ->capture_default_str();
+  app.add_option("--learned", f.learned,
+                 "NAME=FILE: trained weights clients select as pruner NAME (repeatable)");
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = service::InitServiceLog("compressor_svc", f.log_level); !s.ok()) {
     std::fprintf(stderr, "--log-level: %s\n", std::string(s.message()).c_str());
