@@ -1,13 +1,8 @@
 #include "common/learned/learned_method.h"
 
-#include <sys/stat.h>
-
 #include <fstream>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <sstream>
-#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -22,24 +17,6 @@
 namespace ctxmem::learned {
 namespace {
 
-struct CacheKey {
-  std::string path;
-  int64_t size;
-  int64_t mtime_ns;
-  bool operator<(const CacheKey& o) const {
-    return std::tie(path, size, mtime_ns) < std::tie(o.path, o.size, o.mtime_ns);
-  }
-};
-
-std::mutex& CacheMutex() {
-  static std::mutex mu;
-  return mu;
-}
-std::map<CacheKey, std::string>& Cache() {
-  static auto* cache = new std::map<CacheKey, std::string>();
-  return *cache;
-}
-
 bool ValidName(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
   for (char c : name) {
@@ -51,25 +28,14 @@ bool ValidName(std::string_view name) {
 }  // namespace
 
 absl::StatusOr<std::string> WeightsContentId(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
-    return absl::NotFoundError(absl::StrCat("learned weights ", path, " not found"));
-  }
-  const CacheKey key{path, static_cast<int64_t>(st.st_size),
-                     static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
-  {
-    std::lock_guard<std::mutex> lock(CacheMutex());
-    if (auto it = Cache().find(key); it != Cache().end()) return it->second;
-  }
+  // Hashed on every call (a 4 MB file takes milliseconds): a cache keyed by mtime could miss a
+  // file rewritten within one timestamp tick.
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read learned weights ", path));
+  if (!in) return absl::NotFoundError(absl::StrCat("learned weights ", path, " not found"));
   std::stringstream ss;
   ss << in.rdbuf();
   CTXMEM_ASSIGN_OR_RETURN(std::string hex, blob::Sha256Hex(ss.str()));
-  std::string id = absl::StrCat("sha256:", hex);
-  std::lock_guard<std::mutex> lock(CacheMutex());
-  Cache()[key] = id;
-  return id;
+  return absl::StrCat("sha256:", hex);
 }
 
 absl::Status RegisterLearned(const std::string& name, const std::string& path) {

@@ -16,8 +16,7 @@
 
 namespace ctxmem::learned {
 
-// "sha256:<64 hex>" of the file's bytes, cached by (path, size, mtime). NotFound for a
-// missing file.
+// "sha256:<64 hex>" of the file's bytes. NotFound for a missing file.
 absl::StatusOr<std::string> WeightsContentId(const std::string& path);
 
 // Registers `name` (lowercase letters, digits, '_'; not a built-in method) for the weights in
