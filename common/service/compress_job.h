@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "common/blob/file_blob_store.h"
+#include "common/blob/blob_store.h"
 #include "common/compress/memory_codec.h"
 #include "common/service/compression_config_proto.h"
 #include "ctxmem/v1/compressor.pb.h"
@@ -38,7 +38,7 @@ inline constexpr size_t kMaxClientLabelBytes = 256;
 struct CompressJobEnv {
   const model::Model* model = nullptr;
   compress::ModelIdentity identity;
-  blob::FileBlobStore* store = nullptr;
+  blob::BlobStore* store = nullptr;
   CompressorMetrics* metrics = nullptr;  // null = no metrics
   CompressionLimits config_limits;
   int64_t max_context_tokens = 131072;   // tokens after tokenization (or ids sent)
