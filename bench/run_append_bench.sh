@@ -5,7 +5,7 @@
 #
 # Usage: bench/run_append_bench.sh [build dir]
 # Env: BIN (default $build/bench/append_bench), LENGTHS ("2048 8192 32768"), PRUNERS ("tova streaming_llm"), APPEND (512), REPEATS (5),
-#      THREADS (1), NICE (19), OUT (bench/results).
+#      THREADS (1), NICE (10, as builds), OUT (bench/results).
 # Resumable: rows already in $OUT/append_bench.jsonl are skipped. Writes append_bench.{json,md}.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,7 +17,7 @@ pruners="${PRUNERS:-tova streaming_llm}"
 append="${APPEND:-512}"
 repeats="${REPEATS:-5}"
 threads="${THREADS:-1}"
-nice_level="${NICE:-19}"
+nice_level="${NICE:-10}"
 out="${OUT:-$root/bench/results}"
 text="$root/tests/data/text/pride_and_prejudice.txt"
 bin="${BIN:-$build/bench/append_bench}"

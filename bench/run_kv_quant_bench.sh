@@ -7,7 +7,7 @@
 # Usage: bench/run_kv_quant_bench.sh [build dir]
 # Env: BIN (the binary, default $build/bench/kv_quant_bench), TOKENS (8192), CHUNK (512), MEMORIES ("128 256 512"), PRUNERS ("tova conv streaming_llm"),
 #      DTYPES ("bf16 int8 int4"), GROUP (64), EXTRA ("int4:32 int8:32": dtype:group settings run
-#      after the grid for tova at M=256), THREADS (1), NICE (19), OUT (bench/results).
+#      after the grid for tova at M=256), THREADS (1), NICE (10, as builds), OUT (bench/results).
 # Resumable: settings already in $OUT/kv_quant.jsonl are skipped; delete it to start over.
 # Writes $OUT/kv_quant.jsonl (one line per setting), then $OUT/kv_quant.{json,md,png}.
 set -euo pipefail
@@ -23,7 +23,7 @@ dtypes="${DTYPES:-bf16 int8 int4}"
 group="${GROUP:-64}"
 extra="${EXTRA:-int4:32 int8:32}"
 threads="${THREADS:-1}"
-nice_level="${NICE:-19}"
+nice_level="${NICE:-10}"
 out="${OUT:-$root/bench/results}"
 text="$root/tests/data/text/pride_and_prejudice.txt"
 bin="${BIN:-$build/bench/kv_quant_bench}"

@@ -59,6 +59,12 @@ absl::StatusOr<std::unique_ptr<CompressJob>> CompressJob::Create(
     }
     CTXMEM_ASSIGN_OR_RETURN(blob::BlobHandle handle,
                             env.store->Get(start.base_memory_id(), tenant));
+    if (handle.info().metadata.model_fingerprint != env.identity.model_fingerprint) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "base memory ", start.base_memory_id(), " was made with model ",
+          handle.info().metadata.model_fingerprint, ", this server runs ",
+          env.identity.model_fingerprint));
+    }
     CTXMEM_ASSIGN_OR_RETURN(ResolvedCompressionConfig base_config,
                             ResolveStoredCompressionConfig(
                                 handle.info().metadata.compression_config, env.config_limits));

@@ -140,7 +140,9 @@ TEST(CompressAppendTest, LengthPlannedTypesEqualOneCompressionPlannedForTheBase)
         EXPECT_TRUE(at::equal(appended.state.hidden[i].src, whole.state.hidden[i].src)) << what;
       }
       // A sealed IM memory is full: appended chunks keep it at M (+ sinks).
-      if (config.memory_type == MemoryType::kIm) EXPECT_EQ(appended.memory.len(), 8) << what;
+      if (config.memory_type == MemoryType::kIm) {
+        EXPECT_EQ(appended.memory.len(), 8) << what;
+      }
     }
   }
 }
