@@ -74,6 +74,10 @@ absl::StatusOr<at::ScalarType> TorchType(StDtype dtype) {
       return at::kLong;
     case StDtype::kI8:
       return at::kChar;
+    case StDtype::kI32:
+      return at::kInt;
+    case StDtype::kU8:
+      return at::kByte;
     default:
       return absl::DataLossError(absl::StrCat(
           "blob tensor dtype ", AsAbsl(weights::StDtypeName(dtype)), " is not a memory dtype"));
