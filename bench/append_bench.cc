@@ -58,7 +58,9 @@ double CpuSeconds() {
 }
 
 using Clock = std::chrono::steady_clock;
-double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -76,15 +78,24 @@ bool ParseArgs(int argc, char** argv, Args* a, std::string* error) {
     const std::string flag = argv[i];
     const std::string value = argv[i + 1];
     try {
-      if (flag == "--text") a->text = value;
-      else if (flag == "--model") a->model = value;
-      else if (flag == "--pruner") a->pruner = value;
-      else if (flag == "--base-tokens") a->base_tokens = std::stoll(value);
-      else if (flag == "--append-tokens") a->append_tokens = std::stoll(value);
-      else if (flag == "--chunk") a->chunk = std::stoll(value);
-      else if (flag == "--memory") a->memory = std::stoll(value);
-      else if (flag == "--repeats") a->repeats = std::stoi(value);
-      else if (flag == "--threads") a->threads = std::stoi(value);
+      if (flag == "--text")
+        a->text = value;
+      else if (flag == "--model")
+        a->model = value;
+      else if (flag == "--pruner")
+        a->pruner = value;
+      else if (flag == "--base-tokens")
+        a->base_tokens = std::stoll(value);
+      else if (flag == "--append-tokens")
+        a->append_tokens = std::stoll(value);
+      else if (flag == "--chunk")
+        a->chunk = std::stoll(value);
+      else if (flag == "--memory")
+        a->memory = std::stoll(value);
+      else if (flag == "--repeats")
+        a->repeats = std::stoi(value);
+      else if (flag == "--threads")
+        a->threads = std::stoi(value);
       else {
         *error = "unknown flag " + flag;
         return false;

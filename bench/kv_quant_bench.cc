@@ -171,8 +171,8 @@ int Run(const Args& args) {
     std::vector<int64_t> next(tokens.begin() + chunk.first_token + 1,
                               tokens.begin() + chunk.first_token + 1 + n);
     return model::TorchCall("chunk nll", [&] {
-      at::Tensor target = at::tensor(next, at::kLong).unsqueeze(1);           // [n, 1]
-      at::Tensor logp = chunk.logits->narrow(0, 0, n).log_softmax(-1);        // [n, n_vocab]
+      at::Tensor target = at::tensor(next, at::kLong).unsqueeze(1);     // [n, 1]
+      at::Tensor logp = chunk.logits->narrow(0, 0, n).log_softmax(-1);  // [n, n_vocab]
       nll -= logp.gather(1, target).to(at::kDouble).sum().item<double>();
       n_scored += n;
     });

@@ -32,8 +32,9 @@ def main():
         r["zstd3_ratio"] = r["zstd3_bytes"] / r["blob_bytes"]
         r["meets_16x_at_1pct"] = bool(r["x_fewer_than_fp16"] >= 16 and r["ppl_vs_bf16"] is not None
                                       and r["ppl_vs_bf16"] <= 1.01)
-    rows.sort(key=lambda r: (r["memory"], r["pruner"], r["kv_dtype"] != "bf16", r["kv_dtype"],
-                             r["group_size"]))
+    order = {"bf16": 0, "f16": 1, "f32": 2, "int8": 3, "int4": 4}
+    rows.sort(key=lambda r: (r["memory"], r["pruner"], order.get(r["kv_dtype"], 9),
+                             -r["group_size"]))
     summary = {"machine": machine(), "rows": rows}
     with open(prefix + ".json", "w") as f:
         json.dump(summary, f, indent=1)
@@ -55,7 +56,7 @@ def main():
     ]
     for r in rows:
         pv = f"{(r['ppl_vs_bf16'] - 1) * 100:+.2f}%" if r["ppl_vs_bf16"] else "-"
-        bv = f"{r['blob_vs_bf16']:.3f}" if r["blob_vs_bf16"] else "-"
+        bv = f"{r['blob_vs_bf16']:.4f}" if r["blob_vs_bf16"] else "-"
         lines.append(
             f"| {r['memory']} | {r['pruner']} | {r['kv_dtype']} | {r['group_size'] or '-'} | "
             f"{r['ppl']:.3f} | {pv} | {r['blob_bytes']} | {bv} | {r['bytes_per_token']:.1f} | "
@@ -67,9 +68,9 @@ def main():
                  f"{len(ok)} of {len(q)} quantized rows.")
     i4 = [r for r in rows if r["kv_dtype"] == "int4" and r["blob_vs_bf16"]]
     if i4:
-        lines.append(f"int4 blob / bf16 blob: {min(r['blob_vs_bf16'] for r in i4):.3f} .. "
-                     f"{max(r['blob_vs_bf16'] for r in i4):.3f} (by G: " + ", ".join(
-                         f"G={g}: {max(r['blob_vs_bf16'] for r in i4 if r['group_size'] == g):.3f}"
+        lines.append(f"int4 blob / bf16 blob: {min(r['blob_vs_bf16'] for r in i4):.4f} .. "
+                     f"{max(r['blob_vs_bf16'] for r in i4):.4f} (largest by G: " + ", ".join(
+                         f"G={g}: {max(r['blob_vs_bf16'] for r in i4 if r['group_size'] == g):.4f}"
                          for g in sorted({r['group_size'] for r in i4})) + ").")
     lines.append("")
     with open(prefix + ".md", "w") as f:

@@ -144,8 +144,7 @@ CLI::App* AddCompressCommand(CLI::App* app, CompressArgs* args) {
   cmd->add_option("--seed", args->seed, "seed of the random pruner");
   cmd->add_option("--kv-dtype", args->kv_dtype,
                   "bf16 (default) | f16 | f32 | int8 | int4 (KIVI quantization)");
-  cmd->add_option("--kv-group-size", args->kv_group_size,
-                  "int8/int4: KIVI group size (default 64)")
+  cmd->add_option("--kv-group-size", args->kv_group_size, "int8/int4: KIVI group size (default 64)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--base", args->base_memory_id,
                   "append: continue this memory with FILE (the config is the base's)");

@@ -80,15 +80,14 @@ bool IsKivi(BlobQuantization quantization) {
 
 absl::Status BlobMetadata::Validate() const {
   if (format_version < kMinBlobFormatVersion || format_version > kBlobFormatVersion) {
-    return absl::InvalidArgumentError(absl::StrCat("format_version=", format_version,
-                                                   " is not supported (this build writes ",
-                                                   kMinBlobFormatVersion, "..", kBlobFormatVersion,
-                                                   ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("format_version=", format_version, " is not supported (this build writes ",
+                     kMinBlobFormatVersion, "..", kBlobFormatVersion, ")"));
   }
   if (IsKivi(quantization) && format_version < 2) {
-    return absl::InvalidArgumentError(absl::StrCat("quantization=",
-                                                   AsAbsl(BlobQuantizationName(quantization)),
-                                                   " needs format_version >= 2, not ", format_version));
+    return absl::InvalidArgumentError(
+        absl::StrCat("quantization=", AsAbsl(BlobQuantizationName(quantization)),
+                     " needs format_version >= 2, not ", format_version));
   }
   if (IsKivi(quantization) != (kv_group_size > 0) || kv_group_size < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -97,8 +96,8 @@ absl::Status BlobMetadata::Validate() const {
   if (!append_state.empty()) {
     const nlohmann::json state = nlohmann::json::parse(append_state, nullptr, false);
     if (state.is_discarded() || !state.is_object()) {
-      return absl::InvalidArgumentError(absl::StrCat("append_state is not a JSON object: '",
-                                                     append_state.substr(0, 200), "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("append_state is not a JSON object: '", append_state.substr(0, 200), "'"));
     }
   }
   if (model_fingerprint.empty()) {
@@ -124,14 +123,14 @@ absl::Status BlobMetadata::Validate() const {
     }
   }
   const bool int8 = quantization == BlobQuantization::kInt8PerChannel;
-  const bool fits = int8              ? kv_dtype == weights::StDtype::kI8
+  const bool fits = int8                   ? kv_dtype == weights::StDtype::kI8
                     : IsKivi(quantization) ? kv_dtype == weights::StDtype::kU8
                                            : IsFloatDtype(kv_dtype);
   if (!fits) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "kv_dtype=", AsAbsl(weights::StDtypeName(kv_dtype)), " does not fit quantization=",
-        AsAbsl(BlobQuantizationName(quantization)),
-        " (none: F32/F16/BF16; int8_per_channel: I8; kivi_int8, kivi_int4: U8)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("kv_dtype=", AsAbsl(weights::StDtypeName(kv_dtype)),
+                     " does not fit quantization=", AsAbsl(BlobQuantizationName(quantization)),
+                     " (none: F32/F16/BF16; int8_per_channel: I8; kivi_int8, kivi_int4: U8)"));
   }
   if (created_unix_ms < 0) {
     return absl::InvalidArgumentError(
@@ -202,10 +201,9 @@ absl::StatusOr<BlobMetadata> ParseBlobMetadata(const std::map<std::string, std::
   }
   CTXMEM_RETURN_IF_ERROR(get_count(kKeyFormatVersion, &m.format_version));
   if (m.format_version < kMinBlobFormatVersion || m.format_version > kBlobFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat("blob format version ", m.format_version,
-                                                      " is not supported (this build reads ",
-                                                      kMinBlobFormatVersion, "..",
-                                                      kBlobFormatVersion, ")"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "blob format version ", m.format_version, " is not supported (this build reads ",
+        kMinBlobFormatVersion, "..", kBlobFormatVersion, ")"));
   }
   const std::string* model = get(kKeyModelFingerprint);
   const std::string* tokenizer = get(kKeyTokenizerFingerprint);

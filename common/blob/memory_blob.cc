@@ -77,10 +77,10 @@ absl::Status CheckLayerTensors(const TensorTable& table, const BlobMetadata& m) 
       if (t[0]->shape != t[1]->shape || t[2]->shape != t[3]->shape ||
           t[0]->shape[0] != k->shape[0] || t[0]->shape[1] != groups_k ||
           t[2]->shape[0] != v->shape[0] || t[2]->shape[1] != m.n_kept[i]) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "layer ", i, ": KIVI scales/zeros ", ShapeString(t[0]->shape), " / ",
-            ShapeString(t[2]->shape), " do not fit k ", ShapeString(k->shape), " / v ",
-            ShapeString(v->shape), " with kv_group_size=", m.kv_group_size));
+        return absl::InvalidArgumentError(
+            absl::StrCat("layer ", i, ": KIVI scales/zeros ", ShapeString(t[0]->shape), " / ",
+                         ShapeString(t[2]->shape), " do not fit k ", ShapeString(k->shape), " / v ",
+                         ShapeString(v->shape), " with kv_group_size=", m.kv_group_size));
       }
       continue;
     }

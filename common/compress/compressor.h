@@ -14,8 +14,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "common/compress/chunk_planner.h"
 #include "common/compress/append_state.h"
+#include "common/compress/chunk_planner.h"
 #include "common/compress/compression_config.h"
 #include "common/compress/memory.h"
 #include "common/compress/token_source.h"
@@ -72,8 +72,8 @@ struct CompressHooks {
 };
 
 struct CompressResult {
-  Memory memory;   // what the model reads as past after the last chunk
-  ChunkPlan plan;  // how the chunks were planned (basis: total/expected/unknown length)
+  Memory memory;         // what the model reads as past after the last chunk
+  ChunkPlan plan;        // how the chunks were planned (basis: total/expected/unknown length)
   int64_t n_chunks = 0;  // chunks this call ran (a continuation's base not counted)
   // What continuing this memory needs besides `memory` (steps since the first token, the plan's
   // length, the hidden store): sealed into the blob for incremental append.

@@ -11,7 +11,7 @@ struct KvDtypeEntry {
   int bits;
 };
 constexpr KvDtypeEntry kKvDtypes[] = {
-    {KvDtype::kBF16, "bf16", 16}, {KvDtype::kF16, "f16", 16}, {KvDtype::kF32, "f32", 32},
+    {KvDtype::kBF16, "bf16", 16}, {KvDtype::kF16, "f16", 16},  {KvDtype::kF32, "f32", 32},
     {KvDtype::kInt8, "int8", 8},  {KvDtype::kInt4, "int4", 4},
 };
 
@@ -42,8 +42,8 @@ int KvDtypeBits(KvDtype dtype) {
 
 absl::Status KvFormat::Validate() const {
   if (group_size < 1 || group_size > kMaxKvGroupSize) {
-    return absl::InvalidArgumentError(absl::StrCat("kv_group_size=", group_size,
-                                                   " must be in [1, ", kMaxKvGroupSize, "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("kv_group_size=", group_size, " must be in [1, ", kMaxKvGroupSize, "]"));
   }
   return absl::OkStatus();
 }

@@ -142,8 +142,8 @@ absl::StatusOr<at::Tensor> KiviDequantize(const QuantizedTensor& q, const KvForm
         "KiviDequantize: codes [", absl::StrJoin(q.codes.sizes(), ", "), "] and scales must be [",
         absl::StrJoin(code_shape, ", "), "] and [", absl::StrJoin(scale_shape, ", "), "]"));
   }
-  const int64_t g =
-      axis == KiviGroupAxis::kTokens ? format.group_size : ChannelGroup(format.group_size, head_dim);
+  const int64_t g = axis == KiviGroupAxis::kTokens ? format.group_size
+                                                   : ChannelGroup(format.group_size, head_dim);
   at::Tensor out;
   CTXMEM_RETURN_IF_ERROR(model::TorchCall("kivi dequantize", [&] {
     at::Tensor codes = q.codes.to(at::kCPU);
@@ -185,13 +185,14 @@ absl::StatusOr<Memory> RoundTripMemory(const Memory& memory, const KvFormat& for
       continue;
     }
     const int64_t len = layer.k.size(1);
-    CTXMEM_ASSIGN_OR_RETURN(QuantizedTensor qk, KiviQuantize(layer.k, format, KiviGroupAxis::kTokens));
+    CTXMEM_ASSIGN_OR_RETURN(QuantizedTensor qk,
+                            KiviQuantize(layer.k, format, KiviGroupAxis::kTokens));
     CTXMEM_ASSIGN_OR_RETURN(QuantizedTensor qv,
                             KiviQuantize(layer.v, format, KiviGroupAxis::kChannels));
-    CTXMEM_ASSIGN_OR_RETURN(at::Tensor k, KiviDequantize(qk, format, KiviGroupAxis::kTokens, len,
-                                                         layer.k.size(2)));
-    CTXMEM_ASSIGN_OR_RETURN(at::Tensor v, KiviDequantize(qv, format, KiviGroupAxis::kChannels, len,
-                                                         layer.v.size(2)));
+    CTXMEM_ASSIGN_OR_RETURN(
+        at::Tensor k, KiviDequantize(qk, format, KiviGroupAxis::kTokens, len, layer.k.size(2)));
+    CTXMEM_ASSIGN_OR_RETURN(
+        at::Tensor v, KiviDequantize(qv, format, KiviGroupAxis::kChannels, len, layer.v.size(2)));
     CTXMEM_RETURN_IF_ERROR(model::TorchCall("kv round trip", [&] {
       layer.k = k.to(device, type);
       layer.v = v.to(device, type);

@@ -123,15 +123,16 @@ absl::StatusOr<PositionMode> BlobPositionMode(const blob::BlobMetadata& metadata
 
 // One layer's k or v from a KIVI blob: codes and F16 scale/zero, dequantized to fp32.
 absl::StatusOr<at::Tensor> DecodeKivi(const TensorLookup& lookup, const std::string& codes_name,
-                                      const std::string& scale_name,
-                                      const std::string& zero_name, const KvFormat& format,
-                                      KiviGroupAxis axis, int64_t n_kv, int64_t len,
-                                      int64_t head_dim) {
-  CTXMEM_ASSIGN_OR_RETURN(TensorRef codes_ref, Need(lookup, codes_name, StDtype::kU8,
-                                                    KiviCodeShape(n_kv, len, head_dim, format.dtype)));
+                                      const std::string& scale_name, const std::string& zero_name,
+                                      const KvFormat& format, KiviGroupAxis axis, int64_t n_kv,
+                                      int64_t len, int64_t head_dim) {
+  CTXMEM_ASSIGN_OR_RETURN(
+      TensorRef codes_ref,
+      Need(lookup, codes_name, StDtype::kU8, KiviCodeShape(n_kv, len, head_dim, format.dtype)));
   const std::vector<int64_t> scale_shape =
       KiviScaleShape(n_kv, len, head_dim, format.group_size, axis);
-  CTXMEM_ASSIGN_OR_RETURN(TensorRef scale_ref, Need(lookup, scale_name, StDtype::kF16, scale_shape));
+  CTXMEM_ASSIGN_OR_RETURN(TensorRef scale_ref,
+                          Need(lookup, scale_name, StDtype::kF16, scale_shape));
   CTXMEM_ASSIGN_OR_RETURN(TensorRef zero_ref, Need(lookup, zero_name, StDtype::kF16, scale_shape));
   QuantizedTensor q;
   CTXMEM_ASSIGN_OR_RETURN(q.codes, ToTorch(codes_ref));
@@ -628,9 +629,8 @@ absl::StatusOr<ResumableMemory> DecodeResumableMemory(absl::string_view verified
     CTXMEM_ASSIGN_OR_RETURN(
         TensorRef ref, Need(lookup, blob::RankTensorName(i), StDtype::kF32, {c.n_kv_heads, len}));
     CTXMEM_ASSIGN_OR_RETURN(at::Tensor rank, ToTorch(ref));
-    CTXMEM_RETURN_IF_ERROR(model::TorchCall("decode rank", [&] {
-      out.memory.layers[i].rank = rank.to(device);
-    }));
+    CTXMEM_RETURN_IF_ERROR(
+        model::TorchCall("decode rank", [&] { out.memory.layers[i].rank = rank.to(device); }));
   }
   if (!has_hidden) return out;
   out.state.hidden.resize(c.n_layers);
@@ -640,8 +640,8 @@ absl::StatusOr<ResumableMemory> DecodeResumableMemory(absl::string_view verified
     if (src_ref->dtype != StDtype::kI64 || src_ref->shape.size() != 2 ||
         src_ref->shape[0] != c.n_kv_heads) {
       return absl::DataLossError(absl::StrCat("blob tensor ", blob::HiddenTensorName(i, "src"),
-                                              " is ", ShapeString(src_ref->shape),
-                                              ", expected [", c.n_kv_heads, ", n] I64"));
+                                              " is ", ShapeString(src_ref->shape), ", expected [",
+                                              c.n_kv_heads, ", n] I64"));
     }
     const int64_t n = src_ref->shape[1];
     CTXMEM_ASSIGN_OR_RETURN(TensorRef k_ref, lookup(blob::HiddenTensorName(i, "k")));

@@ -88,22 +88,22 @@ absl::Status MemoryState::Restore(Memory memory, std::vector<LayerMemory> hidden
                                                    " layers, the model has ", n_layers));
   }
   if (memory.position_mode != config_.position_mode) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("base memory has position_mode ", std::string(PositionModeName(memory.position_mode)),
-                     ", the config ", std::string(PositionModeName(config_.position_mode))));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "base memory has position_mode ", std::string(PositionModeName(memory.position_mode)),
+        ", the config ", std::string(PositionModeName(config_.position_mode))));
   }
   if (hidden.size() != hidden_.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "base memory has a hidden store of ", hidden.size(), " layers; memory type ",
-        std::string(MemoryTypeName(config_.memory_type)), " needs ", hidden_.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("base memory has a hidden store of ", hidden.size(), " layers; memory type ",
+                     std::string(MemoryTypeName(config_.memory_type)), " needs ", hidden_.size()));
   }
   const int64_t want_sinks = pruner_->carry() == MemoryCarry::kNothing
                                  ? 0
                                  : std::min(config_.n_sink_tokens, memory.n_tokens);
   if (memory.n_tokens < 1 || (memory.len() > 0 && memory.n_sinks != want_sinks)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("base memory has n_tokens=", memory.n_tokens, " and n_sinks=",
-                     memory.n_sinks, "; the config keeps ", want_sinks, " sinks"));
+    return absl::InvalidArgumentError(absl::StrCat("base memory has n_tokens=", memory.n_tokens,
+                                                   " and n_sinks=", memory.n_sinks,
+                                                   "; the config keeps ", want_sinks, " sinks"));
   }
   visible_ = std::move(memory);
   hidden_ = std::move(hidden);

@@ -54,25 +54,26 @@ absl::StatusOr<std::unique_ptr<CompressJob>> CompressJob::Create(
           "base_memory_id '", start.base_memory_id().substr(0, 80), "' is not a memory id"));
     }
     if (start.add_bos()) {
-      return absl::InvalidArgumentError("add_bos with base_memory_id: an append continues a "
-                                        "stream, a BOS token in its middle is not wanted");
+      return absl::InvalidArgumentError(
+          "add_bos with base_memory_id: an append continues a "
+          "stream, a BOS token in its middle is not wanted");
     }
     CTXMEM_ASSIGN_OR_RETURN(blob::BlobHandle handle,
                             env.store->Get(start.base_memory_id(), tenant));
     if (handle.info().metadata.model_fingerprint != env.identity.model_fingerprint) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "base memory ", start.base_memory_id(), " was made with model ",
-          handle.info().metadata.model_fingerprint, ", this server runs ",
-          env.identity.model_fingerprint));
+      return absl::FailedPreconditionError(
+          absl::StrCat("base memory ", start.base_memory_id(), " was made with model ",
+                       handle.info().metadata.model_fingerprint, ", this server runs ",
+                       env.identity.model_fingerprint));
     }
     CTXMEM_ASSIGN_OR_RETURN(ResolvedCompressionConfig base_config,
                             ResolveStoredCompressionConfig(
                                 handle.info().metadata.compression_config, env.config_limits));
     if (start.has_config() && start.config().ByteSizeLong() > 0 &&
         config.canonical_json != base_config.canonical_json) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "config differs from the base memory's (leave it unset to use the base's): ",
-          config.canonical_json, " vs ", base_config.canonical_json));
+      return absl::InvalidArgumentError(
+          absl::StrCat("config differs from the base memory's (leave it unset to use the base's): ",
+                       config.canonical_json, " vs ", base_config.canonical_json));
     }
     config = std::move(base_config);
     base = std::move(handle);
@@ -184,9 +185,9 @@ absl::StatusOr<bool> CompressJob::Prepare() {
     j["base_memory_id"] = base_memory_id_;
     CTXMEM_ASSIGN_OR_RETURN(id_config, blob::CanonicalJson(j.dump()));
   }
-  CTXMEM_ASSIGN_OR_RETURN(blob::MemoryIdBuilder builder,
-                          blob::MemoryIdBuilder::Create(tenant_, env_.identity.model_fingerprint,
-                                                        id_config));
+  CTXMEM_ASSIGN_OR_RETURN(
+      blob::MemoryIdBuilder builder,
+      blob::MemoryIdBuilder::Create(tenant_, env_.identity.model_fingerprint, id_config));
   CTXMEM_RETURN_IF_ERROR(builder.AddTokens(tokens_));
   CTXMEM_ASSIGN_OR_RETURN(memory_id_, builder.Finish());
 
@@ -238,10 +239,10 @@ absl::StatusOr<CompressJobOutcome> CompressJob::Run(
   compress::SpanTokenSource source(tokens_);
   CTXMEM_ASSIGN_OR_RETURN(
       compress::CompressResult result,
-      base_.has_value() ? compress::CompressAppend(env_.model->transformer(), source,
-                                                   config_.config, *base_memory, hooks)
-                        : compress::Compress(env_.model->transformer(), source, config_.config,
-                                             hooks));
+      base_.has_value()
+          ? compress::CompressAppend(env_.model->transformer(), source, config_.config,
+                                     *base_memory, hooks)
+          : compress::Compress(env_.model->transformer(), source, config_.config, hooks));
   base_memory = absl::UnknownError("consumed");  // free the base's tensors
   outcome_.compress_seconds = SecondsSince(start);
   if (should_stop && should_stop()) {
@@ -257,9 +258,9 @@ absl::StatusOr<CompressJobOutcome> CompressJob::Run(
   base.created_unix_ms = NowUnixMs();
   if (!client_label_.empty()) base.extra[kClientLabelKey] = client_label_;
   if (!base_memory_id_.empty()) base.extra[kBaseMemoryIdKey] = base_memory_id_;
-  CTXMEM_ASSIGN_OR_RETURN(compress::EncodedMemory encoded,
-                          compress::EncodeMemory(result.memory, config_.kv_format, std::move(base),
-                                                 &result.state));
+  CTXMEM_ASSIGN_OR_RETURN(
+      compress::EncodedMemory encoded,
+      compress::EncodeMemory(result.memory, config_.kv_format, std::move(base), &result.state));
   result = compress::CompressResult();  // free the engine's copy before sealing
   const std::string staging =
       absl::StrCat(env_.store->staging_dir(), "/", memory_id_, ".", request_id_, ".safetensors");

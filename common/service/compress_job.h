@@ -110,8 +110,8 @@ class CompressJob {
   const std::string request_id_;
   std::string client_label_;
   bool add_bos_ = false;
-  std::string base_memory_id_;             // "" = not an append
-  std::optional<blob::BlobHandle> base_;   // pinned base blob of an append
+  std::string base_memory_id_;            // "" = not an append
+  std::optional<blob::BlobHandle> base_;  // pinned base blob of an append
 
   InputKind kind_ = InputKind::kNone;
   std::string text_;           // uploaded text (kText)

@@ -133,8 +133,8 @@ absl::StatusOr<ResolvedCompressionConfig> ResolveStoredCompressionConfig(
   }
   CTXMEM_ASSIGN_OR_RETURN(ResolvedCompressionConfig out, ResolveCompressionConfig(p, limits));
   if (out.canonical_json != canonical_json) {
-    return bad(absl::StrCat("does not resolve to itself (got ", out.canonical_json.substr(0, 300),
-                            ")"));
+    return bad(
+        absl::StrCat("does not resolve to itself (got ", out.canonical_json.substr(0, 300), ")"));
   }
   return out;
 }

@@ -27,7 +27,7 @@ struct CompressionLimits {
 
 struct ResolvedCompressionConfig {
   compress::CompressionConfig config;  // expected_length is always 0 (lengths are known)
-  compress::KvFormat kv_format;  // how the blob stores K/V
+  compress::KvFormat kv_format;        // how the blob stores K/V
   // CanonicalJson of every engine field plus "kv_dtype" (and "kv_group_size" when quantized):
   // what the memory id hashes and the blob's compression_config holds. Same config, same bytes.
   std::string canonical_json;

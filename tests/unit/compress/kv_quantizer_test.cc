@@ -105,15 +105,14 @@ TEST(KvQuantizerTest, ConstantGroupsAndBadInputs) {
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(KiviQuantize(at::full({1, 2, 2}, 1e6f), Format(KvDtype::kInt8, 2),
-                         KiviGroupAxis::kTokens)
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);  // beyond fp16 scales
-  EXPECT_EQ(KiviDequantize(*q, Format(KvDtype::kInt4, 2), KiviGroupAxis::kTokens, 6, 4)
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);  // shapes do not fit len
+  EXPECT_EQ(
+      KiviQuantize(at::full({1, 2, 2}, 1e6f), Format(KvDtype::kInt8, 2), KiviGroupAxis::kTokens)
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);  // beyond fp16 scales
+  EXPECT_EQ(
+      KiviDequantize(*q, Format(KvDtype::kInt4, 2), KiviGroupAxis::kTokens, 6, 4).status().code(),
+      absl::StatusCode::kInvalidArgument);  // shapes do not fit len
 }
 
 TEST(KvQuantizerTest, RoundTripMemoryKeepsShapesSourcesAndDtype) {

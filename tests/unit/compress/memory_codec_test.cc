@@ -231,16 +231,15 @@ TEST(MemoryCodecTest, WritesQuantizedSamplesForThePythonCheck) {
   const char* sample = std::getenv("CTXMEM_BLOB_SAMPLE");
   if (sample == nullptr || *sample == '\0') GTEST_SKIP() << "set CTXMEM_BLOB_SAMPLE=<prefix>";
   const Memory memory = TinyMemory(11, PositionMode::kSlots);
-  for (auto [dtype, group] : {std::pair{KvDtype::kInt8, int64_t{4}},
-                              std::pair{KvDtype::kInt4, int64_t{4}},
-                              std::pair{KvDtype::kInt4, int64_t{64}}}) {
+  for (auto [dtype, group] :
+       {std::pair{KvDtype::kInt8, int64_t{4}}, std::pair{KvDtype::kInt4, int64_t{4}},
+        std::pair{KvDtype::kInt4, int64_t{64}}}) {
     blob::BlobMetadata base = BaseMetadata(CompressionConfig{});
     base.extra["x.test_pattern"] = "wave";  // check_blob_python.py regenerates TinyMemory's k/v
     auto encoded = EncodeMemory(memory, Kivi(dtype, group), base);
     ASSERT_TRUE(encoded.ok()) << encoded.status();
-    const std::string path = std::string(sample) + ".kivi_" +
-                             std::string(KvDtypeLabel(dtype)) + "_g" + std::to_string(group) +
-                             ".safetensors";
+    const std::string path = std::string(sample) + ".kivi_" + std::string(KvDtypeLabel(dtype)) +
+                             "_g" + std::to_string(group) + ".safetensors";
     ASSERT_TRUE(blob::SealBlobToFile(encoded->tensors, encoded->metadata, path).ok()) << path;
     std::printf("wrote %s\n", path.c_str());
   }
