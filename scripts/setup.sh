@@ -116,7 +116,8 @@ fi
 if [ "${CTXMEM_NO_TRAIN_TEXT:-0}" != 1 ]; then
   if [ ! -f "$CTXMEM_TRAIN_TEXT/manifest.json" ]; then
     log "fetching the training text into $CTXMEM_TRAIN_TEXT"
-    [ -n "$(ls /var/lib/apt/lists/*_Packages 2>/dev/null | head -1)" ] || $SUDO apt-get update -qq
+    [ -n "$(ls /var/lib/apt/lists/*_Packages 2>/dev/null | head -1)" ] ||
+      $SUDO apt-get update -qq || true
     python3 "$here/../tools/fetch_training_text.py" --out "$CTXMEM_TRAIN_TEXT" ||
       log "WARNING: training text not fetched (only \`ctxmem train\` on it needs it)"
   else
