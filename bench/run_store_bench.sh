@@ -29,7 +29,8 @@ printf '{"identities":[{"name":"bench","credentials":[{"accessKey":"%s","secretK
   -master.port.grpc="${p[1]}" -volume.port="${p[2]}" -volume.port.grpc="${p[3]}" \
   -filer.port="${p[4]}" -filer.port.grpc="${p[5]}" -s3.port="${p[6]}" -s3.port.grpc="${p[7]}" \
   -admin.port="${p[8]}" -admin.port.grpc="${p[9]}" -s3.config="$work/s3.json" -webdav=false \
-  -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 -bucket=ctxmem-bench \
+  -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 -master.telemetry=false \
+  -bucket=ctxmem-bench \
   > "$work/weed.log" 2>&1 &
 weed_pid=$!
 endpoint="http://127.0.0.1:${p[6]}"

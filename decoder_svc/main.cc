@@ -30,6 +30,7 @@
 #include "common/service/work_queue.h"
 #include "common/status.h"
 #include "decoder_svc/decoder_service.h"
+#include "decoder_svc/openai_http_server.h"
 
 namespace ctxmem::decoder {
 namespace {
@@ -47,6 +48,8 @@ struct Flags : service::ServerFlags {
   int64_t queue_depth = 16;
   int64_t max_new_tokens = 1024;
   int64_t max_prompt_tokens = 8192;
+  std::string http_listen;  // OpenAI-compatible HTTP HOST:PORT; "" = off
+  int http_threads = 16;
 };
 
 // "host:port" -> "host" (brackets of IPv6 kept).
@@ -65,10 +68,13 @@ int Run(const Flags& flags) {
     return Fail(s);
   }
 
-  if (absl::Status s = service::CheckAuthPolicy(flags.listen, !flags.tokens_file.empty(),
-                                                flags.allow_insecure_remote);
-      !s.ok()) {
-    return Fail(s);
+  for (const std::string& address : {flags.listen, flags.http_listen}) {
+    if (address.empty()) continue;
+    if (absl::Status s = service::CheckAuthPolicy(address, !flags.tokens_file.empty(),
+                                                  flags.allow_insecure_remote);
+        !s.ok()) {
+      return Fail(s);
+    }
   }
   service::TokenAuth auth = service::TokenAuth::Disabled();
   if (!flags.tokens_file.empty()) {
@@ -178,13 +184,28 @@ int Run(const Flags& flags) {
   absl::StatusOr<std::unique_ptr<service::ServerRunner>> runner =
       service::ServerRunner::Start(runner_options, {&service});
   if (!runner.ok()) return Fail(runner.status());
+  std::unique_ptr<OpenAiHttpServer> http;  // the second front over the same deps
+  if (!flags.http_listen.empty()) {
+    OpenAiHttpOptions http_options;
+    http_options.listen_address = flags.http_listen;
+    http_options.model_name = identity->model_name;
+    http_options.max_request_bytes = flags.max_request_bytes;
+    http_options.n_threads = flags.http_threads;
+    http_options.tls = server_tls;
+    absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> started =
+        OpenAiHttpServer::Start(deps, std::move(http_options));
+    if (!started.ok()) return Fail(started.status());
+    http = *std::move(started);
+  }
 
   const std::string metrics_text =
       flags.metrics_listen.empty()
           ? "off"
           : absl::StrCat(HostOf(flags.metrics_listen), ":", (*endpoint)->port());
-  std::printf("decoder_svc listening grpc=%s:%d metrics=%s\n", HostOf(flags.listen).c_str(),
-              (*runner)->port(), metrics_text.c_str());
+  const std::string http_text =
+      http == nullptr ? "" : absl::StrCat(" http=", HostOf(flags.http_listen), ":", http->port());
+  std::printf("decoder_svc listening grpc=%s:%d metrics=%s%s\n", HostOf(flags.listen).c_str(),
+              (*runner)->port(), metrics_text.c_str(), http_text.c_str());
   std::fflush(stdout);
   service::LogInfo(
       absl::StrFormat("serving: compressors=%d workers=%d queue_depth=%d auth=%s tls=%s",
@@ -193,6 +214,7 @@ int Run(const Flags& flags) {
 
   (*runner)->WaitForShutdownSignal();
   service::LogInfo("shutting down: draining the work queue");
+  if (http != nullptr) http->Stop();  // its handlers wait for their calls on the queue
   queue.Shutdown();
   runner->reset();
   service::LogInfo("stopped");
@@ -233,6 +255,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-prompt-tokens", flags.max_prompt_tokens, "Largest prompt in tokens")
       ->capture_default_str();
+  app.add_option("--http-listen", flags.http_listen,
+                 "OpenAI-compatible HTTP API (docs/http_api.md) on HOST:PORT; off by default");
+  app.add_option("--http-threads", flags.http_threads,
+                 "HTTP connections served at once (an idle keep-alive one holds a thread)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = flags.Validate(); !s.ok()) {
     std::fprintf(stderr, "decoder_svc: %s\n", std::string(s.message()).c_str());

@@ -15,7 +15,14 @@ APT_PKGS=(build-essential cmake ninja-build ccache pkg-config git unzip
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   prometheus-cpp-dev libpcre2-dev libxxhash-dev libzstd-dev nlohmann-json3-dev libcli11-dev
   libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libcurl4-openssl-dev
-  python3-venv)
+  python3-venv
+  libcpp-httplib-dev  # decoder_svc's OpenAI-compatible HTTP front
+  # The Go client (clients/go): Debian's Go, protoc plugins and Go gRPC/protobuf libraries in
+  # /usr/share/gocode (nothing comes from the Go module proxy).
+  # grpc-go 1.33 marshals through github.com/golang/protobuf: the 1.5 one (over APIv2), not
+  # the 1.3 one, which crashes on the messages protoc-gen-go 1.28 makes.
+  golang-go protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev golang-google-protobuf-dev
+  golang-github-golang-protobuf-1-5-dev)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -51,7 +58,9 @@ fi
 PY_PKGS=(filelock "typing-extensions>=4.13" "setuptools>=77.0.3" sympy networkx jinja2 fsspec
   numpy "safetensors==0.8.0" "matplotlib==3.11.2" "grpcio==1.85.1" "grpcio-tools==1.85.1"
   "transformers==5.23.0" "tokenizers==0.23.3" "gguf==0.19.0" pyyaml
-  "kubernetes-validate==1.37.0")  # schema check of deploy/k8s in tests/deploy (22 MB wheel)
+  "kubernetes-validate==1.37.0"  # schema check of deploy/k8s in tests/deploy (22 MB wheel)
+  "openai==3.51.0"  # the official client, against decoder_svc's HTTP front (integration tests)
+  "build==1.6.1")   # python -m build: the Python client's sdist + wheel (integration tests)
 CUDA_SHIMS=("nvidia-cusparselt-cu13==0.8.1" "nvidia-nvshmem-cu13==3.7.2" "nvidia-cufile"
   "nvidia-nccl-cu13==2.30.7")
 # transformers needs accelerate to load GGUF files (reference goldens only); it would pull the

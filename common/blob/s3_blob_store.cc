@@ -299,9 +299,8 @@ absl::StatusOr<std::string> S3BlobStore::ReadHeader(const std::string& id,
   const std::string key = KeyOf(id, tenant);
   std::string bytes;
   absl::StatusOr<S3Object> object = client_->GetObject(key, 0, kHeaderProbeBytes, &bytes);
-  if (absl::IsOutOfRange(object.status()) || absl::IsDataLoss(object.status())) {
-    bytes.clear();  // smaller than the probe: read it all
-    object = client_->GetObject(key, 0, 0, &bytes);
+  if (absl::IsOutOfRange(object.status())) {  // an empty object
+    return absl::DataLossError(absl::StrCat("blob '", id, "' is empty"));
   }
   if (!object.ok()) return ForBlob(object.status(), id);
   if (bytes.size() < 8) {

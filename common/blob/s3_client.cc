@@ -525,7 +525,9 @@ absl::StatusOr<S3Object> S3Client::GetObject(const std::string& key, uint64_t of
     return StatusOf(*response, request.what);
   }
   S3Object object = ObjectFromHeaders(key, *response);
-  const uint64_t want = length > 0 ? length : (object.size > offset ? object.size - offset : 0);
+  // S3 clips a range that runs past the end: bytes [offset, min(offset + length, size)).
+  const uint64_t rest = object.size > offset ? object.size - offset : 0;
+  const uint64_t want = length > 0 ? std::min(length, rest) : rest;
   if (received != want) {
     out->resize(start_size);
     return absl::DataLossError(absl::StrCat(request.what, ": got ", received, " bytes of ", want,

@@ -101,7 +101,8 @@ class S3Client {
   absl::Status AbortMultipartUpload(const std::string& key, const std::string& upload_id);
 
   absl::StatusOr<S3Object> HeadObject(const std::string& key) const;
-  // Bytes [offset, offset + length) of the object (length 0 = to the end), appended to *out.
+  // Bytes [offset, min(offset + length, size)) of the object (length 0 = to the end), appended
+  // to *out; OutOfRange when offset is past the end.
   // A body that breaks is resumed with a Range from the last byte received (If-Match on the
   // first answer's ETag, so a replaced object is not spliced). Returns the object's HEAD
   // fields (size = the whole object's).

@@ -41,7 +41,8 @@ from ctxmem_client._stubs import (compressor_pb2, compressor_pb2_grpc, decoder_p
 
 TEXT_PATH = os.path.join(SOURCE_DIR, "tests", "data", "text", "pride_and_prejudice.txt")
 TOKENIZER_JSON = os.path.join(SOURCE_DIR, "tests", "data", "tokenizer", "smollm2_tokenizer.json")
-READY_RE = re.compile(r"^(compressor_svc|decoder_svc) listening grpc=(\S+) metrics=(\S+)\s*$")
+READY_RE = re.compile(
+    r"^(compressor_svc|decoder_svc) listening grpc=(\S+) metrics=(\S+)(?: http=(\S+))?\s*$")
 START_TIMEOUT_S = float(os.environ.get("CTXMEM_TEST_START_TIMEOUT", "120"))
 # Small, fast compression settings used throughout (SmolLM2-135M on 2 CPU cores).
 SMALL_CONFIG = {"pruner": "streaming_llm", "memory_type": "FM", "chunk_size": 128,
@@ -76,6 +77,7 @@ class ServerProcess:
         self.log_path = os.path.join(workdir, f"{kind}-{int(time.time() * 1000)}.log")
         self.grpc_addr = ""
         self.metrics_addr = ""
+        self.http_addr = ""  # decoder_svc --http-listen (OpenAI-compatible API); "" = off
         self.proc: Optional[subprocess.Popen] = None
         self._stdout_lines: List[str] = []
         # For TLS servers: how the harness's health check connects.
@@ -102,6 +104,7 @@ class ServerProcess:
                     if m.group(1) != self.kind:
                         self._stdout_lines.append(f"(harness: expected {self.kind})")
                     self.grpc_addr, self.metrics_addr = m.group(2), m.group(3)
+                    self.http_addr = m.group(4) or ""
                     ready.set()
 
         threading.Thread(target=read_stdout, daemon=True).start()
@@ -417,7 +420,7 @@ class SeaweedFS:
                 f"-filer.port.grpc={p[5]}", f"-s3.port={p[6]}", f"-s3.port.grpc={p[7]}",
                 f"-admin.port={p[8]}", f"-admin.port.grpc={p[9]}", f"-s3.config={self.config}",
                 "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                f"-bucket={self.BUCKET}"]
+                "-master.telemetry=false", f"-bucket={self.BUCKET}"]
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, cwd=self.dir,
                                      start_new_session=True)

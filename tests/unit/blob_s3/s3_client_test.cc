@@ -75,6 +75,9 @@ TEST_F(S3ClientTest, RangedGets) {
   got.clear();
   ASSERT_TRUE(client_->GetObject(Key("r"), 4990, 0, &got).ok());
   EXPECT_EQ(got, body.substr(4990));
+  got.clear();  // a range past the end is clipped, as S3 does
+  ASSERT_TRUE(client_->GetObject(Key("r"), 4000, 64 << 10, &got).ok());
+  EXPECT_EQ(got, body.substr(4000));
   EXPECT_EQ(client_->GetObject(Key("r"), 6000, 0, &got).status().code(),
             absl::StatusCode::kOutOfRange);
 }
@@ -162,7 +165,7 @@ TEST_F(S3ClientTest, GetResumesAcrossAServerRestart) {
   ASSERT_TRUE(client_->PutObject(Key("big"), body, {}, false).ok());
   S3ClientOptions options = server_->ClientOptions();
   options.max_recv_bytes_per_second = 8 << 20;  // ~3 s for the whole object
-  options.max_attempts = 12;
+  options.max_attempts = 30;  // ~30 s of retries: enough for a restart on a busy machine
   options.backoff_initial = std::chrono::milliseconds(100);
   options.backoff_max = std::chrono::milliseconds(1000);
   auto slow = *S3Client::Create(options);
@@ -181,6 +184,22 @@ TEST_F(S3ClientTest, GetResumesAcrossAServerRestart) {
   EXPECT_TRUE(got == body);
   EXPECT_GE(slow->stats().n_resumes, 1);
   EXPECT_GE(slow->stats().n_retries, 1);
+}
+
+// No endpoint: AWS, virtual-hosted by region; an endpoint: path-style unless asked otherwise.
+TEST(S3ClientAddressingTest, AwsIsVirtualHostedOthersPathStyle) {
+  S3ClientOptions options;
+  options.bucket = "my-bucket";
+  options.region = "eu-west-1";
+  options.credentials = {"AK", "SK", ""};
+  EXPECT_EQ((*S3Client::Create(options))->Describe(),
+            "s3://my-bucket at https://my-bucket.s3.eu-west-1.amazonaws.com");
+  options.endpoint = "http://127.0.0.1:8333/";
+  EXPECT_EQ((*S3Client::Create(options))->Describe(), "s3://my-bucket at http://127.0.0.1:8333");
+  options.virtual_hosted = true;
+  options.endpoint = "https://minio.example";
+  EXPECT_EQ((*S3Client::Create(options))->Describe(),
+            "s3://my-bucket at https://my-bucket.minio.example");
 }
 
 }  // namespace

@@ -135,6 +135,7 @@ class SeaweedServer {
                                      "-admin.ui=false",
                                      "-s3.port.iceberg=0",
                                      "-s3.port.lance=0",
+                                     "-master.telemetry=false",
                                      std::string("-bucket=") + kWeedBucket};
     const std::string log = dir_.File("weed.log");
     pid_ = fork();
