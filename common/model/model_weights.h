@@ -42,7 +42,9 @@ struct ModelWeights {
 
 struct WeightLoadOptions {
   c10::Device device = c10::Device(c10::kCPU);
-  c10::ScalarType dtype = c10::kFloat;  // kFloat, kBFloat16 or kHalf
+  // Of the matrices (projections, MLP, embedding, head): kFloat, kBFloat16 or kHalf. Norm
+  // weights and biases stay fp32 (they are applied to fp32 activations).
+  c10::ScalarType dtype = c10::kFloat;
 };
 
 // Loads and dequantizes every tensor a `config` model needs. InvalidArgument naming the file

@@ -1,0 +1,62 @@
+#include "common/model/qmatvec.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+
+namespace ctxmem::model {
+
+const CpuKernelTable& CpuKernels(CpuIsa isa) {
+  const CpuIsa top = DetectedCpuIsa();
+  if (static_cast<int>(isa) > static_cast<int>(top)) isa = top;
+  switch (isa) {
+    case CpuIsa::kAvx512Vnni:
+      return *Avx512VnniCpuKernels();
+    case CpuIsa::kAvx2:
+      return *Avx2CpuKernels();
+    case CpuIsa::kScalar:
+      break;
+  }
+  return *ScalarCpuKernels();
+}
+
+const CpuKernelTable& ActiveCpuKernels() {
+  static const CpuKernelTable& k = CpuKernels(ActiveCpuIsa());
+  return k;
+}
+
+void Q8Activations::Quantize(const CpuKernelTable& k, const float* x, int64_t n, int64_t cols) {
+  n_ = n;
+  cols_ = cols;
+  const int64_t nb = cols / 32;
+  if (static_cast<int64_t>(q_.size()) < n * cols) q_.resize(n * cols);
+  if (static_cast<int64_t>(d_.size()) < n * nb) {
+    d_.resize(n * nb);
+    s_.resize(n * nb);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    k.quantize_row_q8(x + i * cols, cols, q_.data() + i * cols, d_.data() + i * nb,
+                      s_.data() + i * nb);
+  }
+}
+
+void QMatMul(const CpuKernelTable& k, const QuantizedMatrix& w, const Q8Activations& x, float* y,
+             int64_t ldy, int n_threads) {
+  const KernelWeights wv = w.view();
+  const KernelActivations xv = x.view();
+  const int64_t rows = w.rows();
+  const int threads = n_threads > 0 ? n_threads : at::get_num_threads();
+  // Small matrices are not worth waking a thread for (~2 us per parallel region).
+  const int64_t bytes_per_row = std::max<int64_t>(1, w.bytes() / std::max<int64_t>(rows, 1));
+  const int64_t min_rows = std::max<int64_t>(16, (64 << 10) / bytes_per_row);
+  if (threads <= 1 || rows < 2 * min_rows) {
+    k.qmatvec(wv, xv, y, ldy, 0, rows);
+    return;
+  }
+  const int64_t grain = std::max<int64_t>(min_rows, (rows + threads - 1) / threads);
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    k.qmatvec(wv, xv, y, ldy, begin, end);
+  });
+}
+
+}  // namespace ctxmem::model
