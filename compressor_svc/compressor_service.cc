@@ -4,6 +4,7 @@
 #include <absl/strings/str_format.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "common/blob/blob_id.h"
 #include "common/blob/file_blob_store.h"
@@ -72,8 +73,10 @@ void CompressorService::CountRequest(absl::string_view method, grpc::StatusCode 
 }
 
 void CompressorService::RefreshStoreGauges() {
-  if (metrics_ != nullptr)
-    metrics_->SetStore(env_.store->total_bytes(), env_.store->n_blobs(), env_.store->max_bytes());
+  if (metrics_ == nullptr) return;
+  if (const std::optional<blob::BlobStoreUsage> usage = env_.store->usage()) {
+    metrics_->SetStore(usage->total_bytes, usage->n_blobs, usage->max_bytes);
+  }
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CompressorService::Compress(
@@ -95,7 +98,7 @@ grpc::ServerUnaryReactor* CompressorService::StatMemory(
     CTXMEM_ASSIGN_OR_RETURN(blob::StoredBlobStat stat,
                             env_.store->Stat(request->memory_id(), tenant));
     CTXMEM_ASSIGN_OR_RETURN(blob::BlobMetadata metadata,
-                            service::ReadBlobMetadataUnverified(env_.store->BlobPath(stat.id)));
+                            service::ReadBlobMetadataUnverified(*env_.store, stat.id, tenant));
     *response = service::MemoryInfoFromMetadata(metadata, stat.n_bytes);
     return absl::OkStatus();
   }();
@@ -118,7 +121,7 @@ grpc::ServerUnaryReactor* CompressorService::ListMemories(
                             env_.store->List(tenant, page_size, request->page_token()));
     for (const blob::StoredBlobStat& stat : page.blobs) {
       absl::StatusOr<blob::BlobMetadata> metadata =
-          service::ReadBlobMetadataUnverified(env_.store->BlobPath(stat.id));
+          service::ReadBlobMetadataUnverified(*env_.store, stat.id, tenant);
       if (absl::IsNotFound(metadata.status())) continue;  // deleted meanwhile
       if (!metadata.ok()) {
         service::LogWarn(absl::StrFormat("list_memories memory_id=%s unreadable header: %s",

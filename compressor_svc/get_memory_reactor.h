@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "common/blob/file_blob_store.h"
+#include "common/blob/blob_store.h"
 #include "common/service/tenant_stream_limiter.h"
 #include "ctxmem/v1/compressor.grpc.pb.h"
 

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/plot_runner.h"
-#include "common/compress/passkey_task.h"
+#include "common/eval/passkey_task.h"
 #include "nlohmann/json.hpp"
 
 namespace ctxmem::cli {
@@ -57,9 +57,9 @@ int RunEvalPasskey(const EvalPasskeyArgs& args) {
   if (!lengths.ok()) return ReportError(kCommand, lengths.status());
   absl::StatusOr<std::vector<double>> depths = ParseNumbers(args.depths);
   if (!depths.ok()) return ReportError(kCommand, depths.status());
-  std::vector<compress::PasskeyOptions> runs;
+  std::vector<eval::PasskeyOptions> runs;
   for (const std::string& pruner : SplitList(args.pruners)) {
-    compress::PasskeyOptions o;
+    eval::PasskeyOptions o;
     o.lengths = *lengths;
     o.depths = *depths;
     o.n_trials = args.n_trials;
@@ -85,19 +85,19 @@ int RunEvalPasskey(const EvalPasskeyArgs& args) {
   json["model"] = (*model)->path();
   json["runs"] = nlohmann::json::array();
   std::string md;
-  for (const compress::PasskeyOptions& o : runs) {
-    auto progress = [&](const compress::PasskeyProgress& p) {
-      const compress::PasskeyTrial& t = *p.last;
+  for (const eval::PasskeyOptions& o : runs) {
+    auto progress = [&](const eval::PasskeyProgress& p) {
+      const eval::PasskeyTrial& t = *p.last;
       std::fprintf(stderr, "[%lld/%lld] %s len %lld depth %.2f key %s -> '%s' %s (%.1f s)\n",
                    static_cast<long long>(p.done), static_cast<long long>(p.total),
                    o.config.pruner.c_str(), static_cast<long long>(t.length), t.depth,
                    t.passkey.c_str(), t.answer.c_str(), t.correct ? "ok" : "wrong",
                    t.compress_seconds + t.generate_seconds);
     };
-    absl::StatusOr<compress::PasskeyResult> result = compress::RunPasskey(**model, o, progress);
+    absl::StatusOr<eval::PasskeyResult> result = eval::RunPasskey(**model, o, progress);
     if (!result.ok()) return ReportError(kCommand, result.status());
-    json["runs"].push_back(compress::PasskeyResultToJson(*result, o));
-    absl::StrAppend(&md, compress::PasskeyResultToMarkdown(*result, o), "\n");
+    json["runs"].push_back(eval::PasskeyResultToJson(*result, o));
+    absl::StrAppend(&md, eval::PasskeyResultToMarkdown(*result, o), "\n");
   }
   const std::string stem = args.out_dir + "/" + args.name;
   if (absl::Status s = WriteFileAtomically(stem + ".json", json.dump(1) + "\n"); !s.ok()) {

@@ -1,5 +1,5 @@
 #pragma once
-// `ctxmem eval-passkey`: passkey retrieval through compression (common/compress/passkey_task.h)
+// `ctxmem eval-passkey`: passkey retrieval through compression (common/eval/passkey_task.h)
 // for every length x depth and each pruner given; writes DIR/NAME.json and DIR/NAME.md and
 // draws DIR/NAME.png (accuracy heatmaps, length x depth) with tools/plot_passkey.py.
 

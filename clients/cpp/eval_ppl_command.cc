@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/plot_runner.h"
-#include "common/compress/ppl_sweep.h"
+#include "common/eval/ppl_sweep.h"
 #include "common/status.h"
 #include "common/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
@@ -18,7 +18,7 @@ namespace ctxmem::cli {
 namespace {
 
 // One stderr line, redrawn in place: [#####.....] setting 3/29 tova IMDC C=512 M=128 1024/2048
-void DrawProgress(const compress::PplSweepProgress& p) {
+void DrawProgress(const eval::PplSweepProgress& p) {
   constexpr int kWidth = 30;
   const double fraction =
       (static_cast<double>(p.setting) +
@@ -34,7 +34,7 @@ void DrawProgress(const compress::PplSweepProgress& p) {
       static_cast<long long>(c.chunk_size), static_cast<long long>(c.memory_size),
       static_cast<long long>(p.n_tokens_done), static_cast<long long>(p.n_tokens_total), p.seconds);
   if (p.finished != nullptr) {
-    const compress::PplRow& row = *p.finished;
+    const eval::PplRow& row = *p.finished;
     if (row.error.empty()) {
       std::fprintf(stderr, "\n  ppl %.4f  %.1f s  peak RSS %.0f MiB\n", row.ppl, row.seconds,
                    static_cast<double>(row.peak_rss_bytes) / (1 << 20));
@@ -121,7 +121,7 @@ CLI::App* AddEvalPplCommand(CLI::App* app, EvalPplArgs* args) {
 
 int RunEvalPpl(const EvalPplArgs& args) {
   const std::string kCommand = "eval-ppl";
-  compress::PplSweepOptions options;
+  eval::PplSweepOptions options;
   options.eval_len = args.eval_len;
   absl::StatusOr<compress::CompressionConfig> base = BaseConfig(args.compression);
   if (!base.ok()) return ReportError(kCommand, base.status());
@@ -166,11 +166,11 @@ int RunEvalPpl(const EvalPplArgs& args) {
   const nlohmann::json machine = MachineJson(args.model.n_threads);
 
   // Writes the table as it stands (pending settings marked); called after every setting.
-  auto write = [&](const compress::PplSweepResult& table) -> absl::Status {
-    nlohmann::json json = compress::PplSweepToJson(table);
+  auto write = [&](const eval::PplSweepResult& table) -> absl::Status {
+    nlohmann::json json = eval::PplSweepToJson(table);
     for (const auto& [key, value] : identity.items()) json[key] = value;
     json["machine"] = machine;
-    std::string md = compress::PplSweepToMarkdown(table);
+    std::string md = eval::PplSweepToMarkdown(table);
     md = absl::StrCat("Model `", model->path(), "`, ", args.model.device, " ", args.model.dtype,
                       ", ", args.model.n_threads, " thread(s); text `", args.text_path,
                       "`. Machine: ", machine.value("cpu", std::string("?")), ", nproc ",
@@ -180,19 +180,18 @@ int RunEvalPpl(const EvalPplArgs& args) {
     return WriteFileAtomically(stem + ".md", md);
   };
   absl::Status write_status;
-  auto progress = [&](const compress::PplSweepProgress& p) {
+  auto progress = [&](const eval::PplSweepProgress& p) {
     if (p.finished == nullptr || !p.finished->resumed) DrawProgress(p);
     if (p.table != nullptr && write_status.ok()) write_status = write(*p.table);
   };
-  absl::StatusOr<compress::PplSweepResult> result =
-      compress::RunPplSweep(model->transformer(), *ids, options, progress);
+  absl::StatusOr<eval::PplSweepResult> result =
+      eval::RunPplSweep(model->transformer(), *ids, options, progress);
   std::fprintf(stderr, "\n");
   if (!result.ok()) return ReportError(kCommand, result.status());
   if (!write_status.ok()) return ReportError(kCommand, write_status);
   if (absl::Status s = write(*result); !s.ok()) return ReportError(kCommand, s);
-  std::printf("%s\nwrote %s.json and %s.md (%.0f s)\n",
-              compress::PplSweepToMarkdown(*result).c_str(), stem.c_str(), stem.c_str(),
-              result->seconds);
+  std::printf("%s\nwrote %s.json and %s.md (%.0f s)\n", eval::PplSweepToMarkdown(*result).c_str(),
+              stem.c_str(), stem.c_str(), result->seconds);
   if (!args.no_plot) {
     DrawPlotOrWarn("eval-ppl", args.python, "plot_eval_ppl.py",
                    {stem + ".json", "--out", stem + ".png"}, stem + ".json is");

@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/plot_runner.h"
 #include "common/compress/config_json.h"
-#include "common/compress/memory_probe.h"
 #include "common/compress/token_source.h"
+#include "common/eval/memory_probe.h"
 #include "common/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 
@@ -77,7 +77,7 @@ int RunProbe(const ProbeArgs& args) {
   out["model"] = model->path();
   out["n_tokens"] = ids->size();
   out["runs"] = nlohmann::json::array();
-  compress::ProbeOptions options;
+  eval::ProbeOptions options;
   options.attention_usage = !args.no_usage;
   for (const compress::CompressionConfig& config : configs) {
     const std::string label = absl::StrCat(
@@ -91,13 +91,13 @@ int RunProbe(const ProbeArgs& args) {
     };
     compress::SpanTokenSource source(*ids);
     const auto start = std::chrono::steady_clock::now();
-    absl::StatusOr<compress::ProbeRun> run =
-        compress::CompressAndProbe(model->transformer(), source, config, options, hooks);
+    absl::StatusOr<eval::ProbeRun> run =
+        eval::CompressAndProbe(model->transformer(), source, config, options, hooks);
     std::fprintf(stderr, "\n");
     if (!run.ok()) return ReportError(kCommand, run.status());
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const compress::LayerProbe& mean = run->probe.mean;
+    const eval::LayerProbe& mean = run->probe.mean;
     std::printf("%-24s steps %lld  final forgetting %.4f  final keep rate %.4f  (%.1f s)\n",
                 label.c_str(), static_cast<long long>(run->probe.n_steps()),
                 mean.forgetting.empty() ? 0.0 : mean.forgetting.back(),
@@ -106,7 +106,7 @@ int RunProbe(const ProbeArgs& args) {
                            {"config", compress::CompressionConfigToJson(config)},
                            {"plan", run->result.plan.Describe()},
                            {"seconds", seconds},
-                           {"probe", compress::ProbeDataToJson(run->probe)}});
+                           {"probe", eval::ProbeDataToJson(run->probe)}});
   }
   const std::string json_path = args.out_dir + "/probe.json";
   if (absl::Status s = WriteFileAtomically(json_path, out.dump() + "\n"); !s.ok()) {

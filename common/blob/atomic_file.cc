@@ -26,6 +26,9 @@ std::string BaseName(const std::string& path) {
 absl::Status ErrnoError(absl::string_view what, const std::string& path, int err) {
   std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(err));
   if (err == ENOENT || err == ENOTDIR) return absl::NotFoundError(message);
+  // A full disk or quota is a resource the operator can free, not a bug: the caller's request
+  // fails with RESOURCE_EXHAUSTED and the next one may succeed.
+  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(message);
   return absl::InternalError(message);
 }
 
@@ -108,6 +111,7 @@ absl::Status AtomicFile::Append(absl::string_view bytes) {
   if (inject) {
     failed_ = true;
     Discard();
+    if (fault_.write_errno != 0) return ErrnoError("cannot write", temp_path_, fault_.write_errno);
     return absl::InternalError(
         absl::StrCat("injected write fault after ", bytes_written_, " bytes of ", temp_path_));
   }
@@ -120,7 +124,9 @@ absl::Status AtomicFile::Commit() {
         absl::StrCat("AtomicFile ", path_, ": Commit twice or after a failure"));
   }
   failed_ = true;  // until the rename succeeds, every exit below is a failure
-  absl::Status status = SyncFd(fd_, temp_path_);
+  absl::Status status = fault_.sync_errno != 0
+                            ? ErrnoError("cannot fsync", temp_path_, fault_.sync_errno)
+                            : SyncFd(fd_, temp_path_);
   if (!status.ok()) {
     Discard();
     return status;

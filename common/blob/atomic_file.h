@@ -24,6 +24,10 @@ bool IsAtomicTempName(absl::string_view file_name);
 // Faults to inject into one AtomicFile (crash-safety tests only; STYLE rule 10).
 struct AtomicFileFault {
   int64_t fail_after_bytes = -1;    // Append fails once this many bytes are written; -1 = never
+  // The errno that failure reports, as a real write(2) would (e.g. ENOSPC: the disk filled up
+  // mid-write); 0 = an Internal "injected write fault".
+  int write_errno = 0;
+  int sync_errno = 0;               // != 0: Commit's fsync fails with this errno (ENOSPC, EIO)
   bool fail_before_rename = false;  // Commit fails after the fsync, before the rename
   // Simulates kill -9: a failed Append/Commit and the destructor leave the temp file behind.
   bool abandon_temp = false;
@@ -32,7 +36,8 @@ struct AtomicFileFault {
 class AtomicFile {
  public:
   // Creates the temp file beside `path` (whose directory must exist). NotFound when the
-  // directory is missing, Internal for other OS errors; messages name the path.
+  // directory is missing, ResourceExhausted when the filesystem is full (ENOSPC, EDQUOT: also
+  // for Append and Commit), Internal for other OS errors; messages name the path and errno.
   static absl::StatusOr<std::unique_ptr<AtomicFile>> Create(const std::string& path);
 
   AtomicFile(const AtomicFile&) = delete;

@@ -41,9 +41,24 @@
 
 namespace ctxmem::blob {
 
-struct BlobHandle::Opened {
+struct FileBlobStore::Opened final : OpenedBlob {
+  absl::string_view bytes() const override {
+    return {reinterpret_cast<const char*>(file->data()), static_cast<size_t>(file->size())};
+  }
+  const BlobInfo& info() const override { return blob_info; }
+
   std::unique_ptr<weights::MappedFile> file;  // the verified bytes
-  BlobInfo info;
+  BlobInfo blob_info;
+};
+
+struct FileBlobStore::Pin final : BlobPin {
+  Pin(FileBlobStore* store, std::string id, uint64_t generation)
+      : store(store), id(std::move(id)), generation(generation) {}
+  ~Pin() override { store->Unpin(id, generation); }
+
+  FileBlobStore* store;  // borrowed; outlives the handle
+  std::string id;
+  uint64_t generation;  // the entry instance this pin belongs to
 };
 
 namespace {
@@ -118,43 +133,6 @@ absl::string_view Bytes(const weights::MappedFile& file) {
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// BlobHandle
-
-BlobHandle::BlobHandle(BlobHandle&& other) noexcept
-    : store_(std::exchange(other.store_, nullptr)),
-      id_(std::move(other.id_)),
-      generation_(other.generation_),
-      opened_(std::move(other.opened_)) {}
-
-BlobHandle& BlobHandle::operator=(BlobHandle&& other) noexcept {
-  if (this != &other) {
-    Release();
-    store_ = std::exchange(other.store_, nullptr);
-    id_ = std::move(other.id_);
-    generation_ = other.generation_;
-    opened_ = std::move(other.opened_);
-  }
-  return *this;
-}
-
-BlobHandle::~BlobHandle() { Release(); }
-
-void BlobHandle::Release() {
-  if (store_ != nullptr) store_->Unpin(id_, generation_);
-  store_ = nullptr;
-  opened_.reset();
-}
-
-absl::string_view BlobHandle::bytes() const {
-  return opened_ == nullptr ? absl::string_view() : Bytes(*opened_->file);
-}
-
-const BlobInfo& BlobHandle::info() const {
-  static const BlobInfo kEmpty;
-  return opened_ == nullptr ? kEmpty : opened_->info;
-}
 
 // ---------------------------------------------------------------------------------------------
 // FileBlobStore
@@ -454,12 +432,12 @@ absl::StatusOr<BlobHandle> FileBlobStore::Get(const std::string& id, const std::
     ++entry.n_pins;
     Touch(id, &entry);
     generation = entry.generation;
-    if (std::shared_ptr<const BlobHandle::Opened> opened = entry.opened.lock()) {
-      return BlobHandle(this, id, generation, std::move(opened));
+    if (std::shared_ptr<const Opened> opened = entry.opened.lock()) {
+      return BlobHandle(id, std::move(opened), std::make_unique<Pin>(this, id, generation));
     }
   }
-  // Pinned from here on: the handle unpins on every return below.
-  BlobHandle handle(this, id, generation, nullptr);
+  // Pinned from here on: `pin` unpins on every return below.
+  auto pin = std::make_unique<Pin>(this, id, generation);
   const std::string path = BlobPath(id);
   absl::StatusOr<std::unique_ptr<weights::MappedFile>> file = weights::MappedFile::Open(path);
   absl::StatusOr<BlobInfo> info = file.ok() ? VerifyBlob(Bytes(**file)) : file.status();
@@ -478,24 +456,24 @@ absl::StatusOr<BlobHandle> FileBlobStore::Get(const std::string& id, const std::
     }
     return WithContext(info.status(), absl::StrCat("blob '", id, "'"));
   }
-  auto opened = std::make_shared<BlobHandle::Opened>();
+  auto opened = std::make_shared<Opened>();
   opened->file = *std::move(file);
-  opened->info = *std::move(info);
-  handle.opened_ = opened;
+  opened->blob_info = *std::move(info);
+  std::shared_ptr<const Opened> shared = opened;
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(id);
     if (it != entries_.end() && it->second.generation == generation) {
-      std::shared_ptr<const BlobHandle::Opened> current = it->second.opened.lock();
+      std::shared_ptr<const Opened> current = it->second.opened.lock();
       if (current != nullptr) {
-        handle.opened_ = std::move(current);
+        shared = std::move(current);
       } else {
         it->second.opened = opened;
       }
     }
   }
   utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // best effort: LRU order across restarts
-  return handle;
+  return BlobHandle(id, std::move(shared), std::move(pin));
 }
 
 void FileBlobStore::Unpin(const std::string& id, uint64_t generation) {
@@ -554,6 +532,48 @@ absl::Status FileBlobStore::Delete(const std::string& id, const std::string& ten
   unlink(OwnersPath(id).c_str());
   RemoveEntry(id);
   return SyncDirectory(blobs_dir_);
+}
+
+std::optional<BlobStoreUsage> FileBlobStore::usage() const {
+  absl::MutexLock lock(&mu_);
+  return BlobStoreUsage{total_bytes_, static_cast<int64_t>(entries_.size()), options_.max_bytes};
+}
+
+absl::StatusOr<std::string> FileBlobStore::ReadHeader(const std::string& id,
+                                                      const std::string& tenant) const {
+  CTXMEM_RETURN_IF_ERROR(CheckId(id));
+  {
+    absl::MutexLock lock(&mu_);
+    if (FindOwned(id, tenant) == nullptr) return NotFound(id);
+  }
+  const std::string path = BlobPath(id);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return NotFound(id);  // deleted meanwhile
+    return absl::InternalError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  }
+  struct stat st = {};
+  std::string header(8, '\0');
+  absl::Status status = absl::OkStatus();
+  if (fstat(fd, &st) != 0 || pread(fd, header.data(), 8, 0) != 8) {
+    status = absl::DataLossError(absl::StrCat(path, " is not a memory blob (no header length)"));
+  } else {
+    uint64_t n = 0;
+    for (int i = 0; i < 8; ++i)
+      n |= static_cast<uint64_t>(static_cast<uint8_t>(header[i])) << (8 * i);
+    if (n > SafetensorsLayout::kMaxHeaderBytes || n + 8 > static_cast<uint64_t>(st.st_size)) {
+      status = absl::DataLossError(
+          absl::StrCat(path, " has a header length of ", n, " bytes, past its size ", st.st_size));
+    } else {
+      header.resize(8 + n);
+      if (pread(fd, header.data() + 8, n, 8) != static_cast<ssize_t>(n)) {
+        status = absl::DataLossError(absl::StrCat("cannot read the header of ", path));
+      }
+    }
+  }
+  close(fd);
+  if (!status.ok()) return status;
+  return header;
 }
 
 uint64_t FileBlobStore::total_bytes() const {

@@ -26,6 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/blob/atomic_file.h"
+#include "common/blob/blob_store.h"
 #include "common/blob/memory_blob.h"
 
 namespace ctxmem::weights {
@@ -33,8 +34,6 @@ class MappedFile;
 }
 
 namespace ctxmem::blob {
-
-class FileBlobStore;
 
 struct FileBlobStoreOptions {
   std::string dir;                    // created (with parents' existence required) if missing
@@ -45,58 +44,7 @@ struct FileBlobStoreOptions {
   absl::Status Validate() const;
 };
 
-// What Stat()/List() report about a stored blob (no verification involved).
-struct StoredBlobStat {
-  std::string id;
-  uint64_t n_bytes = 0;       // blob file size
-  int64_t n_pins = 0;         // open handles right now
-  int64_t mtime_unix_ms = 0;  // last store or read (the LRU clock that survives restarts)
-};
-
-struct BlobPage {
-  std::vector<StoredBlobStat> blobs;  // ascending id
-  std::string next_page_token;        // "" = no more
-};
-
-struct PutResult {
-  bool created = false;  // false: the id existed; the tenant was added to its owners
-  uint64_t n_bytes = 0;  // size of the stored blob
-};
-
-// A verified, pinned blob: not evicted while any handle to it lives. Its bytes stay readable
-// even if the blob is deleted or evicted meanwhile (the mapping outlives the file name).
-// Move-only; must be destroyed before the FileBlobStore that returned it.
-// Thread-safety: const methods only.
-class BlobHandle {
- public:
-  BlobHandle() = default;
-  BlobHandle(BlobHandle&& other) noexcept;
-  BlobHandle& operator=(BlobHandle&& other) noexcept;
-  BlobHandle(const BlobHandle&) = delete;
-  BlobHandle& operator=(const BlobHandle&) = delete;
-  ~BlobHandle();  // unpins
-
-  const std::string& id() const { return id_; }
-  absl::string_view bytes() const;  // the whole verified file
-  const BlobInfo& info() const;     // metadata and checksums from verification
-
-  // The mapped, verified file; shared by every handle of the same open blob (rule 30).
-  struct Opened;
-
- private:
-  friend class FileBlobStore;
-  BlobHandle(FileBlobStore* store, std::string id, uint64_t generation,
-             std::shared_ptr<const Opened> opened)
-      : store_(store), id_(std::move(id)), generation_(generation), opened_(std::move(opened)) {}
-  void Release();
-
-  FileBlobStore* store_ = nullptr;  // borrowed; nullptr = empty or moved-from handle
-  std::string id_;
-  uint64_t generation_ = 0;  // the entry instance this pin belongs to
-  std::shared_ptr<const Opened> opened_;
-};
-
-class FileBlobStore {
+class FileBlobStore final : public BlobStore {
  public:
   // Opens or creates the store: takes <dir>/LOCK (FailedPrecondition if another store holds
   // it), sweeps temp and staging files and owner files without a blob, keeps every sealed
@@ -106,7 +54,7 @@ class FileBlobStore {
 
   FileBlobStore(const FileBlobStore&) = delete;
   FileBlobStore& operator=(const FileBlobStore&) = delete;
-  ~FileBlobStore();  // every BlobHandle must be gone by then
+  ~FileBlobStore() override;  // every BlobHandle must be gone by then
 
   // Stores a sealed blob for `tenant`. The bytes are verified first (DataLoss / FailedPrecondition
   // as VerifyBlob; InvalidArgument if its metadata names another memory_id). If `id` exists,
@@ -115,33 +63,39 @@ class FileBlobStore {
   // (ResourceExhausted with the numbers if it cannot), and it is written atomically: on any
   // failure nothing new is visible. InvalidArgument for a malformed id or tenant.
   absl::StatusOr<PutResult> Put(const std::string& id, const std::string& tenant,
-                                absl::string_view sealed_bytes);
+                                absl::string_view sealed_bytes) override;
   // As Put, from a sealed file (e.g. sealed into staging_dir()). On OK the file is consumed:
   // renamed into the store (same filesystem), or copied and removed, or just removed when `id`
   // already existed. On failure it is left where it is for the caller.
   absl::StatusOr<PutResult> PutFile(const std::string& id, const std::string& tenant,
-                                    const std::string& sealed_path);
+                                    const std::string& sealed_path) override;
 
   // Opens, verifies (once per open: handles alive at the same time share one verification)
   // and pins a blob. NotFound if absent or not owned by `tenant` (the two are
   // indistinguishable). DataLoss if it fails verification: it is moved to quarantine/ and is
   // NotFound from then on. FailedPrecondition for a blob of an unknown format version.
-  absl::StatusOr<BlobHandle> Get(const std::string& id, const std::string& tenant);
+  absl::StatusOr<BlobHandle> Get(const std::string& id, const std::string& tenant) override;
   // NotFound as Get; never reads the blob.
-  absl::StatusOr<StoredBlobStat> Stat(const std::string& id, const std::string& tenant) const;
+  absl::StatusOr<StoredBlobStat> Stat(const std::string& id,
+                                      const std::string& tenant) const override;
   // `tenant`'s blobs with ids > page_token, ascending, at most page_size (clamped to
   // [1, list_page_size_max]). InvalidArgument for a malformed page_token.
   absl::StatusOr<BlobPage> List(const std::string& tenant, int64_t page_size,
-                                const std::string& page_token) const;
+                                const std::string& page_token) const override;
+  // The file's header bytes (BlobStore::ReadHeader). NotFound as Get.
+  absl::StatusOr<std::string> ReadHeader(const std::string& id,
+                                         const std::string& tenant) const override;
   // Removes `tenant` from the blob's owners and the blob once it has none (open handles keep
   // reading it). NotFound as Get.
-  absl::Status Delete(const std::string& id, const std::string& tenant);
+  absl::Status Delete(const std::string& id, const std::string& tenant) override;
 
   uint64_t total_bytes() const;  // blob bytes stored now
   int64_t n_blobs() const;
   uint64_t max_bytes() const { return options_.max_bytes; }
   std::string BlobPath(const std::string& id) const;  // where `id` is (or would be) stored
-  const std::string& staging_dir() const { return staging_dir_; }
+  const std::string& staging_dir() const override { return staging_dir_; }
+  std::string url() const override { return "dir:" + options_.dir; }
+  std::optional<BlobStoreUsage> usage() const override;
 
   // The next blob write fails as `fault` says (crash-safety tests).
   void ForTesting_SetNextWriteFault(const AtomicFileFault& fault);
@@ -150,7 +104,8 @@ class FileBlobStore {
   static bool IsValidId(absl::string_view id);
 
  private:
-  friend class BlobHandle;
+  struct Opened;  // the mapped, verified file (an OpenedBlob)
+  struct Pin;     // a BlobPin that unpins on destruction
 
   struct Entry {
     uint64_t n_bytes = 0;
@@ -159,7 +114,7 @@ class FileBlobStore {
     uint64_t generation = 0;  // unique per entry instance, so stale handles unpin nothing
     uint64_t lru_tick = 0;    // key in lru_
     int64_t mtime_unix_ms = 0;
-    std::weak_ptr<const BlobHandle::Opened> opened;  // shared while any handle lives
+    std::weak_ptr<const Opened> opened;  // shared while any handle lives
   };
 
   explicit FileBlobStore(FileBlobStoreOptions options);

@@ -4,8 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/compress/perceiver_pruner.h"
 #include "common/compress/pruner_registry.h"
+#include "common/learned/perceiver_pruner.h"
 #include "common/status.h"
 
 namespace ctxmem::compress {
@@ -141,7 +141,7 @@ absl::Status CompressionConfig::Validate() const {
   if (!perceiver_weights.empty() && pruner != "perceiver") {
     return bad("perceiver_weights is only read by pruner=perceiver, got pruner=", pruner);
   }
-  CTXMEM_RETURN_IF_ERROR(ParsePerceiverRouting(perceiver_routing).status());
+  CTXMEM_RETURN_IF_ERROR(learned::ParsePerceiverRouting(perceiver_routing).status());
   if (expected_length < 0) {
     return bad("expected_length=", expected_length, " must be >= 0 (0 = unknown)");
   }

@@ -11,11 +11,11 @@
 #include "common/compress/h2o_pruner.h"
 #include "common/compress/local_window_pruner.h"
 #include "common/compress/no_compress_pruner.h"
-#include "common/compress/perceiver_pruner.h"
 #include "common/compress/random_pruner.h"
 #include "common/compress/roco_pruner.h"
 #include "common/compress/streaming_llm_pruner.h"
 #include "common/compress/tova_pruner.h"
+#include "common/learned/learned_pruners.h"
 #include "common/status.h"
 
 namespace ctxmem::compress {
@@ -44,20 +44,8 @@ void RegisterBuiltinPruners(PrunerRegistry& registry) {
   registry.Register("local_window", Simple<LocalWindowPruner>());
   registry.Register("no_compress", Simple<NoCompressPruner>());
   registry.Register("roco", Simple<RocoPruner>());
-  // §3.9: trained weights from CompressionConfig::perceiver_weights; none -> a clear error.
-  registry.Register(
-      "perceiver", [](const CompressionConfig& c) -> absl::StatusOr<std::unique_ptr<Pruner>> {
-        if (c.perceiver_weights.empty()) return PerceiverPruner::NoWeightsError();
-        CTXMEM_ASSIGN_OR_RETURN(PerceiverRouting routing,
-                                ParsePerceiverRouting(c.perceiver_routing));
-        CTXMEM_ASSIGN_OR_RETURN(PerceiverWeights weights,
-                                PerceiverWeights::Load(c.perceiver_weights));
-        CTXMEM_ASSIGN_OR_RETURN(
-            std::unique_ptr<PerceiverPruner> pruner,
-            PerceiverPruner::Create(std::make_shared<const PerceiverWeights>(std::move(weights)),
-                                    routing, c.seed));
-        return std::unique_ptr<Pruner>(std::move(pruner));
-      });
+  // Learned methods (§3.9): common/learned/.
+  learned::RegisterLearnedPruners(registry);
   for (const char* name : {"conv", "snapkv"}) {  // the authors' notebooks call conv "SnapKV"
     registry.Register(
         name, [](const CompressionConfig& c) { return ConvPruner::Create(c.conv_kernel_size); });

@@ -23,7 +23,7 @@
 #include "ctxmem/v1/compressor.pb.h"
 
 namespace ctxmem::blob {
-class FileBlobStore;
+class BlobStore;
 }
 namespace ctxmem::model {
 class Model;
@@ -39,7 +39,7 @@ inline constexpr size_t kMaxClientLabelBytes = 256;
 struct CompressJobEnv {
   const model::Model* model = nullptr;
   compress::ModelIdentity identity;
-  blob::FileBlobStore* store = nullptr;
+  blob::BlobStore* store = nullptr;
   CompressorMetrics* metrics = nullptr;  // null = no metrics
   CompressionLimits config_limits;
   int64_t max_context_tokens = 131072;   // tokens after tokenization (or ids sent)

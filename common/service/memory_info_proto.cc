@@ -1,17 +1,13 @@
 #include "common/service/memory_info_proto.h"
 
 #include <absl/strings/str_cat.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/blob/memory_blob.h"
 #include "common/blob/safetensors_writer.h"
+#include "common/status.h"
 
 namespace ctxmem::service {
 
@@ -36,35 +32,13 @@ ctxmem::v1::MemoryInfo MemoryInfoFromMetadata(const blob::BlobMetadata& m, uint6
   return info;
 }
 
-absl::StatusOr<blob::BlobMetadata> ReadBlobMetadataUnverified(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    std::string message = absl::StrCat("cannot open ", path, ": ", std::strerror(err));
-    if (err == ENOENT) return absl::NotFoundError(message);
-    return absl::InternalError(message);
-  }
-  struct stat st = {};
-  std::string header;
-  absl::Status status = absl::OkStatus();
-  uint8_t length[8];
-  if (fstat(fd, &st) != 0 || pread(fd, length, 8, 0) != 8) {
-    status = absl::DataLossError(absl::StrCat(path, " is not a memory blob (no header length)"));
-  } else {
-    uint64_t n = 0;
-    for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(length[i]) << (8 * i);
-    if (n > blob::SafetensorsLayout::kMaxHeaderBytes || n + 8 > static_cast<uint64_t>(st.st_size)) {
-      status = absl::DataLossError(
-          absl::StrCat(path, " has a header length of ", n, " bytes, past its size ", st.st_size));
-    } else {
-      header.resize(n);
-      if (pread(fd, header.data(), n, 8) != static_cast<ssize_t>(n)) {
-        status = absl::DataLossError(absl::StrCat("cannot read the header of ", path));
-      }
-    }
-  }
-  close(fd);
-  if (!status.ok()) return status;
+absl::StatusOr<blob::BlobMetadata> ReadBlobMetadataUnverified(const blob::BlobStore& store,
+                                                              const std::string& id,
+                                                              const std::string& tenant) {
+  CTXMEM_ASSIGN_OR_RETURN(std::string bytes, store.ReadHeader(id, tenant));
+  const std::string path = absl::StrCat("blob '", id, "'");
+  if (bytes.size() < 8) return absl::DataLossError(absl::StrCat(path, " has no header"));
+  const std::string header = bytes.substr(8);
   if (header.compare(0, blob::kBlobHeaderPrefix.size(), std::string(blob::kBlobHeaderPrefix)) !=
       0) {
     return absl::DataLossError(absl::StrCat(path, " does not start like a memory blob"));

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/blob/blob_metadata.h"
+#include "common/blob/blob_store.h"
 #include "ctxmem/v1/memory.pb.h"
 
 namespace ctxmem::service {
@@ -19,9 +20,11 @@ inline constexpr char kClientLabelKey[] = "x.client_label";  // BlobMetadata::ex
 ctxmem::v1::MemoryInfo MemoryInfoFromMetadata(const blob::BlobMetadata& metadata,
                                               uint64_t blob_bytes);
 
-// Reads the header of the blob file at `path` and parses its metadata without verifying the
-// checksums (GetMemory and the decoder verify). NotFound for a missing file; DataLoss for a
-// file whose header is not a memory blob header.
-absl::StatusOr<blob::BlobMetadata> ReadBlobMetadataUnverified(const std::string& path);
+// Reads the header of the tenant's blob `id` (BlobStore::ReadHeader) and parses its metadata
+// without verifying the checksums (GetMemory and the decoder verify). NotFound for a missing
+// blob; DataLoss for a blob whose header is not a memory blob header; store errors pass.
+absl::StatusOr<blob::BlobMetadata> ReadBlobMetadataUnverified(const blob::BlobStore& store,
+                                                              const std::string& id,
+                                                              const std::string& tenant);
 
 }  // namespace ctxmem::service

@@ -23,7 +23,7 @@ namespace ctxmem::tokenizer {
 class Tokenizer;
 }
 
-namespace ctxmem::compress {
+namespace ctxmem::eval {
 
 // One passkey prompt, as token ids. Pieces are tokenized one by one (each starts with a space
 // or newline, where the BPE pre-tokenizer splits anyway), so counts and the key's place are exact.
@@ -53,7 +53,7 @@ struct PasskeyOptions {
   int64_t n_trials = 1;                          // keys per (length, depth), >= 1
   uint64_t seed = 0;                             // for the keys
   int64_t max_new_tokens = 12;                   // >= 1; a 5-digit key needs about 6
-  CompressionConfig config;                      // how the context is compressed
+  compress::CompressionConfig config;            // how the context is compressed
 
   // InvalidArgument naming the field and value (also for an invalid config).
   absl::Status Validate() const;
@@ -74,7 +74,7 @@ struct PasskeyTrial {
 };
 
 struct PasskeyResult {
-  CompressionConfig config;
+  compress::CompressionConfig config;
   std::vector<PasskeyTrial> trials;  // lengths x depths x trials, in that order
 
   // Share of correct trials at (length, depth); NaN when there were none.
@@ -101,4 +101,4 @@ nlohmann::json PasskeyResultToJson(const PasskeyResult& result, const PasskeyOpt
 // A markdown accuracy table: one row per length, one column per depth.
 std::string PasskeyResultToMarkdown(const PasskeyResult& result, const PasskeyOptions& options);
 
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::eval

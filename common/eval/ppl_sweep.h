@@ -25,7 +25,7 @@ namespace ctxmem::model {
 class Transformer;
 }
 
-namespace ctxmem::compress {
+namespace ctxmem::eval {
 
 struct PplSweepOptions {
   int64_t eval_len = 2048;                    // tokens of the window, >= 2
@@ -38,7 +38,7 @@ struct PplSweepOptions {
   // base.double_compress_size).
   std::vector<std::string> memory_types = {"FM"};
   // Everything else of every setting (schedule, sinks, positions, score mode, seed, ...).
-  CompressionConfig base;
+  compress::CompressionConfig base;
   // Rows of an earlier PplSweepToJson() (its "rows" array) over the same tokens and eval_len,
   // for resuming: a planned setting whose CompressionConfigToJson() equals a finished row's
   // "config" takes that row instead of running again. Pending rows are ignored. Null = none.
@@ -51,11 +51,12 @@ struct PplSweepOptions {
 
 // The settings of a sweep in run order: for each chunk size the no_compress reference first,
 // then every M x pruner x memory type. InvalidArgument as Validate().
-absl::StatusOr<std::vector<CompressionConfig>> PlanPplSweep(const PplSweepOptions& options);
+absl::StatusOr<std::vector<compress::CompressionConfig>> PlanPplSweep(
+    const PplSweepOptions& options);
 
 // One setting's result.
 struct PplRow {
-  CompressionConfig config;
+  compress::CompressionConfig config;
   bool reference = false;  // the no_compress row of its chunk size
   // Empty when the setting ran; otherwise why it could not (e.g. an IMDC plan with a chunk
   // size <= 0, §12.8) and the numbers below are unset.
@@ -92,11 +93,12 @@ struct PplSweepResult {
 struct PplSweepProgress {
   int64_t setting = 0;  // 0-based index of the running setting
   int64_t n_settings = 0;
-  const CompressionConfig* config = nullptr;  // the running setting; borrowed for the call
-  int64_t n_tokens_done = 0;                  // of this setting
-  int64_t n_tokens_total = 0;                 // eval_len
-  double seconds = 0;                         // since the sweep started
-  const PplRow* finished = nullptr;           // set once per setting, when its row is complete
+  const compress::CompressionConfig* config =
+      nullptr;                       // the running setting; borrowed for the call
+  int64_t n_tokens_done = 0;         // of this setting
+  int64_t n_tokens_total = 0;        // eval_len
+  double seconds = 0;                // since the sweep started
+  const PplRow* finished = nullptr;  // set once per setting, when its row is complete
   // With `finished`: the whole table so far (every planned setting; those not run yet have
   // pending = true), e.g. to write it out incrementally. Borrowed for the call.
   const PplSweepResult* table = nullptr;
@@ -108,7 +110,8 @@ struct PplSweepProgress {
 // it). `on_tokens` (may be empty) gets the tokens done after every chunk.
 absl::StatusOr<PplRow> EvaluateCompressedPerplexity(
     const model::Transformer& model, absl::Span<const int32_t> tokens, int64_t eval_len,
-    const CompressionConfig& config, const std::function<void(int64_t)>& on_tokens = nullptr);
+    const compress::CompressionConfig& config,
+    const std::function<void(int64_t)>& on_tokens = nullptr);
 
 // Runs every setting of PlanPplSweep(options) on tokens[0, eval_len). A setting that fails is
 // recorded with its error and the sweep goes on; InvalidArgument for bad options, too few
@@ -130,4 +133,4 @@ nlohmann::json PplSweepToJson(const PplSweepResult& result);
 // yet read "pending", and a line counts them.
 std::string PplSweepToMarkdown(const PplSweepResult& result);
 
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::eval

@@ -1,4 +1,4 @@
-#include "common/compress/perceiver_pruner.h"
+#include "common/learned/perceiver_pruner.h"
 
 #include <ATen/ATen.h>
 #include <gmock/gmock.h>
@@ -18,12 +18,12 @@
 #include "nlohmann/json.hpp"
 #include "tests/unit/compress/test_util.h"
 
-namespace ctxmem::compress {
+namespace ctxmem::learned {
 namespace {
 
+using compress::testing::Mat;
+using compress::testing::Rows;
 using ::testing::HasSubstr;
-using testing::Mat;
-using testing::Rows;
 using Idx = std::vector<std::vector<int64_t>>;
 
 // One layer of hand-made weights; Wq = Wk = identity unless given.
@@ -49,15 +49,16 @@ std::unique_ptr<PerceiverPruner> MakePruner(std::vector<PerceiverLayerWeights> l
 
 // Candidates with the given keys: keys[h][c] is candidate c's key vector for kv head h. All
 // candidates are chunk tokens (no memory).
-PruneInput KeysInput(const std::vector<std::vector<std::vector<float>>>& keys, int64_t target) {
-  PruneInput in;
+compress::PruneInput KeysInput(const std::vector<std::vector<std::vector<float>>>& keys,
+                               int64_t target) {
+  compress::PruneInput in;
   in.n_kv_heads = static_cast<int64_t>(keys.size());
   in.n_chunk = static_cast<int64_t>(keys[0].size());
   in.target = target;
   std::vector<at::Tensor> heads;
   for (const auto& h : keys) heads.push_back(Mat(h));
   in.keys = at::stack(heads);  // [n_kv_heads, n, head_dim]
-  in.src = testing::SrcRange(in.n_kv_heads, 4, in.n_chunk);
+  in.src = compress::testing::SrcRange(in.n_kv_heads, 4, in.n_chunk);
   return in;
 }
 
@@ -192,9 +193,9 @@ TEST(PerceiverPrunerTest, NoWeightsIsAnError) {
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(p.status().message(), HasSubstr("needs trained weights"));
-  CompressionConfig c;
+  compress::CompressionConfig c;
   c.pruner = "perceiver";
-  auto r = PrunerRegistry::Global().Create(c);
+  auto r = compress::PrunerRegistry::Global().Create(c);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
@@ -208,7 +209,7 @@ TEST(PerceiverPrunerTest, WeightsThatDoNotFitTheModelAreErrors) {
   auto wide = pruner->Select(KeysInput({{{1, 0, 0}, {0, 1, 0}}}, 1));  // head_dim 3
   ASSERT_FALSE(wide.ok());
   EXPECT_THAT(wide.status().message(), HasSubstr("d_model=2"));
-  PruneInput no_keys = KeysInput({{{1, 0}, {0, 1}}}, 1);
+  compress::PruneInput no_keys = KeysInput({{{1, 0}, {0, 1}}}, 1);
   no_keys.keys = at::Tensor();
   EXPECT_THAT(pruner->Select(no_keys).status().message(), HasSubstr("keys"));
   EXPECT_TRUE(pruner->weights().CheckFits(1, 1, 2).ok());
@@ -264,27 +265,28 @@ TensorMap TwoLayers() {
 // The registry builds a perceiver from CompressionConfig::perceiver_weights (and its routing);
 // bad routing or weights given to another pruner are config errors; a missing file NotFound.
 TEST(PerceiverWeightsTest, RegistryLoadsTheConfigsWeights) {
-  CompressionConfig c;
+  compress::CompressionConfig c;
   c.pruner = "perceiver";
   c.perceiver_weights = WriteSafetensors("registry", TwoLayers());
   c.perceiver_routing = "greedy";
   ASSERT_TRUE(c.Validate().ok()) << c.Validate();
-  auto p = PrunerRegistry::Global().Create(c);
+  auto p = compress::PrunerRegistry::Global().Create(c);
   ASSERT_TRUE(p.ok()) << p.status();
   auto* perceiver = dynamic_cast<PerceiverPruner*>(p->get());
   ASSERT_NE(perceiver, nullptr);
   EXPECT_EQ(perceiver->routing(), PerceiverRouting::kGreedy);
   EXPECT_EQ(perceiver->weights().n_layers(), 2);
 
-  CompressionConfig bad_routing = c;
+  compress::CompressionConfig bad_routing = c;
   bad_routing.perceiver_routing = "nearest";
   EXPECT_EQ(bad_routing.Validate().code(), absl::StatusCode::kInvalidArgument);
-  CompressionConfig other = c;
+  compress::CompressionConfig other = c;
   other.pruner = "tova";
   EXPECT_THAT(other.Validate().message(), HasSubstr("only read by pruner=perceiver"));
-  CompressionConfig missing = c;
+  compress::CompressionConfig missing = c;
   missing.perceiver_weights = ::testing::TempDir() + "/no_such_weights.safetensors";
-  EXPECT_EQ(PrunerRegistry::Global().Create(missing).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(compress::PrunerRegistry::Global().Create(missing).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(PerceiverWeightsTest, LoadsSafetensorsAndScores) {
@@ -344,4 +346,4 @@ TEST(PerceiverWeightsTest, MalformedFilesAreErrorsNamingTheProblem) {
 }
 
 }  // namespace
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::learned

@@ -1,4 +1,4 @@
-#include "common/compress/ppl_sweep.h"
+#include "common/eval/ppl_sweep.h"
 
 #include <ATen/ops/arange.h>
 #include <ATen/ops/tensor.h>
@@ -12,7 +12,7 @@
 #include "gtest/gtest.h"
 #include "tests/unit/compress/test_util.h"
 
-namespace ctxmem::compress {
+namespace ctxmem::eval {
 namespace {
 
 using ::testing::HasSubstr;
@@ -37,9 +37,9 @@ TEST(PplSweepTest, PlanPutsTheReferenceFirstPerChunkSize) {
   EXPECT_EQ((*plan)[0].chunk_size, 8);
   EXPECT_EQ((*plan)[1].pruner, "tova");
   EXPECT_EQ((*plan)[1].memory_size, 4);
-  EXPECT_EQ((*plan)[1].memory_type, MemoryType::kFm);
+  EXPECT_EQ((*plan)[1].memory_type, compress::MemoryType::kFm);
   EXPECT_TRUE((*plan)[2].decremental_chunk);
-  EXPECT_EQ((*plan)[2].memory_type, MemoryType::kIm);
+  EXPECT_EQ((*plan)[2].memory_type, compress::MemoryType::kIm);
   EXPECT_EQ((*plan)[9].pruner, "no_compress");
   EXPECT_EQ((*plan)[9].chunk_size, 16);
 }
@@ -74,8 +74,9 @@ TEST(PplSweepTest, RejectsBadOptionsNamingThem) {
 class PplSweepModelTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!testing::DeviceAvailable(GetParam())) GTEST_SKIP() << GetParam() << " not available";
-    model_ = testing::MakeTinyTransformer(testing::DeviceOf(GetParam()));
+    if (!compress::testing::DeviceAvailable(GetParam()))
+      GTEST_SKIP() << GetParam() << " not available";
+    model_ = compress::testing::MakeTinyTransformer(compress::testing::DeviceOf(GetParam()));
   }
   std::unique_ptr<model::Transformer> model_;
 };
@@ -83,7 +84,7 @@ class PplSweepModelTest : public ::testing::TestWithParam<std::string> {
 // no_compress through chunks scores exactly what one full forward scores (§10.1).
 TEST_P(PplSweepModelTest, NoCompressEqualsFullForwardPerplexity) {
   const std::vector<int32_t> tokens = Tokens(48);
-  CompressionConfig c;
+  compress::CompressionConfig c;
   c.pruner = "no_compress";
   c.chunk_size = 10;
   std::vector<int64_t> done;
@@ -158,7 +159,8 @@ TEST_P(PplSweepModelTest, TooFewTokensIsAnError) {
   EXPECT_THAT(std::string(result.status().message()), HasSubstr("eval_len=20"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, PplSweepModelTest, ::testing::ValuesIn(testing::TestDevices()));
+INSTANTIATE_TEST_SUITE_P(Devices, PplSweepModelTest,
+                         ::testing::ValuesIn(compress::testing::TestDevices()));
 
 }  // namespace
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::eval

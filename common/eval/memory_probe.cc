@@ -1,4 +1,4 @@
-#include "common/compress/memory_probe.h"
+#include "common/eval/memory_probe.h"
 
 #include <algorithm>
 #include <cmath>
@@ -18,7 +18,7 @@
 //  - previous_ holds, per layer and kv head, the ascending non-sink stream indices of the last
 //    memory observed (the memory's own invariant: entries are in stream order, sinks first).
 
-namespace ctxmem::compress {
+namespace ctxmem::eval {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -82,7 +82,8 @@ nlohmann::json LayerProbeToJson(const LayerProbe& p) {
 
 }  // namespace
 
-absl::Status MemoryProbe::ObserveStep(const Memory& memory, absl::Span<const MemoryUsage> usage) {
+absl::Status MemoryProbe::ObserveStep(const compress::Memory& memory,
+                                      absl::Span<const MemoryUsage> usage) {
   const int64_t n_layers = static_cast<int64_t>(memory.layers.size());
   const int64_t step = data_.n_steps();
   const int64_t chunk_end = memory.n_tokens;
@@ -103,7 +104,7 @@ absl::Status MemoryProbe::ObserveStep(const Memory& memory, absl::Span<const Mem
   std::vector<std::vector<std::vector<int64_t>>> current(n_layers);
   int64_t n_kv = data_.n_kv_heads;
   for (int64_t l = 0; l < n_layers; ++l) {
-    const LayerMemory& layer = memory.layers[l];
+    const compress::LayerMemory& layer = memory.layers[l];
     if (layer.len() == 0) continue;
     if (layer.src.dim() != 2 || layer.src.scalar_type() != at::kLong) {
       return absl::InvalidArgumentError(
@@ -225,29 +226,31 @@ absl::StatusOr<MemoryUsage> MeasureMemoryUsage(const at::Tensor& scores, int64_t
   return usage;
 }
 
-absl::StatusOr<ProbeRun> CompressAndProbe(const model::Transformer& model, TokenSource& source,
-                                          const CompressionConfig& config,
-                                          const ProbeOptions& options, const CompressHooks& hooks) {
+absl::StatusOr<ProbeRun> CompressAndProbe(const model::Transformer& model,
+                                          compress::TokenSource& source,
+                                          const compress::CompressionConfig& config,
+                                          const ProbeOptions& options,
+                                          const compress::CompressHooks& hooks) {
   const model::ModelConfig& mc = model.config();
   const int64_t n_rep = mc.n_heads / std::max<int64_t>(1, mc.n_kv_heads);
   MemoryProbe probe;
   std::vector<MemoryUsage> usage;  // this step's, per layer
-  CompressHooks probing = hooks;
+  compress::CompressHooks probing = hooks;
   if (options.attention_usage) {
-    probing.on_layer_scores = [&](const LayerScores& s) -> absl::Status {
+    probing.on_layer_scores = [&](const compress::LayerScores& s) -> absl::Status {
       CTXMEM_ASSIGN_OR_RETURN(
           MemoryUsage u, MeasureMemoryUsage(*s.scores, s.memory->n_sinks, s.memory->len(), n_rep));
       usage.push_back(u);
       return hooks.on_layer_scores ? hooks.on_layer_scores(s) : absl::OkStatus();
     };
   }
-  probing.on_memory = [&](int64_t step, const Memory& memory) -> absl::Status {
+  probing.on_memory = [&](int64_t step, const compress::Memory& memory) -> absl::Status {
     CTXMEM_RETURN_IF_ERROR(WithContext(probe.ObserveStep(memory, usage), "probe"));
     usage.clear();
     return hooks.on_memory ? hooks.on_memory(step, memory) : absl::OkStatus();
   };
   ProbeRun run;
-  CTXMEM_ASSIGN_OR_RETURN(run.result, Compress(model, source, config, probing));
+  CTXMEM_ASSIGN_OR_RETURN(run.result, compress::Compress(model, source, config, probing));
   run.probe = std::move(probe).Finish();
   return run;
 }
@@ -265,4 +268,4 @@ nlohmann::json ProbeDataToJson(const ProbeData& data) {
   return j;
 }
 
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::eval

@@ -21,7 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace ctxmem::compress {
+namespace ctxmem::learned {
 
 struct PerceiverLayerWeights {
   at::Tensor query;  // [query_len, d_query] fp32, CPU
@@ -63,4 +63,4 @@ class PerceiverWeights {
   std::string source_;
 };
 
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::learned

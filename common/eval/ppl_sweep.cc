@@ -1,4 +1,4 @@
-#include "common/compress/ppl_sweep.h"
+#include "common/eval/ppl_sweep.h"
 
 #include <ATen/ops/tensor.h>
 #include <sys/resource.h>
@@ -24,7 +24,7 @@
 #include "common/model/torch_call.h"
 #include "common/status.h"
 
-namespace ctxmem::compress {
+namespace ctxmem::eval {
 namespace {
 
 constexpr const char* kReferencePruner = "no_compress";
@@ -35,13 +35,13 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 // Registry names with aliases folded onto the pruner they make (snapkv -> conv), in registry
 // order; names whose factory needs more than the base config (none today) are skipped.
-std::vector<std::string> CanonicalPrunerNames(const CompressionConfig& base) {
+std::vector<std::string> CanonicalPrunerNames(const compress::CompressionConfig& base) {
   std::vector<std::string> out;
   std::set<std::string> seen;
-  for (const std::string& name : PrunerRegistry::Global().names()) {
-    CompressionConfig c = base;
+  for (const std::string& name : compress::PrunerRegistry::Global().names()) {
+    compress::CompressionConfig c = base;
     c.pruner = name;
-    auto pruner = PrunerRegistry::Global().Create(c);
+    auto pruner = compress::PrunerRegistry::Global().Create(c);
     if (!pruner.ok()) continue;
     std::string canonical((*pruner)->name());
     if (seen.insert(canonical).second) out.push_back(canonical);
@@ -62,8 +62,8 @@ std::map<int64_t, double> ReferencePpl(const PplSweepResult& result) {
   return ref;
 }
 
-std::string MemoryTypeLabel(const CompressionConfig& c) {
-  return std::string(MemoryTypeName(c.memory_type, c.decremental_chunk));
+std::string MemoryTypeLabel(const compress::CompressionConfig& c) {
+  return std::string(compress::MemoryTypeName(c.memory_type, c.decremental_chunk));
 }
 
 // User + system CPU seconds of the process so far.
@@ -85,9 +85,9 @@ std::string LoadAverage() {
 // A finished row of an earlier run's JSON for `config`, or nullptr. InvalidArgument when a row
 // matching the config is malformed.
 absl::StatusOr<std::optional<PplRow>> PreviousRow(const nlohmann::json& rows,
-                                                  const CompressionConfig& config) {
+                                                  const compress::CompressionConfig& config) {
   if (rows.is_null()) return std::nullopt;
-  const nlohmann::json key = CompressionConfigToJson(config);
+  const nlohmann::json key = compress::CompressionConfigToJson(config);
   for (const nlohmann::json& r : rows) {
     if (!r.is_object() || !r.contains("config") || r["config"] != key) continue;
     if (r.value("pending", false)) continue;
@@ -135,34 +135,37 @@ absl::Status PplSweepOptions::Validate() const {
     if (m < 0) return absl::InvalidArgumentError(absl::StrCat("memory size ", m, " must be >= 0"));
   }
   if (memory_types.empty()) return absl::InvalidArgumentError("memory_types is empty");
-  for (const std::string& t : memory_types) CTXMEM_RETURN_IF_ERROR(ParseMemoryType(t).status());
-  for (const std::string& p : pruners) CTXMEM_RETURN_IF_ERROR(PrunerRegistry::Global().Check(p));
+  for (const std::string& t : memory_types)
+    CTXMEM_RETURN_IF_ERROR(compress::ParseMemoryType(t).status());
+  for (const std::string& p : pruners)
+    CTXMEM_RETURN_IF_ERROR(compress::PrunerRegistry::Global().Check(p));
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<CompressionConfig>> PlanPplSweep(const PplSweepOptions& options) {
+absl::StatusOr<std::vector<compress::CompressionConfig>> PlanPplSweep(
+    const PplSweepOptions& options) {
   CTXMEM_RETURN_IF_ERROR(options.Validate());
   std::vector<std::string> pruners =
       options.pruners.empty() ? CanonicalPrunerNames(options.base) : options.pruners;
   std::erase(pruners, std::string(kReferencePruner));
-  std::vector<MemoryTypeChoice> types;
+  std::vector<compress::MemoryTypeChoice> types;
   for (const std::string& t : options.memory_types) {
-    CTXMEM_ASSIGN_OR_RETURN(MemoryTypeChoice choice, ParseMemoryType(t));
+    CTXMEM_ASSIGN_OR_RETURN(compress::MemoryTypeChoice choice, compress::ParseMemoryType(t));
     types.push_back(choice);
   }
-  std::vector<CompressionConfig> settings;
+  std::vector<compress::CompressionConfig> settings;
   for (int64_t c : options.chunk_sizes) {
-    CompressionConfig ref = options.base;
+    compress::CompressionConfig ref = options.base;
     ref.pruner = kReferencePruner;
-    ref.memory_type = MemoryType::kFm;
+    ref.memory_type = compress::MemoryType::kFm;
     ref.decremental_chunk = false;
     ref.chunk_size = c;
     ref.memory_size = options.memory_sizes.front();
     settings.push_back(ref);
     for (int64_t m : options.memory_sizes) {
       for (const std::string& p : pruners) {
-        for (const MemoryTypeChoice& t : types) {
-          CompressionConfig s = options.base;
+        for (const compress::MemoryTypeChoice& t : types) {
+          compress::CompressionConfig s = options.base;
           s.pruner = p;
           s.memory_type = t.type;
           s.decremental_chunk = t.decremental_chunk;
@@ -179,7 +182,7 @@ absl::StatusOr<std::vector<CompressionConfig>> PlanPplSweep(const PplSweepOption
 absl::StatusOr<PplRow> EvaluateCompressedPerplexity(const model::Transformer& model,
                                                     absl::Span<const int32_t> tokens,
                                                     int64_t eval_len,
-                                                    const CompressionConfig& config,
+                                                    const compress::CompressionConfig& config,
                                                     const std::function<void(int64_t)>& on_tokens) {
   if (eval_len < 2 || static_cast<int64_t>(tokens.size()) < eval_len) {
     return absl::InvalidArgumentError(
@@ -191,8 +194,8 @@ absl::StatusOr<PplRow> EvaluateCompressedPerplexity(const model::Transformer& mo
   row.reference = config.pruner == kReferencePruner;
   double nll = 0;
   int64_t n_scored = 0;
-  CompressHooks hooks;
-  hooks.on_chunk_logits = [&](const ChunkLogits& chunk) -> absl::Status {
+  compress::CompressHooks hooks;
+  hooks.on_chunk_logits = [&](const compress::ChunkLogits& chunk) -> absl::Status {
     // Row i of the chunk predicts stream token first_token + i + 1 (§10.1: every position).
     const int64_t q = chunk.logits->size(0);
     const int64_t n = std::min<int64_t>(q, eval_len - chunk.first_token - 1);
@@ -209,11 +212,12 @@ absl::StatusOr<PplRow> EvaluateCompressedPerplexity(const model::Transformer& mo
     });
   };
   if (on_tokens) {
-    hooks.on_progress = [&](const CompressProgress& p) { on_tokens(p.n_tokens_done); };
+    hooks.on_progress = [&](const compress::CompressProgress& p) { on_tokens(p.n_tokens_done); };
   }
-  SpanTokenSource source(std::span<const int32_t>(tokens.data(), eval_len));
+  compress::SpanTokenSource source(std::span<const int32_t>(tokens.data(), eval_len));
   const auto start = std::chrono::steady_clock::now();
-  CTXMEM_ASSIGN_OR_RETURN(CompressResult result, Compress(model, source, config, hooks));
+  CTXMEM_ASSIGN_OR_RETURN(compress::CompressResult result,
+                          compress::Compress(model, source, config, hooks));
   row.seconds = SecondsSince(start);
   row.n_scored = n_scored;
   row.nll = n_scored > 0 ? nll / n_scored : 0;
@@ -228,7 +232,7 @@ absl::StatusOr<PplRow> EvaluateCompressedPerplexity(const model::Transformer& mo
 absl::StatusOr<PplSweepResult> RunPplSweep(
     const model::Transformer& model, absl::Span<const int32_t> tokens,
     const PplSweepOptions& options, const std::function<void(const PplSweepProgress&)>& progress) {
-  CTXMEM_ASSIGN_OR_RETURN(std::vector<CompressionConfig> settings, PlanPplSweep(options));
+  CTXMEM_ASSIGN_OR_RETURN(std::vector<compress::CompressionConfig> settings, PlanPplSweep(options));
   if (static_cast<int64_t>(tokens.size()) < options.eval_len) {
     return absl::InvalidArgumentError(absl::StrCat("eval_len=", options.eval_len, " exceeds the ",
                                                    tokens.size(), " tokens given"));
@@ -239,7 +243,7 @@ absl::StatusOr<PplSweepResult> RunPplSweep(
   PplSweepResult result;
   result.eval_len = options.eval_len;
   result.peak_rss_per_setting = true;
-  for (const CompressionConfig& config : settings) {
+  for (const compress::CompressionConfig& config : settings) {
     PplRow pending;
     pending.config = config;
     pending.reference = config.pruner == kReferencePruner;
@@ -249,7 +253,7 @@ absl::StatusOr<PplSweepResult> RunPplSweep(
   const auto start = std::chrono::steady_clock::now();
   const int64_t n_settings = static_cast<int64_t>(settings.size());
   for (int64_t i = 0; i < n_settings; ++i) {
-    const CompressionConfig& config = settings[i];
+    const compress::CompressionConfig& config = settings[i];
     PplSweepProgress p{i,       n_settings, &config, 0, options.eval_len, SecondsSince(start),
                        nullptr, nullptr};
     CTXMEM_ASSIGN_OR_RETURN(std::optional<PplRow> previous,
@@ -262,7 +266,7 @@ absl::StatusOr<PplSweepResult> RunPplSweep(
       continue;
     }
     if (progress) progress(p);
-    if (!ResetPeakRss().ok()) result.peak_rss_per_setting = false;
+    if (!compress::ResetPeakRss().ok()) result.peak_rss_per_setting = false;
     auto on_tokens = [&](int64_t done) {
       p.n_tokens_done = done;
       p.seconds = SecondsSince(start);
@@ -279,7 +283,7 @@ absl::StatusOr<PplSweepResult> RunPplSweep(
       failed.error = std::string(row.status().message());
       row = std::move(failed);
     }
-    if (auto peak = PeakRssBytes(); peak.ok()) row->peak_rss_bytes = *peak;
+    if (auto peak = compress::PeakRssBytes(); peak.ok()) row->peak_rss_bytes = *peak;
     row->load_average = LoadAverage();
     result.rows[i] = std::move(*row);
     p.finished = &result.rows[i];
@@ -300,7 +304,7 @@ nlohmann::json PplSweepToJson(const PplSweepResult& result) {
   j["rows"] = nlohmann::json::array();
   for (const PplRow& row : result.rows) {
     nlohmann::json r;
-    r["config"] = CompressionConfigToJson(row.config);
+    r["config"] = compress::CompressionConfigToJson(row.config);
     r["reference"] = row.reference;
     r["pending"] = row.pending;
     if (row.pending) {
@@ -351,7 +355,7 @@ std::string PplSweepToMarkdown(const PplSweepResult& result) {
       "| C | M | pruner | memory | PPL | ratio | time s | CPU s | tok/s | peak RSS MiB | load |\n"
       "|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const PplRow& row : result.rows) {
-    const CompressionConfig& c = row.config;
+    const compress::CompressionConfig& c = row.config;
     const std::string m = row.reference ? "-" : absl::StrCat(c.memory_size);
     const std::string type = row.reference ? "-" : MemoryTypeLabel(c);
     if (row.pending) {
@@ -414,4 +418,4 @@ std::string PplSweepToMarkdown(const PplSweepResult& result) {
   return md;
 }
 
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::eval

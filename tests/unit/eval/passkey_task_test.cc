@@ -1,4 +1,4 @@
-#include "common/compress/passkey_task.h"
+#include "common/eval/passkey_task.h"
 
 #include <cmath>
 #include <iostream>
@@ -11,7 +11,7 @@
 #include "gtest/gtest.h"
 #include "tests/unit/model/test_paths.h"
 
-namespace ctxmem::compress {
+namespace ctxmem::eval {
 namespace {
 
 using ::testing::HasSubstr;
@@ -114,4 +114,4 @@ TEST_F(PasskeyModelTest, RunRecordsEveryTrial) {
 }
 
 }  // namespace
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::eval

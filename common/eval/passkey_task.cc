@@ -1,4 +1,4 @@
-#include "common/compress/passkey_task.h"
+#include "common/eval/passkey_task.h"
 
 #include <chrono>
 #include <cmath>
@@ -17,7 +17,7 @@
 #include "common/status.h"
 #include "common/tokenizer/tokenizer.h"
 
-namespace ctxmem::compress {
+namespace ctxmem::eval {
 namespace {
 
 // LongLoRA's passkey_retrieval.py wording (task line, filler, key line, question).
@@ -65,12 +65,13 @@ absl::StatusOr<PasskeyTrial> RunTrial(const model::Model& model, const PasskeyOp
   t.n_context_tokens = static_cast<int64_t>(prompt.context.size());
 
   const auto start = std::chrono::steady_clock::now();
-  SpanTokenSource source(prompt.context);
-  CTXMEM_ASSIGN_OR_RETURN(CompressResult compressed,
-                          Compress(model.transformer(), source, options.config));
+  compress::SpanTokenSource source(prompt.context);
+  CTXMEM_ASSIGN_OR_RETURN(compress::CompressResult compressed,
+                          compress::Compress(model.transformer(), source, options.config));
   t.compress_seconds = SecondsSince(start);
   t.memory_len = compressed.memory.len();
-  CTXMEM_ASSIGN_OR_RETURN(model::KvCache past, ToKvCache(compressed.memory, model.transformer()));
+  CTXMEM_ASSIGN_OR_RETURN(model::KvCache past,
+                          compress::ToKvCache(compressed.memory, model.transformer()));
 
   model::GenerateOptions gen;
   gen.max_new_tokens = options.max_new_tokens;  // greedy by default
@@ -197,7 +198,7 @@ nlohmann::json PasskeyResultToJson(const PasskeyResult& result, const PasskeyOpt
     return std::isnan(v) ? nlohmann::json() : nlohmann::json(v);
   };
   nlohmann::json j;
-  j["config"] = CompressionConfigToJson(result.config);
+  j["config"] = compress::CompressionConfigToJson(result.config);
   j["accuracy"] = number_or_null(result.Accuracy());
   j["lengths"] = options.lengths;
   j["depths"] = options.depths;
@@ -227,12 +228,12 @@ nlohmann::json PasskeyResultToJson(const PasskeyResult& result, const PasskeyOpt
 }
 
 std::string PasskeyResultToMarkdown(const PasskeyResult& result, const PasskeyOptions& options) {
-  const CompressionConfig& c = result.config;
+  const compress::CompressionConfig& c = result.config;
   std::string md = absl::StrFormat(
       "Passkey accuracy, pruner %s, memory %s, C=%d, M=%d, %d trial(s) per cell; overall %.2f\n\n"
       "| length \\ depth |",
-      c.pruner, std::string(MemoryTypeName(c.memory_type, c.decremental_chunk)), c.chunk_size,
-      c.memory_size, options.n_trials, result.Accuracy());
+      c.pruner, std::string(compress::MemoryTypeName(c.memory_type, c.decremental_chunk)),
+      c.chunk_size, c.memory_size, options.n_trials, result.Accuracy());
   for (double d : options.depths) absl::StrAppend(&md, " ", absl::StrFormat("%.2f", d), " |");
   md += "\n|---|";
   for (size_t i = 0; i < options.depths.size(); ++i) md += "---|";
@@ -247,4 +248,4 @@ std::string PasskeyResultToMarkdown(const PasskeyResult& result, const PasskeyOp
   return md;
 }
 
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::eval

@@ -28,17 +28,17 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "common/compress/perceiver_weights.h"
 #include "common/compress/pruner.h"
+#include "common/learned/perceiver_weights.h"
 
-namespace ctxmem::compress {
+namespace ctxmem::learned {
 
 enum class PerceiverRouting { kRank, kPositional, kGreedy, kRandom };
 // "rank" | "positional" | "greedy" | "random"; InvalidArgument lists them.
 absl::StatusOr<PerceiverRouting> ParsePerceiverRouting(std::string_view name);
 std::string_view PerceiverRoutingName(PerceiverRouting routing);
 
-class PerceiverPruner final : public Pruner {
+class PerceiverPruner final : public compress::Pruner {
  public:
   // `weights` must not be null (Create() checks).
   static absl::StatusOr<std::unique_ptr<PerceiverPruner>> Create(
@@ -56,7 +56,7 @@ class PerceiverPruner final : public Pruner {
  protected:
   // Throws c10::Error (Select() turns it into an error status) when keys are missing or the
   // weights do not fit the layer / key shape (the message says which numbers disagree).
-  at::Tensor Rank(const PruneInput& input) const override;
+  at::Tensor Rank(const compress::PruneInput& input) const override;
 
  private:
   PerceiverPruner(std::shared_ptr<const PerceiverWeights> weights, PerceiverRouting routing,
@@ -69,4 +69,4 @@ class PerceiverPruner final : public Pruner {
   uint64_t seed_;
 };
 
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::learned

@@ -1,4 +1,4 @@
-#include "common/compress/memory_probe.h"
+#include "common/eval/memory_probe.h"
 
 #include <ATen/ops/allclose.h>
 #include <ATen/ops/tensor.h>
@@ -13,7 +13,7 @@
 #include "gtest/gtest.h"
 #include "tests/unit/compress/test_util.h"
 
-namespace ctxmem::compress {
+namespace ctxmem::eval {
 namespace {
 
 using ::testing::DoubleNear;
@@ -22,17 +22,17 @@ using ::testing::HasSubstr;
 
 // A memory of `n_layers` identical layers whose kv heads hold `src` (one row per head, sinks
 // first); k, v and rank are placeholders the probe does not read.
-Memory SyntheticMemory(int64_t n_layers, const std::vector<std::vector<int64_t>>& src,
-                       int64_t n_sinks, int64_t n_tokens) {
+compress::Memory SyntheticMemory(int64_t n_layers, const std::vector<std::vector<int64_t>>& src,
+                                 int64_t n_sinks, int64_t n_tokens) {
   std::vector<int64_t> flat;
   for (const auto& row : src) flat.insert(flat.end(), row.begin(), row.end());
   const int64_t n_kv = static_cast<int64_t>(src.size());
   const int64_t len = static_cast<int64_t>(src[0].size());
-  Memory m;
+  compress::Memory m;
   m.n_sinks = n_sinks;
   m.n_tokens = n_tokens;
   for (int64_t l = 0; l < n_layers; ++l) {
-    LayerMemory layer;
+    compress::LayerMemory layer;
     layer.src = at::tensor(flat, at::kLong).reshape({n_kv, len});
     layer.k = at::zeros({n_kv, len, 2});
     layer.v = at::zeros({n_kv, len, 2});
@@ -97,8 +97,8 @@ TEST(MemoryProbeTest, RejectsAMemoryThatDoesNotContinueTheLastOne) {
 // 1 kv head with n_rep = 2, 2 rows over [sink ; 2 memory ; 1 chunk]; row sums are 2 (two query
 // heads summed). Key means {0.5, 0.8, 0.2, 0.5}, overall mean 0.5: memory key 1 is "valid".
 TEST(MemoryProbeTest, MeasuresAttentionToTheNonSinkMemory) {
-  at::Tensor scores =
-      testing::Mat({{0.6f, 1.0f, 0.4f, 0.0f}, {0.4f, 0.6f, 0.0f, 1.0f}}).unsqueeze(0);  // [1, 2, 4]
+  at::Tensor scores = compress::testing::Mat({{0.6f, 1.0f, 0.4f, 0.0f}, {0.4f, 0.6f, 0.0f, 1.0f}})
+                          .unsqueeze(0);  // [1, 2, 4]
   auto usage = MeasureMemoryUsage(scores, /*n_sinks=*/1, /*n_memory=*/3, /*n_rep=*/2);
   ASSERT_TRUE(usage.ok()) << usage.status();
   EXPECT_DOUBLE_EQ(usage->valid, 0.5);
@@ -128,8 +128,9 @@ TEST(MemoryProbeTest, JsonHasEverySeriesAndNullForUnmeasured) {
 class CompressAndProbeTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!testing::DeviceAvailable(GetParam())) GTEST_SKIP() << GetParam() << " not available";
-    model_ = testing::MakeTinyTransformer(testing::DeviceOf(GetParam()));
+    if (!compress::testing::DeviceAvailable(GetParam()))
+      GTEST_SKIP() << GetParam() << " not available";
+    model_ = compress::testing::MakeTinyTransformer(compress::testing::DeviceOf(GetParam()));
     for (int i = 0; i < 40; ++i) tokens_.push_back((i * 7 + 3) % 61);
   }
 
@@ -143,13 +144,13 @@ class CompressAndProbeTest : public ::testing::TestWithParam<std::string> {
 //   step 1: {4..15}             forgetting 1/3, retention {2/3, 1},      keep rate 4/12
 //   step 2: {12..23}            forgetting 0,   retention {0, 1/2, 1},   keep rate 4/12
 TEST_P(CompressAndProbeTest, StreamingLlmForgettingCurveByHand) {
-  CompressionConfig c;
+  compress::CompressionConfig c;
   c.pruner = "streaming_llm";
   c.chunk_size = 8;
   c.memory_size = 12;
   c.n_sink_tokens = 2;
   std::vector<int32_t> tokens(tokens_.begin(), tokens_.begin() + 24);
-  SpanTokenSource source(tokens);
+  compress::SpanTokenSource source(tokens);
   auto run = CompressAndProbe(*model_, source, c);
   ASSERT_TRUE(run.ok()) << run.status();
   const ProbeData& d = run->probe;
@@ -178,21 +179,22 @@ TEST_P(CompressAndProbeTest, StreamingLlmForgettingCurveByHand) {
 TEST_P(CompressAndProbeTest, SameMemoryAsCompress) {
   struct Case {
     const char* pruner;
-    MemoryType type;
+    compress::MemoryType type;
     bool decremental;
   };
-  for (const Case& k : {Case{"tova", MemoryType::kIm, false}, Case{"conv", MemoryType::kIm, true},
-                        Case{"h2o", MemoryType::kFm, false},
-                        Case{"streaming_llm", MemoryType::kFixedIncremental, false}}) {
+  for (const Case& k : {Case{"tova", compress::MemoryType::kIm, false},
+                        Case{"conv", compress::MemoryType::kIm, true},
+                        Case{"h2o", compress::MemoryType::kFm, false},
+                        Case{"streaming_llm", compress::MemoryType::kFixedIncremental, false}}) {
     SCOPED_TRACE(k.pruner);
-    CompressionConfig c;
+    compress::CompressionConfig c;
     c.pruner = k.pruner;
     c.memory_type = k.type;
     c.decremental_chunk = k.decremental;
     c.chunk_size = 8;
     c.memory_size = 6;
-    SpanTokenSource a(tokens_), b(tokens_);
-    auto plain = Compress(*model_, a, c);
+    compress::SpanTokenSource a(tokens_), b(tokens_);
+    auto plain = compress::Compress(*model_, a, c);
     auto probed = CompressAndProbe(*model_, b, c);
     ASSERT_TRUE(plain.ok()) << plain.status();
     ASSERT_TRUE(probed.ok()) << probed.status();
@@ -201,8 +203,8 @@ TEST_P(CompressAndProbeTest, SameMemoryAsCompress) {
     EXPECT_EQ(probed->probe.chunk_begin.back(), 40);
     ASSERT_EQ(plain->memory.len(), probed->result.memory.len());
     for (size_t l = 0; l < plain->memory.layers.size(); ++l) {
-      EXPECT_EQ(testing::Rows(plain->memory.layers[l].src),
-                testing::Rows(probed->result.memory.layers[l].src));
+      EXPECT_EQ(compress::testing::Rows(plain->memory.layers[l].src),
+                compress::testing::Rows(probed->result.memory.layers[l].src));
       EXPECT_TRUE(at::allclose(plain->memory.layers[l].k.cpu(),
                                probed->result.memory.layers[l].k.cpu(), 1e-5, 1e-6));
     }
@@ -211,13 +213,13 @@ TEST_P(CompressAndProbeTest, SameMemoryAsCompress) {
 
 // IMDC chunks are uneven; the probe's boundaries are the plan's.
 TEST_P(CompressAndProbeTest, ImdcBoundariesAreThePlans) {
-  CompressionConfig c;
+  compress::CompressionConfig c;
   c.pruner = "streaming_llm";
-  c.memory_type = MemoryType::kIm;
+  c.memory_type = compress::MemoryType::kIm;
   c.decremental_chunk = true;
   c.chunk_size = 8;
   c.memory_size = 8;
-  SpanTokenSource source(tokens_);
+  compress::SpanTokenSource source(tokens_);
   auto run = CompressAndProbe(*model_, source, c, ProbeOptions{.attention_usage = false});
   ASSERT_TRUE(run.ok()) << run.status();
   std::vector<int64_t> expected = {0};
@@ -234,7 +236,7 @@ TEST_P(CompressAndProbeTest, ImdcBoundariesAreThePlans) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, CompressAndProbeTest,
-                         ::testing::ValuesIn(testing::TestDevices()));
+                         ::testing::ValuesIn(compress::testing::TestDevices()));
 
 }  // namespace
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::eval

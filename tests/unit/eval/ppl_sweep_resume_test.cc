@@ -5,12 +5,12 @@
 #include <string>
 #include <vector>
 
-#include "common/compress/ppl_sweep.h"
+#include "common/eval/ppl_sweep.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/compress/test_util.h"
 
-namespace ctxmem::compress {
+namespace ctxmem::eval {
 namespace {
 
 using ::testing::HasSubstr;
@@ -33,7 +33,7 @@ PplSweepOptions Options() {
 
 class PplSweepResumeTest : public ::testing::Test {
  protected:
-  void SetUp() override { model_ = testing::MakeTinyTransformer(at::kCPU); }
+  void SetUp() override { model_ = compress::testing::MakeTinyTransformer(at::kCPU); }
   std::unique_ptr<model::Transformer> model_;
 };
 
@@ -124,4 +124,4 @@ TEST_F(PplSweepResumeTest, MalformedPreviousRowsAreErrors) {
 }
 
 }  // namespace
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::eval

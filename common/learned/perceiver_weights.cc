@@ -1,4 +1,4 @@
-#include "common/compress/perceiver_weights.h"
+#include "common/learned/perceiver_weights.h"
 
 #include <ATen/ops/empty.h>
 
@@ -11,7 +11,7 @@
 #include "common/status.h"
 #include "common/weights/safetensors_file.h"
 
-namespace ctxmem::compress {
+namespace ctxmem::learned {
 namespace {
 
 std::string ShapeOf(const at::Tensor& t) {
@@ -152,4 +152,4 @@ absl::Status PerceiverWeights::CheckFits(int64_t n_layers, int64_t n_kv_heads,
   return absl::OkStatus();
 }
 
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::learned

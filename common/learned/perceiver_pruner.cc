@@ -1,4 +1,4 @@
-#include "common/compress/perceiver_pruner.h"
+#include "common/learned/perceiver_pruner.h"
 
 #include <ATen/ATen.h>
 
@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/compress/top_k.h"
 
-namespace ctxmem::compress {
+namespace ctxmem::learned {
 namespace {
 
 // SplitMix64 (Steele, Lea, Flood 2014), as RandomPruner: the same draws on every platform.
@@ -68,7 +68,7 @@ absl::Status PerceiverPruner::NoWeightsError() {
       "PerceiverPruner::Create()");
 }
 
-at::Tensor PerceiverPruner::Rank(const PruneInput& in) const {
+at::Tensor PerceiverPruner::Rank(const compress::PruneInput& in) const {
   const int64_t n = in.n_candidates();
   const int64_t h = in.n_kv_heads;
   TORCH_CHECK(in.keys.defined(),
@@ -123,7 +123,8 @@ at::Tensor PerceiverPruner::Rank(const PruneInput& in) const {
       const int64_t len = std::min(n, begin + seg) - begin;
       const int64_t share = Share(in.target, n_q, i);
       if (len <= 0 || share <= 0) continue;
-      at::Tensor idx = TopKIndices(pc.select(1, i).narrow(1, begin, len), share);  // [h, <=share]
+      at::Tensor idx =
+          compress::TopKIndices(pc.select(1, i).narrow(1, begin, len), share);  // [h, <=share]
       picked.scatter_(1, idx + begin, true);
     }
   } else {                            // kGreedy
@@ -132,10 +133,10 @@ at::Tensor PerceiverPruner::Rank(const PruneInput& in) const {
       const int64_t share = Share(in.target, n_q, i);
       if (share <= 0) continue;
       at::Tensor adjusted = pc.select(1, i) + owner.eq(i).to(at::kFloat);  // [h, n]
-      picked.scatter_(1, TopKIndices(adjusted, share), true);
+      picked.scatter_(1, compress::TopKIndices(adjusted, share), true);
     }
   }
   return mean + picked.to(device).to(at::kFloat) * kPickedBonus;
 }
 
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::learned

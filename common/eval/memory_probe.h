@@ -20,7 +20,7 @@
 #include "common/compress/memory.h"
 #include "nlohmann/json.hpp"
 
-namespace ctxmem::compress {
+namespace ctxmem::eval {
 
 // §9 MemoryUsage for one layer and step: attention the chunk's scoring queries pay to the
 // non-sink memory entries they read. NaN = not measured (no memory yet, or usage off).
@@ -69,7 +69,8 @@ class MemoryProbe {
   // empty when usage was not measured. InvalidArgument when the memory does not continue the
   // previous one (n_tokens not increasing, layer or kv head count changed, src not a [n_kv_heads,
   // len] int64 tensor) or `usage` has the wrong length; the probe is then unchanged.
-  absl::Status ObserveStep(const Memory& memory, absl::Span<const MemoryUsage> usage = {});
+  absl::Status ObserveStep(const compress::Memory& memory,
+                           absl::Span<const MemoryUsage> usage = {});
 
   const ProbeData& data() const { return data_; }
   // The data with ProbeData::mean filled in.
@@ -98,7 +99,7 @@ struct ProbeOptions {
 };
 
 struct ProbeRun {
-  CompressResult result;
+  compress::CompressResult result;
   ProbeData probe;
 };
 
@@ -106,13 +107,14 @@ struct ProbeRun {
 // CompressHooks::on_memory and on_layer_scores; the caller's own hooks of those kinds still
 // run, after the probe's): the same chunks and memory as Compress(model, source, config, hooks)
 // (tested). Errors as Compress().
-absl::StatusOr<ProbeRun> CompressAndProbe(const model::Transformer& model, TokenSource& source,
-                                          const CompressionConfig& config,
+absl::StatusOr<ProbeRun> CompressAndProbe(const model::Transformer& model,
+                                          compress::TokenSource& source,
+                                          const compress::CompressionConfig& config,
                                           const ProbeOptions& options = {},
-                                          const CompressHooks& hooks = {});
+                                          const compress::CompressHooks& hooks = {});
 
 // JSON form: {"n_steps", "n_layers", "n_kv_heads", "n_sinks", "chunk_begin", "mean": series,
 // "layers": [series...]} where a series has the LayerProbe field names; NaN becomes null.
 nlohmann::json ProbeDataToJson(const ProbeData& data);
 
-}  // namespace ctxmem::compress
+}  // namespace ctxmem::eval
