@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/rope.h"
 #include "common/model/torch_call.h"
 #include "common/status.h"
 
@@ -68,7 +69,7 @@ absl::StatusOr<std::unique_ptr<FastDecoder>> FastDecoder::Create(const Transform
       d->k_.push_back(at::empty({1, c.n_kv_heads, capacity, c.head_dim}, at::kFloat));
       d->v_.push_back(at::empty({1, c.n_kv_heads, capacity, c.head_dim}, at::kFloat));
     }
-    const at::Tensor inv = transformer.rope().inv_freq().to(at::kCPU).contiguous();
+    const at::Tensor inv = Rope::Create(c, c10::Device(c10::kCPU)).inv_freq().contiguous();
     d->inv_freq_.assign(inv.data_ptr<float>(), inv.data_ptr<float>() + inv.numel());
   }));
   const int64_t q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;

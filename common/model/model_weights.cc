@@ -145,7 +145,8 @@ absl::StatusOr<ModelWeights> LoadAll(const RawReader& read, const std::string& s
     w.layers.push_back(std::move(lw));
   }
 
-  // Move to the target device/dtype; contiguous so GEMMs see plain row-major weights.
+  // Move to the target device/dtype; contiguous so GEMMs see plain row-major weights. The dtype
+  // applies to matrices only: norm weights and biases stay fp32, as the activations they meet.
   auto place = [&](at::Tensor& t) {
     if (!t.defined()) return;
     t = t.to(options.device, t.dim() >= 2 ? options.dtype : at::kFloat).contiguous();

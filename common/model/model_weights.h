@@ -42,9 +42,7 @@ struct ModelWeights {
 
 struct WeightLoadOptions {
   c10::Device device = c10::Device(c10::kCPU);
-  // Of the matrices (projections, MLP, embedding, head): kFloat, kBFloat16 or kHalf. Norm
-  // weights and biases stay fp32 (they are applied to fp32 activations).
-  c10::ScalarType dtype = c10::kFloat;
+  c10::ScalarType dtype = c10::kFloat;  // kFloat, kBFloat16 or kHalf
 };
 
 // Loads and dequantizes every tensor a `config` model needs. InvalidArgument naming the file

@@ -44,9 +44,9 @@ Transformer::Transformer(ModelConfig config, ModelWeights weights, c10::Device d
   rope_ = Rope::Create(config_, device_);
 }
 
+// Activations, keys/values and logits are fp32 whatever the matrices' dtype (see Linear): this
+// is the dtype memories are converted to (memory_codec) and learned modules work in.
 c10::ScalarType Transformer::dtype() const { return at::kFloat; }
-
-c10::ScalarType Transformer::weight_dtype() const { return weights_.tok_embd.scalar_type(); }
 
 at::Tensor Transformer::Norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
   if (config_.layer_norm) {

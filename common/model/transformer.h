@@ -75,11 +75,7 @@ class Transformer {
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   c10::Device device() const { return device_; }
-  // Activations, keys/values and logits: always fp32 (the reference precision).
   c10::ScalarType dtype() const;
-  // Storage of the matrices: fp32, or bf16/fp16 for the big GEMMs (inputs cast per product).
-  c10::ScalarType weight_dtype() const;
-  const Rope& rope() const { return rope_; }
 
  private:
   at::Tensor Norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;

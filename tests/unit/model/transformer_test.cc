@@ -113,7 +113,7 @@ TEST_F(BundledModelTest, Bf16WeightsStayCloseToFp32) {
   options.decode = "dense";
   auto bf16 = Model::Load(BundledModelPath(), options);
   ASSERT_TRUE(bf16.ok()) << bf16.status();
-  EXPECT_EQ((*bf16)->transformer().weight_dtype(), at::kBFloat16);
+  EXPECT_EQ((*bf16)->transformer().weights().tok_embd.scalar_type(), at::kBFloat16);
   EXPECT_EQ((*bf16)->transformer().dtype(), at::kFloat);
   EXPECT_EQ((*bf16)->transformer().weights().layers[0].attn_norm_w.scalar_type(), at::kFloat);
   at::Tensor tokens = at::randint(100, 20000, {1, 128}, at::TensorOptions().dtype(at::kLong));
