@@ -17,7 +17,7 @@ struct ModelFlags {
   std::string path;  // GGUF file or HF checkpoint folder; $CTXMEM_MODEL when not given
   std::string device = "cpu";
   std::string dtype = "fp32";
-  std::string decode = "auto";  // auto | packed | dense (model::ModelOptions::decode)
+  std::string decode = "dense";  // auto | packed | dense (model::ModelOptions::decode)
   int n_threads = 0;  // 0 = torch's default
 };
 
