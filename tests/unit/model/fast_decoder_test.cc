@@ -7,12 +7,14 @@
 #include <c10/core/GradMode.h>
 
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <vector>
 
 #include "common/model/generator.h"
 #include "common/model/model.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/unit/model/test_paths.h"
 
 namespace ctxmem::model {
@@ -20,6 +22,7 @@ namespace {
 
 using ctxmem::testing::BundledModelPath;
 using ctxmem::testing::BundledModelPresent;
+using ctxmem::testing::TestDataPath;
 
 class FastDecoderTest : public ::testing::Test {
  protected:
@@ -133,6 +136,24 @@ TEST_F(FastDecoderTest, GreedyGenerationAgreesWithDense) {
   std::printf("[ greedy ] packed and dense agree on the first %zu of %zu ids\n", same,
               b->ids.size());
   EXPECT_GE(same, 8u);
+}
+
+// HF transformers' greedy generations (tests/data/model/greedy.json, docs/goldens.md) on the
+// packed path: the same ids as the fp32 reference gives.
+TEST_F(FastDecoderTest, GreedyGoldensOfTransformers) {
+  std::ifstream in(TestDataPath("model/greedy.json"));
+  ASSERT_TRUE(in.good());
+  const nlohmann::json j = nlohmann::json::parse(in);
+  GenerateOptions go;
+  go.max_new_tokens = j.at("max_new_tokens").get<int64_t>();
+  go.stop_ids = j.at("eos_token_ids").get<std::vector<int32_t>>();
+  for (const auto& g : j.at("generations")) {
+    const auto prompt = g.at("prompt_ids").get<std::vector<int32_t>>();
+    auto r = Generate(*model_, prompt, nullptr, go);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->ids, g.at("generated_ids").get<std::vector<int32_t>>())
+        << g.at("kind").get<std::string>();
+  }
 }
 
 }  // namespace
