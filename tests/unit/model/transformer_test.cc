@@ -144,7 +144,8 @@ TEST_F(BundledModelTest, DenseForwardIsDifferentiable) {
   options.dtype = "bf16";
   auto bf16 = Model::Load(BundledModelPath(), options);
   ASSERT_TRUE(bf16.ok()) << bf16.status();
-  for (const Model* m : {static_cast<const Model*>(model_), bf16->get()}) {
+  const Model* models[] = {model_, bf16->get()};
+  for (const Model* m : models) {
     const ModelConfig& c = m->config();
     KvCache past;
     for (int64_t l = 0; l < c.n_layers; ++l) {
