@@ -12,6 +12,7 @@
 #include "common/service/grpc_status.h"
 #include "common/service/memory_info_proto.h"
 #include "common/service/metrics_endpoint.h"
+#include "common/service/raw_message.h"
 #include "common/service/service_log.h"
 #include "common/status.h"
 #include "compressor_svc/compress_reactor.h"
@@ -84,16 +85,21 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CompressorService::
   return new CompressReactor(this, context);
 }
 
-grpc::ServerWriteReactor<ctxmem::v1::BlobChunk>* CompressorService::GetMemory(
-    grpc::CallbackServerContext* context, const ctxmem::v1::GetMemoryRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* CompressorService::GetMemory(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   return new GetMemoryReactor(this, context, *request);
 }
 
-grpc::ServerUnaryReactor* CompressorService::StatMemory(
-    grpc::CallbackServerContext* context, const ctxmem::v1::StatMemoryRequest* request,
-    ctxmem::v1::MemoryInfo* response) {
+grpc::ServerUnaryReactor* CompressorService::StatMemory(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* raw_request,
+                                                        grpc::ByteBuffer* raw_response) {
+  ctxmem::v1::MemoryInfo response_message;
+  ctxmem::v1::MemoryInfo* response = &response_message;
   absl::Status status = [&]() -> absl::Status {
     CTXMEM_ASSIGN_OR_RETURN(const std::string tenant, auth_->Authenticate(*context));
+    CTXMEM_ASSIGN_OR_RETURN(const auto parsed,
+                            service::ParseRawRequest<ctxmem::v1::StatMemoryRequest>(*raw_request));
+    const ctxmem::v1::StatMemoryRequest* request = &parsed;
     CTXMEM_RETURN_IF_ERROR(CheckMemoryId(request->memory_id()));
     CTXMEM_ASSIGN_OR_RETURN(blob::StoredBlobStat stat,
                             env_.store->Stat(request->memory_id(), tenant));
@@ -102,18 +108,22 @@ grpc::ServerUnaryReactor* CompressorService::StatMemory(
     *response = service::MemoryInfoFromMetadata(metadata, stat.n_bytes);
     return absl::OkStatus();
   }();
-  const grpc::Status out = service::ToGrpcStatus(status);
-  CountRequest("StatMemory", out.error_code());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(out);
+  const grpc::Status out = service::FinishRawUnary(reactor, status, *response, raw_response);
+  CountRequest("StatMemory", out.error_code());
   return reactor;
 }
 
-grpc::ServerUnaryReactor* CompressorService::ListMemories(
-    grpc::CallbackServerContext* context, const ctxmem::v1::ListMemoriesRequest* request,
-    ctxmem::v1::ListMemoriesResponse* response) {
+grpc::ServerUnaryReactor* CompressorService::ListMemories(grpc::CallbackServerContext* context,
+                                                          const grpc::ByteBuffer* raw_request,
+                                                          grpc::ByteBuffer* raw_response) {
+  ctxmem::v1::ListMemoriesResponse response_message;
+  ctxmem::v1::ListMemoriesResponse* response = &response_message;
   absl::Status status = [&]() -> absl::Status {
     CTXMEM_ASSIGN_OR_RETURN(const std::string tenant, auth_->Authenticate(*context));
+    CTXMEM_ASSIGN_OR_RETURN(
+        const auto parsed, service::ParseRawRequest<ctxmem::v1::ListMemoriesRequest>(*raw_request));
+    const ctxmem::v1::ListMemoriesRequest* request = &parsed;
     const int64_t page_size = request->page_size() <= 0 ? kDefaultPageSize : request->page_size();
     if (!request->page_token().empty())
       CTXMEM_RETURN_IF_ERROR(CheckMemoryId(request->page_token()));
@@ -136,18 +146,22 @@ grpc::ServerUnaryReactor* CompressorService::ListMemories(
     response->set_next_page_token(page.next_page_token);
     return absl::OkStatus();
   }();
-  const grpc::Status out = service::ToGrpcStatus(status);
-  CountRequest("ListMemories", out.error_code());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(out);
+  const grpc::Status out = service::FinishRawUnary(reactor, status, *response, raw_response);
+  CountRequest("ListMemories", out.error_code());
   return reactor;
 }
 
-grpc::ServerUnaryReactor* CompressorService::DeleteMemory(
-    grpc::CallbackServerContext* context, const ctxmem::v1::DeleteMemoryRequest* request,
-    ctxmem::v1::DeleteMemoryResponse* response) {
+grpc::ServerUnaryReactor* CompressorService::DeleteMemory(grpc::CallbackServerContext* context,
+                                                          const grpc::ByteBuffer* raw_request,
+                                                          grpc::ByteBuffer* raw_response) {
+  ctxmem::v1::DeleteMemoryResponse response_message;
+  ctxmem::v1::DeleteMemoryResponse* response = &response_message;
   absl::Status status = [&]() -> absl::Status {
     CTXMEM_ASSIGN_OR_RETURN(const std::string tenant, auth_->Authenticate(*context));
+    CTXMEM_ASSIGN_OR_RETURN(
+        const auto parsed, service::ParseRawRequest<ctxmem::v1::DeleteMemoryRequest>(*raw_request));
+    const ctxmem::v1::DeleteMemoryRequest* request = &parsed;
     CTXMEM_RETURN_IF_ERROR(CheckMemoryId(request->memory_id()));
     CTXMEM_RETURN_IF_ERROR(env_.store->Delete(request->memory_id(), tenant));
     service::LogInfo(
@@ -155,10 +169,9 @@ grpc::ServerUnaryReactor* CompressorService::DeleteMemory(
     return absl::OkStatus();
   }();
   RefreshStoreGauges();
-  const grpc::Status out = service::ToGrpcStatus(status);
-  CountRequest("DeleteMemory", out.error_code());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(out);
+  const grpc::Status out = service::FinishRawUnary(reactor, status, *response, raw_response);
+  CountRequest("DeleteMemory", out.error_code());
   return reactor;
 }
 

@@ -35,14 +35,15 @@ struct CompressorServiceOptions {
   bool log_content = false;            // log context previews (off: no context text in logs)
 };
 
-// Compress is registered raw (ByteBuffer in and out) and its requests are parsed by
+// Every method is registered raw (ByteBuffer in and out): Compress requests are parsed by
 // ParseCompressRequest, so a malformed message is INVALID_ARGUMENT instead of looking like the
-// end of the upload. The other methods use the generated callback types.
+// end of the upload; the others by service::ParseRawMessage, so a malformed request is
+// INVALID_ARGUMENT naming its type instead of gRPC's UNIMPLEMENTED (common/service/raw_message.h).
 using CompressorServiceBase = ctxmem::v1::Compressor::WithRawCallbackMethod_Compress<
-    ctxmem::v1::Compressor::WithCallbackMethod_GetMemory<
-        ctxmem::v1::Compressor::WithCallbackMethod_StatMemory<
-            ctxmem::v1::Compressor::WithCallbackMethod_ListMemories<
-                ctxmem::v1::Compressor::WithCallbackMethod_DeleteMemory<
+    ctxmem::v1::Compressor::WithRawCallbackMethod_GetMemory<
+        ctxmem::v1::Compressor::WithRawCallbackMethod_StatMemory<
+            ctxmem::v1::Compressor::WithRawCallbackMethod_ListMemories<
+                ctxmem::v1::Compressor::WithRawCallbackMethod_DeleteMemory<
                     ctxmem::v1::Compressor::Service>>>>>;
 
 class CompressorService final : public CompressorServiceBase {
@@ -59,17 +60,20 @@ class CompressorService final : public CompressorServiceBase {
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Compress(
       grpc::CallbackServerContext* context) override;
-  grpc::ServerWriteReactor<ctxmem::v1::BlobChunk>* GetMemory(
-      grpc::CallbackServerContext* context, const ctxmem::v1::GetMemoryRequest* request) override;
+  // Raw: GetMemoryRequest in, BlobChunk out.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* GetMemory(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request) override;
+  // Raw: StatMemoryRequest -> MemoryInfo, ListMemoriesRequest -> ListMemoriesResponse,
+  // DeleteMemoryRequest -> DeleteMemoryResponse.
   grpc::ServerUnaryReactor* StatMemory(grpc::CallbackServerContext* context,
-                                       const ctxmem::v1::StatMemoryRequest* request,
-                                       ctxmem::v1::MemoryInfo* response) override;
+                                       const grpc::ByteBuffer* raw_request,
+                                       grpc::ByteBuffer* raw_response) override;
   grpc::ServerUnaryReactor* ListMemories(grpc::CallbackServerContext* context,
-                                         const ctxmem::v1::ListMemoriesRequest* request,
-                                         ctxmem::v1::ListMemoriesResponse* response) override;
+                                         const grpc::ByteBuffer* raw_request,
+                                         grpc::ByteBuffer* raw_response) override;
   grpc::ServerUnaryReactor* DeleteMemory(grpc::CallbackServerContext* context,
-                                         const ctxmem::v1::DeleteMemoryRequest* request,
-                                         ctxmem::v1::DeleteMemoryResponse* response) override;
+                                         const grpc::ByteBuffer* raw_request,
+                                         grpc::ByteBuffer* raw_response) override;
 
   // For the reactors (compress_reactor.cc, get_memory_reactor.cc).
   const service::CompressJobEnv& env() const { return env_; }

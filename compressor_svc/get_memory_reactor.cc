@@ -8,6 +8,7 @@
 #include "common/blob/blob_id.h"
 #include "common/blob/sha256.h"
 #include "common/service/grpc_status.h"
+#include "common/service/raw_message.h"
 #include "common/service/service_log.h"
 #include "common/status.h"
 #include "compressor_svc/compressor_service.h"
@@ -15,9 +16,9 @@
 namespace ctxmem::compressor_svc {
 
 GetMemoryReactor::GetMemoryReactor(CompressorService* service, grpc::CallbackServerContext* context,
-                                   const ctxmem::v1::GetMemoryRequest& request)
+                                   const grpc::ByteBuffer& raw_request)
     : service_(service) {
-  absl::Status status = Open(context, request);
+  absl::Status status = Open(context, raw_request);
   if (!status.ok()) {
     End(status);
     return;
@@ -26,8 +27,10 @@ GetMemoryReactor::GetMemoryReactor(CompressorService* service, grpc::CallbackSer
 }
 
 absl::Status GetMemoryReactor::Open(grpc::CallbackServerContext* context,
-                                    const ctxmem::v1::GetMemoryRequest& request) {
+                                    const grpc::ByteBuffer& raw_request) {
   CTXMEM_ASSIGN_OR_RETURN(const std::string tenant, service_->auth().Authenticate(*context));
+  CTXMEM_ASSIGN_OR_RETURN(const ctxmem::v1::GetMemoryRequest request,
+                          service::ParseRawRequest<ctxmem::v1::GetMemoryRequest>(raw_request));
   if (!blob::IsMemoryId(request.memory_id())) {
     return absl::InvalidArgumentError(absl::StrCat("memory_id '", request.memory_id().substr(0, 80),
                                                    "' is not 64 lowercase hex characters"));

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/blob/blob_store.h"
+#include "common/service/raw_write_reactor.h"
 #include "common/service/tenant_stream_limiter.h"
 #include "ctxmem/v1/compressor.grpc.pb.h"
 
@@ -19,18 +20,18 @@ class CompressorService;
 inline constexpr uint64_t kMaxBlobChunkBytes = 1 << 20;
 inline constexpr uint64_t kMinBlobChunkBytes = 4 << 10;
 
-class GetMemoryReactor final : public grpc::ServerWriteReactor<ctxmem::v1::BlobChunk> {
+class GetMemoryReactor final : public service::RawWriteReactor<ctxmem::v1::BlobChunk> {
  public:
-  // Authenticates, opens the blob and starts writing (or finishes with the error).
+  // Authenticates, parses the serialized GetMemoryRequest, opens the blob and starts writing
+  // (or finishes with the error).
   GetMemoryReactor(CompressorService* service, grpc::CallbackServerContext* context,
-                   const ctxmem::v1::GetMemoryRequest& request);
+                   const grpc::ByteBuffer& raw_request);
 
   void OnWriteDone(bool ok) override;
   void OnDone() override { delete this; }
 
  private:
-  absl::Status Open(grpc::CallbackServerContext* context,
-                    const ctxmem::v1::GetMemoryRequest& request);
+  absl::Status Open(grpc::CallbackServerContext* context, const grpc::ByteBuffer& raw_request);
   void NextWrite();
   void End(const absl::Status& status);
 

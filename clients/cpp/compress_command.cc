@@ -89,7 +89,9 @@ v1::CompressStart MakeStart(const CompressArgs& args) {
   c->set_double_compress_size(args.double_compress_size);
   c->set_seed(args.seed);
   c->set_kv_dtype(args.kv_dtype);
+  c->set_kv_group_size(args.kv_group_size);
   c->set_model(args.model_name);
+  start.set_base_memory_id(args.base_memory_id);
   start.set_client_label(args.label);
   start.set_expected_tokens(args.expected_tokens);
   start.set_add_bos(args.add_bos);
@@ -140,7 +142,12 @@ CLI::App* AddCompressCommand(CLI::App* app, CompressArgs* args) {
   cmd->add_option("--double-compress-size", args->double_compress_size,
                   "DOUBLE_COMPRESS: entries the model reads");
   cmd->add_option("--seed", args->seed, "seed of the random pruner");
-  cmd->add_option("--kv-dtype", args->kv_dtype, "bf16 (default) | f16 | f32");
+  cmd->add_option("--kv-dtype", args->kv_dtype,
+                  "bf16 (default) | f16 | f32 | int8 | int4 (KIVI quantization)");
+  cmd->add_option("--kv-group-size", args->kv_group_size, "int8/int4: KIVI group size (default 64)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--base", args->base_memory_id,
+                  "append: continue this memory with FILE (the config is the base's)");
   cmd->add_option("--model-name", args->model_name, "model the memory is for (default: server's)");
   cmd->add_option("--label", args->label, "free text kept with the memory (<= 256 bytes)");
   cmd->add_flag("--add-bos", args->add_bos, "prepend the tokenizer's BOS token");

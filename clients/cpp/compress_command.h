@@ -29,6 +29,8 @@ struct CompressArgs {
   int64_t double_compress_size = 0;
   uint64_t seed = 0;
   std::string kv_dtype;
+  int64_t kv_group_size = 0;   // 0 = the server's default (int8/int4 only)
+  std::string base_memory_id;  // "" = compress from nothing; else append to this memory
   std::string model_name;
   std::string label;  // client label kept with the memory (<= 256 bytes)
   bool add_bos = false;

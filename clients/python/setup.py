@@ -1,29 +1,38 @@
-"""Build hook: generates the gRPC stubs from ../../proto (grpcio-tools) before the package's
-Python files are collected, so wheels and `pip install clients/python` carry them. Metadata is
-in pyproject.toml."""
+"""Build hook: puts the gRPC stubs and a copy of the .proto files into ctxmem_client/_proto/
+before setuptools looks for the package's files (egg_info, build_py and sdist all run it first),
+so `pip install clients/python` (with or without build isolation), wheels and sdists carry
+them. The protos come from $CTXMEM_PROTO_DIR or the repository's ../../proto; an sdist carries
+its own copy in ctxmem_client/_proto and builds from that, without the repository.
+Metadata is in pyproject.toml."""
 
 import importlib.util
 from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
+from setuptools.command.egg_info import egg_info
+from setuptools.command.sdist import sdist
 
 HERE = Path(__file__).resolve().parent
 
 
-def _load_generator():
+def _ensure_stubs():
     spec = importlib.util.spec_from_file_location(
         "_ctxmem_generate", HERE / "ctxmem_client" / "generate.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod
+    mod.generate(out_dir=HERE / "ctxmem_client" / "_proto")
 
 
-class BuildPyWithStubs(build_py):
-    def run(self):
-        gen = _load_generator()
-        gen.generate(out_dir=HERE / "ctxmem_client" / "_proto")
-        super().run()
+def _with_stubs(command):
+    class WithStubs(command):
+        def run(self):
+            _ensure_stubs()
+            super().run()
+
+    WithStubs.__name__ = command.__name__
+    return WithStubs
 
 
-setup(cmdclass={"build_py": BuildPyWithStubs})
+setup(cmdclass={"egg_info": _with_stubs(egg_info), "build_py": _with_stubs(build_py),
+                "sdist": _with_stubs(sdist)})

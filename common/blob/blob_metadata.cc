@@ -19,6 +19,8 @@ struct QuantizationEntry {
 constexpr QuantizationEntry kQuantizations[] = {
     {BlobQuantization::kNone, "none"},
     {BlobQuantization::kInt8PerChannel, "int8_per_channel"},
+    {BlobQuantization::kKiviInt8, "kivi_int8"},
+    {BlobQuantization::kKiviInt4, "kivi_int4"},
 };
 
 bool IsFloatDtype(weights::StDtype dtype) {
@@ -72,11 +74,31 @@ std::string_view BlobQuantizationName(BlobQuantization quantization) {
   return kQuantizations[0].name;  // unreachable: every enumerator is in the table
 }
 
+bool IsKivi(BlobQuantization quantization) {
+  return quantization == BlobQuantization::kKiviInt8 || quantization == BlobQuantization::kKiviInt4;
+}
+
 absl::Status BlobMetadata::Validate() const {
-  if (format_version != kBlobFormatVersion) {
-    return absl::InvalidArgumentError(absl::StrCat("format_version=", format_version,
-                                                   " is not supported (this build writes ",
-                                                   kBlobFormatVersion, ")"));
+  if (format_version < kMinBlobFormatVersion || format_version > kBlobFormatVersion) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("format_version=", format_version, " is not supported (this build writes ",
+                     kMinBlobFormatVersion, "..", kBlobFormatVersion, ")"));
+  }
+  if (IsKivi(quantization) && format_version < 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("quantization=", AsAbsl(BlobQuantizationName(quantization)),
+                     " needs format_version >= 2, not ", format_version));
+  }
+  if (IsKivi(quantization) != (kv_group_size > 0) || kv_group_size < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kv_group_size=", kv_group_size, " must be >= 1 with a KIVI quantization and 0 without"));
+  }
+  if (!append_state.empty()) {
+    const nlohmann::json state = nlohmann::json::parse(append_state, nullptr, false);
+    if (state.is_discarded() || !state.is_object()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("append_state is not a JSON object: '", append_state.substr(0, 200), "'"));
+    }
   }
   if (model_fingerprint.empty()) {
     return absl::InvalidArgumentError("model_fingerprint is empty");
@@ -101,10 +123,14 @@ absl::Status BlobMetadata::Validate() const {
     }
   }
   const bool int8 = quantization == BlobQuantization::kInt8PerChannel;
-  if (int8 ? kv_dtype != weights::StDtype::kI8 : !IsFloatDtype(kv_dtype)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "kv_dtype=", AsAbsl(weights::StDtypeName(kv_dtype)), " does not fit quantization=",
-        AsAbsl(BlobQuantizationName(quantization)), " (none: F32/F16/BF16; int8_per_channel: I8)"));
+  const bool fits = int8                   ? kv_dtype == weights::StDtype::kI8
+                    : IsKivi(quantization) ? kv_dtype == weights::StDtype::kU8
+                                           : IsFloatDtype(kv_dtype);
+  if (!fits) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kv_dtype=", AsAbsl(weights::StDtypeName(kv_dtype)),
+                     " does not fit quantization=", AsAbsl(BlobQuantizationName(quantization)),
+                     " (none: F32/F16/BF16; int8_per_channel: I8; kivi_int8, kivi_int4: U8)"));
   }
   if (created_unix_ms < 0) {
     return absl::InvalidArgumentError(
@@ -126,7 +152,8 @@ bool operator==(const BlobMetadata& a, const BlobMetadata& b) {
          a.compression_config == b.compression_config &&
          a.n_original_tokens == b.n_original_tokens && a.n_sinks == b.n_sinks &&
          a.n_kept == b.n_kept && a.kv_dtype == b.kv_dtype && a.quantization == b.quantization &&
-         a.created_unix_ms == b.created_unix_ms && a.extra == b.extra;
+         a.created_unix_ms == b.created_unix_ms && a.kv_group_size == b.kv_group_size &&
+         a.append_state == b.append_state && a.extra == b.extra;
 }
 
 MetadataEntries ToMetadataEntries(const BlobMetadata& m) {
@@ -146,6 +173,10 @@ MetadataEntries ToMetadataEntries(const BlobMetadata& m) {
       {std::string(kKeyQuantization), std::string(BlobQuantizationName(m.quantization))},
       {std::string(kKeyCreatedUnixMs), absl::StrCat(m.created_unix_ms)},
   };
+  if (m.kv_group_size > 0) {
+    entries.emplace_back(std::string(kKeyKvGroupSize), absl::StrCat(m.kv_group_size));
+  }
+  if (!m.append_state.empty()) entries.emplace_back(std::string(kKeyAppendState), m.append_state);
   for (const auto& [key, value] : m.extra) entries.emplace_back(key, value);
   return entries;
 }
@@ -169,10 +200,10 @@ absl::StatusOr<BlobMetadata> ParseBlobMetadata(const std::map<std::string, std::
         absl::StrCat("not a ctxmem memory blob: '", kKeyMagic, "' is not '", kBlobMagic, "'"));
   }
   CTXMEM_RETURN_IF_ERROR(get_count(kKeyFormatVersion, &m.format_version));
-  if (m.format_version != kBlobFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat("blob format version ", m.format_version,
-                                                      " is not supported (this build reads ",
-                                                      kBlobFormatVersion, ")"));
+  if (m.format_version < kMinBlobFormatVersion || m.format_version > kBlobFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "blob format version ", m.format_version, " is not supported (this build reads ",
+        kMinBlobFormatVersion, "..", kBlobFormatVersion, ")"));
   }
   const std::string* model = get(kKeyModelFingerprint);
   const std::string* tokenizer = get(kKeyTokenizerFingerprint);
@@ -216,8 +247,15 @@ absl::StatusOr<BlobMetadata> ParseBlobMetadata(const std::map<std::string, std::
   const std::string* quantization = get(kKeyQuantization);
   if (quantization == nullptr) return Missing(kKeyQuantization);
   absl::StatusOr<BlobQuantization> q = ParseBlobQuantization(*quantization);
-  if (!q.ok()) return Malformed(kKeyQuantization, *quantization, "'none' or 'int8_per_channel'");
+  if (!q.ok()) {
+    return Malformed(kKeyQuantization, *quantization,
+                     "'none', 'int8_per_channel', 'kivi_int8' or 'kivi_int4'");
+  }
   m.quantization = *q;
+  if (get(kKeyKvGroupSize) != nullptr) {
+    CTXMEM_RETURN_IF_ERROR(get_count(kKeyKvGroupSize, &m.kv_group_size));
+  }
+  if (const std::string* state = get(kKeyAppendState); state != nullptr) m.append_state = *state;
 
   for (const auto& [key, value] : entries) {
     if (!absl::StartsWith(key, kReservedKeyPrefix)) m.extra.emplace(key, value);
@@ -234,5 +272,11 @@ std::string ValueTensorName(int64_t layer) { return LayerName(layer, "v"); }
 std::string SrcTensorName(int64_t layer) { return LayerName(layer, "src"); }
 std::string KeyScaleTensorName(int64_t layer) { return LayerName(layer, "k_scale"); }
 std::string ValueScaleTensorName(int64_t layer) { return LayerName(layer, "v_scale"); }
+std::string KeyZeroTensorName(int64_t layer) { return LayerName(layer, "k_zero"); }
+std::string ValueZeroTensorName(int64_t layer) { return LayerName(layer, "v_zero"); }
+std::string RankTensorName(int64_t layer) { return LayerName(layer, "rank"); }
+std::string HiddenTensorName(int64_t layer, std::string_view what) {
+  return absl::StrCat("hidden.", layer, ".", AsAbsl(what));
+}
 
 }  // namespace ctxmem::blob

@@ -17,8 +17,12 @@
 
 namespace ctxmem::blob {
 
-// Format version 1; a reader refuses other versions with FailedPrecondition.
-inline constexpr int64_t kBlobFormatVersion = 1;
+// Format versions this build reads: 1 (float K/V, int8_per_channel) and 2 (adds the KIVI
+// quantizations and I32 src). A writer uses the lowest version that describes its blob, so
+// readers of version 1 keep reading every float blob; a reader refuses other versions with
+// FailedPrecondition (never DataLoss, so a newer blob is not quarantined by an older reader).
+inline constexpr int64_t kBlobFormatVersion = 2;     // the highest version read and written
+inline constexpr int64_t kMinBlobFormatVersion = 1;  // the lowest version read
 inline constexpr absl::string_view kBlobMagic = "ctxmem-memory-blob";
 
 // Metadata keys. The first three are always the first entries of "__metadata__", in this
@@ -37,6 +41,9 @@ inline constexpr absl::string_view kKeyNKept = "ctxmem.n_kept";  // JSON array, 
 inline constexpr absl::string_view kKeyKvDtype = "ctxmem.kv_dtype";
 inline constexpr absl::string_view kKeyQuantization = "ctxmem.quantization";
 inline constexpr absl::string_view kKeyCreatedUnixMs = "ctxmem.created_unix_ms";
+// Optional keys, written only when set (version 1 readers ignore unknown ctxmem. keys).
+inline constexpr absl::string_view kKeyKvGroupSize = "ctxmem.kv_group_size";  // KIVI only
+inline constexpr absl::string_view kKeyAppendState = "ctxmem.append_state";   // JSON object
 inline constexpr absl::string_view kReservedKeyPrefix = "ctxmem.";
 
 // Bounds on values read from a blob (metadata is untrusted until it is checked).
@@ -46,12 +53,19 @@ inline constexpr int64_t kMaxBlobLayers = 4096;
 enum class BlobQuantization {
   kNone,            // layers.{i}.k/v hold kv_dtype values (F32, F16 or BF16)
   kInt8PerChannel,  // layers.{i}.k/v are I8; real = int8 * layers.{i}.{k,v}_scale (F32)
+  // Version 2, KIVI (docs/blob_format.md "Quantized KV"): layers.{i}.k/v are U8 codes,
+  // real = code * scale + zero with F16 layers.{i}.{k,v}_{scale,zero}; keys per channel
+  // (groups of kv_group_size tokens), values per token (groups of kv_group_size channels).
+  kKiviInt8,  // one code per byte
+  kKiviInt4,  // two codes per byte along head_dim, even channel in the low nibble
 };
+bool IsKivi(BlobQuantization quantization);
 absl::StatusOr<BlobQuantization> ParseBlobQuantization(std::string_view name);  // "none", ...
 std::string_view BlobQuantizationName(BlobQuantization quantization);
 
 struct BlobMetadata {
-  int64_t format_version = kBlobFormatVersion;
+  // The lowest version that describes the blob: 1, or 2 with a KIVI quantization (EncodeMemory).
+  int64_t format_version = kMinBlobFormatVersion;
   std::string memory_id;              // hex id from blob_id.h; "" = not content-addressed
   std::string model_fingerprint;      // e.g. FingerprintFiles() output; non-empty
   std::string tokenizer_fingerprint;  // "" = none
@@ -62,6 +76,9 @@ struct BlobMetadata {
   weights::StDtype kv_dtype = weights::StDtype::kBF16;  // F32/F16/BF16, or I8 when quantized
   BlobQuantization quantization = BlobQuantization::kNone;
   int64_t created_unix_ms = 0;  // wall clock when sealed, ms since the Unix epoch; 0 = unset
+  int64_t kv_group_size = 0;    // KIVI group size, >= 1 with a KIVI quantization; else 0
+  // What continuing the memory needs (compress::AppendState::ToJson()); "" = not appendable.
+  std::string append_state;
   // Free-form entries (e.g. "x.client_label"); keys must not start with "ctxmem.".
   std::map<std::string, std::string> extra;
 
@@ -91,5 +108,12 @@ std::string ValueTensorName(int64_t layer);       // [n_kv_heads, n_kept, head_d
 std::string SrcTensorName(int64_t layer);         // [..., n_kept] I64 stream indices
 std::string KeyScaleTensorName(int64_t layer);    // [n_kv_heads, 1, head_dim] F32, int8 only
 std::string ValueScaleTensorName(int64_t layer);  // [n_kv_heads, 1, head_dim_v] F32, int8 only
+// KIVI zero points (and, with the scale names above, F16 scales); shapes in blob_format.md.
+std::string KeyZeroTensorName(int64_t layer);
+std::string ValueZeroTensorName(int64_t layer);
+// Append state: "layers.{i}.rank" [n_kv_heads, n_kept] F32 (when the state has ranks) and the
+// DOUBLE_COMPRESS hidden store "hidden.{i}.{k,v,src,rank}".
+std::string RankTensorName(int64_t layer);
+std::string HiddenTensorName(int64_t layer, std::string_view what);
 
 }  // namespace ctxmem::blob

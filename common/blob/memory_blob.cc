@@ -56,13 +56,33 @@ absl::Status CheckLayerTensors(const TensorTable& table, const BlobMetadata& m) 
     const TensorDesc* src = nullptr;
     CTXMEM_RETURN_IF_ERROR(find(KeyTensorName(i), m.kv_dtype, 3, &k));
     CTXMEM_RETURN_IF_ERROR(find(ValueTensorName(i), m.kv_dtype, 3, &v));
-    CTXMEM_RETURN_IF_ERROR(find(SrcTensorName(i), StDtype::kI64, 0, &src));
+    // Version 2 may store src as I32 (its values are stream indices, < 2^31 tokens).
+    const bool src_i32 = m.format_version >= 2 && table.count(SrcTensorName(i)) > 0 &&
+                         table.at(SrcTensorName(i)).dtype == StDtype::kI32;
+    CTXMEM_RETURN_IF_ERROR(
+        find(SrcTensorName(i), src_i32 ? StDtype::kI32 : StDtype::kI64, 0, &src));
     if (k->shape[1] != m.n_kept[i] || v->shape[1] != m.n_kept[i] || k->shape[0] != v->shape[0] ||
         src->shape.back() != m.n_kept[i]) {
       return absl::InvalidArgumentError(
           absl::StrCat("layer ", i, ": k ", ShapeString(k->shape), ", v ", ShapeString(v->shape),
                        " and src ", ShapeString(src->shape), " do not hold n_kept=", m.n_kept[i],
                        " entries for the same kv heads"));
+    }
+    if (IsKivi(m.quantization)) {
+      const TensorDesc* t[4] = {};
+      const std::string names[4] = {KeyScaleTensorName(i), KeyZeroTensorName(i),
+                                    ValueScaleTensorName(i), ValueZeroTensorName(i)};
+      for (int j = 0; j < 4; ++j) CTXMEM_RETURN_IF_ERROR(find(names[j], StDtype::kF16, 3, &t[j]));
+      const int64_t groups_k = m.n_kept[i] == 0 ? 0 : (m.n_kept[i] - 1) / m.kv_group_size + 1;
+      if (t[0]->shape != t[1]->shape || t[2]->shape != t[3]->shape ||
+          t[0]->shape[0] != k->shape[0] || t[0]->shape[1] != groups_k ||
+          t[2]->shape[0] != v->shape[0] || t[2]->shape[1] != m.n_kept[i]) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("layer ", i, ": KIVI scales/zeros ", ShapeString(t[0]->shape), " / ",
+                         ShapeString(t[2]->shape), " do not fit k ", ShapeString(k->shape), " / v ",
+                         ShapeString(v->shape), " with kv_group_size=", m.kv_group_size));
+      }
+      continue;
     }
     if (!int8) continue;
     const TensorDesc* k_scale = nullptr;

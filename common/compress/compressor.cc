@@ -16,17 +16,36 @@
 #include "common/status.h"
 
 namespace ctxmem::compress {
+namespace {
 
-absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSource& source,
-                                        const CompressionConfig& config,
-                                        const CompressHooks& hooks) {
+// Compress and CompressAppend: `base` null = from the first token.
+absl::StatusOr<CompressResult> Run(const model::Transformer& model, TokenSource& source,
+                                   const CompressionConfig& config, const ResumableMemory* base,
+                                   const CompressHooks& hooks) {
   CTXMEM_RETURN_IF_ERROR(config.Validate());
   CTXMEM_ASSIGN_OR_RETURN(std::unique_ptr<Pruner> pruner, PrunerRegistry::Global().Create(config));
   CompressResult result;
-  CTXMEM_ASSIGN_OR_RETURN(result.plan, ChunkPlan::Create(config, source.total_length()));
+  if (base == nullptr) {
+    CTXMEM_ASSIGN_OR_RETURN(result.plan, ChunkPlan::Create(config, source.total_length()));
+  } else {
+    // The base's plan, continued: its length decides IM targets, shares and IMDC sizes.
+    CompressionConfig plan_config = config;
+    plan_config.expected_length = 0;
+    CTXMEM_ASSIGN_OR_RETURN(result.plan,
+                            ChunkPlan::Create(plan_config, base->state.planned_length));
+  }
   const model::ModelConfig& mc = model.config();
   CTXMEM_ASSIGN_OR_RETURN(MemoryState state,
                           MemoryState::Create(config, result.plan, *pruner, mc.n_layers));
+  const int64_t first_step = base == nullptr ? 0 : base->state.n_steps_done;
+  if (base != nullptr) {
+    if (first_step < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("base memory has n_steps_done=", first_step, "; must be >= 1"));
+    }
+    CTXMEM_RETURN_IF_ERROR(
+        WithContext(state.Restore(base->memory, base->state.hidden), "base memory"));
+  }
 
   model::ForwardOptions options;
   options.logits = hooks.on_chunk_logits ? model::LogitsMode::kAll : model::LogitsMode::kNone;
@@ -45,10 +64,10 @@ absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSo
   ChunkReader reader(source);
   std::vector<int32_t> ids;
   const auto long_opts = at::TensorOptions().dtype(at::kLong);
-  for (int64_t step = 0;; ++step) {
+  for (int64_t step = first_step;; ++step) {
     if (hooks.should_stop && hooks.should_stop()) {
-      return absl::CancelledError(absl::StrCat("compression stopped after ", step, " chunks (",
-                                               state.visible().n_tokens, " tokens)"));
+      return absl::CancelledError(absl::StrCat("compression stopped after ", step - first_step,
+                                               " chunks (", state.visible().n_tokens, " tokens)"));
     }
     bool is_last = false;
     CTXMEM_RETURN_IF_ERROR(
@@ -56,7 +75,12 @@ absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSo
     if (ids.empty()) break;
     const int64_t q = static_cast<int64_t>(ids.size());
     const Memory& memory = state.visible();
-    CTXMEM_ASSIGN_OR_RETURN(model::KvCache past, ToKvCache(memory, model));
+    Memory transformed;
+    if (hooks.past_transform && !memory.empty()) {
+      CTXMEM_ASSIGN_OR_RETURN(transformed, hooks.past_transform(memory));
+    }
+    CTXMEM_ASSIGN_OR_RETURN(model::KvCache past,
+                            ToKvCache(transformed.empty() ? memory : transformed, model));
     at::Tensor tokens, positions;  // [1, q] int64
     CTXMEM_RETURN_IF_ERROR(model::TorchCall("chunk tensors", [&] {
       tokens = at::tensor(ids, at::kInt).to(at::kLong).unsqueeze(0);
@@ -98,7 +122,7 @@ absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSo
     if (hooks.on_memory) {
       CTXMEM_RETURN_IF_ERROR(WithContext(hooks.on_memory(step, state.visible()), "memory hook"));
     }
-    result.n_chunks = step + 1;
+    result.n_chunks = step + 1 - first_step;
     if (hooks.on_progress) {
       hooks.on_progress(CompressProgress{step + 1, state.visible().n_tokens, source.total_length(),
                                          state.visible().len()});
@@ -106,8 +130,28 @@ absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSo
     if (is_last) break;
   }
   if (result.n_chunks == 0) return absl::InvalidArgumentError("token source is empty");
+  result.state.n_steps_done = first_step + result.n_chunks;
+  result.state.planned_length = result.plan.planned_length();
+  result.state.has_rank =
+      pruner->reads_memory_rank() || config.memory_type == MemoryType::kDoubleCompress;
+  result.state.hidden = state.hidden();
   result.memory = std::move(state).TakeMemory();
   return result;
+}
+
+}  // namespace
+
+absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSource& source,
+                                        const CompressionConfig& config,
+                                        const CompressHooks& hooks) {
+  return Run(model, source, config, nullptr, hooks);
+}
+
+absl::StatusOr<CompressResult> CompressAppend(const model::Transformer& model, TokenSource& source,
+                                              const CompressionConfig& config,
+                                              const ResumableMemory& base,
+                                              const CompressHooks& hooks) {
+  return Run(model, source, config, &base, hooks);
 }
 
 }  // namespace ctxmem::compress

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/compress/append_state.h"
 #include "common/compress/chunk_planner.h"
 #include "common/compress/compression_config.h"
 #include "common/compress/memory.h"
@@ -64,12 +65,19 @@ struct CompressHooks {
   std::function<absl::Status(const LayerScores&)> on_layer_scores;
   // When set, called with the memory after every chunk's update; an error stops the compression.
   std::function<absl::Status(int64_t step, const Memory& memory)> on_memory;
+  // When set, every chunk's forward reads past_transform(memory) as its past instead of the
+  // memory itself (e.g. RoundTripMemory: what a reader of a quantized blob would see, for
+  // evaluation); the compression state keeps the memory as it is. Must keep every shape.
+  std::function<absl::StatusOr<Memory>(const Memory&)> past_transform;
 };
 
 struct CompressResult {
-  Memory memory;   // what the model reads as past after the last chunk
-  ChunkPlan plan;  // how the chunks were planned (basis: total/expected/unknown length)
-  int64_t n_chunks = 0;
+  Memory memory;         // what the model reads as past after the last chunk
+  ChunkPlan plan;        // how the chunks were planned (basis: total/expected/unknown length)
+  int64_t n_chunks = 0;  // chunks this call ran (a continuation's base not counted)
+  // What continuing this memory needs besides `memory` (steps since the first token, the plan's
+  // length, the hidden store): sealed into the blob for incremental append.
+  AppendState state;
 };
 
 // Compresses everything `source` yields. InvalidArgument for an invalid config (naming the
@@ -79,5 +87,17 @@ struct CompressResult {
 absl::StatusOr<CompressResult> Compress(const model::Transformer& model, TokenSource& source,
                                         const CompressionConfig& config,
                                         const CompressHooks& hooks = {});
+
+// Continues `base` (a sealed memory and its AppendState, e.g. from DecodeResumableMemory) with
+// the tokens of `source`: the chunks continue the base's step count and its chunk plan (the plan
+// of the base's planned_length; steps past it follow ChunkPlan's rules for streams longer than
+// planned), so for every memory type compress(A) then append(B) equals compress(A + B) planned
+// for |A| tokens, when A ends on a chunk boundary (docs/compression.md "Incremental append").
+// Costs O(tokens of source); the base is not re-read. InvalidArgument as Compress, and when the
+// base does not fit the config or the model (layers, position mode, hidden store).
+absl::StatusOr<CompressResult> CompressAppend(const model::Transformer& model, TokenSource& source,
+                                              const CompressionConfig& config,
+                                              const ResumableMemory& base,
+                                              const CompressHooks& hooks = {});
 
 }  // namespace ctxmem::compress

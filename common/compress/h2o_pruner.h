@@ -13,6 +13,7 @@ class H2oPruner final : public Pruner {
  public:
   std::string_view name() const override { return "h2o"; }
   bool needs_scores() const override { return true; }
+  bool reads_memory_rank() const override { return true; }
 
  protected:
   at::Tensor Rank(const PruneInput& input) const override;

@@ -16,6 +16,8 @@
 #include "absl/strings/string_view.h"
 #include "common/blob/blob_metadata.h"
 #include "common/blob/safetensors_writer.h"
+#include "common/compress/append_state.h"
+#include "common/compress/kv_format.h"
 #include "common/compress/memory.h"
 #include "common/weights/safetensors_file.h"
 
@@ -67,6 +69,17 @@ struct EncodedMemory {
 // an empty memory or inconsistent layer shapes; Internal for a torch failure.
 absl::StatusOr<EncodedMemory> EncodeMemory(const Memory& memory, weights::StDtype kv_dtype,
                                            blob::BlobMetadata base);
+// The same for any KvFormat, plus (when `state` is given) what continuing the memory needs:
+// the "ctxmem.append_state" JSON, layers.{i}.rank when state->has_rank, and the hidden store
+// hidden.{i}.{k,v,src,rank} (float formats: kv dtype; quantized: bf16). int8/int4 give a
+// format-version-2 blob: U8 codes with F16 scales and zeros (KIVI, kv_quantizer.h), src as I32.
+// InvalidArgument as above and for an invalid format or values KIVI cannot store.
+absl::StatusOr<EncodedMemory> EncodeMemory(const Memory& memory, const KvFormat& format,
+                                           blob::BlobMetadata base,
+                                           const AppendState* state = nullptr);
+// The KvFormat of a blob's metadata (its kv_dtype, quantization and group size). DataLoss for
+// int8_per_channel (read-only legacy) and anything that is not a memory format.
+absl::StatusOr<KvFormat> BlobKvFormat(const blob::BlobMetadata& metadata);
 
 // Parses a kv_dtype name as the API spells it: "bf16" | "f16" | "f32" ("" = bf16).
 // InvalidArgument listing the valid names.
@@ -84,5 +97,11 @@ absl::StatusOr<Memory> DecodeMemory(const blob::MemoryBlob& blob, const model::T
 absl::StatusOr<Memory> DecodeMemory(absl::string_view verified_bytes,
                                     const blob::BlobMetadata& metadata,
                                     const model::Transformer& model);
+// DecodeMemory plus the append state (ranks, hidden store, steps, plan length), for continuing
+// the memory. FailedPrecondition when the blob was sealed without an append state; DataLoss
+// when its state tensors are missing or do not fit.
+absl::StatusOr<ResumableMemory> DecodeResumableMemory(absl::string_view verified_bytes,
+                                                      const blob::BlobMetadata& metadata,
+                                                      const model::Transformer& model);
 
 }  // namespace ctxmem::compress

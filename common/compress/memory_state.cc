@@ -81,6 +81,35 @@ absl::StatusOr<MemoryState> MemoryState::Create(const CompressionConfig& config,
   return state;
 }
 
+absl::Status MemoryState::Restore(Memory memory, std::vector<LayerMemory> hidden) {
+  const size_t n_layers = visible_.layers.size();
+  if (memory.layers.size() != n_layers) {
+    return absl::InvalidArgumentError(absl::StrCat("base memory has ", memory.layers.size(),
+                                                   " layers, the model has ", n_layers));
+  }
+  if (memory.position_mode != config_.position_mode) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "base memory has position_mode ", std::string(PositionModeName(memory.position_mode)),
+        ", the config ", std::string(PositionModeName(config_.position_mode))));
+  }
+  if (hidden.size() != hidden_.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("base memory has a hidden store of ", hidden.size(), " layers; memory type ",
+                     std::string(MemoryTypeName(config_.memory_type)), " needs ", hidden_.size()));
+  }
+  const int64_t want_sinks = pruner_->carry() == MemoryCarry::kNothing
+                                 ? 0
+                                 : std::min(config_.n_sink_tokens, memory.n_tokens);
+  if (memory.n_tokens < 1 || (memory.len() > 0 && memory.n_sinks != want_sinks)) {
+    return absl::InvalidArgumentError(absl::StrCat("base memory has n_tokens=", memory.n_tokens,
+                                                   " and n_sinks=", memory.n_sinks,
+                                                   "; the config keeps ", want_sinks, " sinks"));
+  }
+  visible_ = std::move(memory);
+  hidden_ = std::move(hidden);
+  return absl::OkStatus();
+}
+
 int64_t MemoryState::hidden_len() const { return hidden_.empty() ? 0 : hidden_[0].len(); }
 
 int64_t MemoryState::Target(int64_t step, bool is_last) const {

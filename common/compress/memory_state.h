@@ -40,6 +40,12 @@ class MemoryState {
   static absl::StatusOr<MemoryState> Create(const CompressionConfig& config, const ChunkPlan& plan,
                                             const Pruner& pruner, int64_t n_layers);
 
+  // Continues from a sealed memory (incremental append): `memory` becomes the visible memory
+  // (its ranks as the pruner left them) and `hidden` DOUBLE_COMPRESS's hidden store (one entry
+  // per layer there, empty for every other type). InvalidArgument naming the mismatch when the
+  // layer count, position mode or hidden store do not fit the state; the state is unchanged then.
+  absl::Status Restore(Memory memory, std::vector<LayerMemory> hidden);
+
   // What the next chunk's forward attends to (spec §4: [sink ; memory]).
   const Memory& visible() const { return visible_; }
   // Entries per kv head of DOUBLE_COMPRESS's hidden store (§4.4), sinks excluded; else 0.
@@ -60,6 +66,9 @@ class MemoryState {
   // `is_last`: no tokens follow. InvalidArgument for shapes that do not match the state;
   // Internal for a torch failure. On error the state is unchanged.
   absl::Status Append(int64_t step, bool is_last, const std::vector<ChunkLayer>& chunk);
+
+  // DOUBLE_COMPRESS's hidden store per layer (no sinks); empty for the other types.
+  const std::vector<LayerMemory>& hidden() const { return hidden_; }
 
   // The final memory (what the LLM reads); leaves the state empty.
   Memory TakeMemory() &&;

@@ -65,6 +65,9 @@ class Pruner {
   // True when Select() needs PruneInput::scores (the driver then asks the model for them).
   virtual bool needs_scores() const { return false; }
   virtual MemoryCarry carry() const { return MemoryCarry::kSelected; }
+  // True when Rank() reads PruneInput::memory_rank (h2o's running score): a continued memory
+  // must then carry its ranks (incremental append stores them in the blob).
+  virtual bool reads_memory_rank() const { return false; }
 
   // Keeps min(target, n_candidates) entries per kv head: the highest ranks, ties to the more
   // recent entry (§12.5). InvalidArgument naming the field when the input's shapes do not

@@ -18,6 +18,7 @@
 #include "common/status.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/tokenizer/utf8.h"
+#include "nlohmann/json.hpp"
 
 namespace ctxmem::service {
 namespace {
@@ -46,6 +47,37 @@ absl::StatusOr<std::unique_ptr<CompressJob>> CompressJob::Create(
     std::string request_id) {
   CTXMEM_ASSIGN_OR_RETURN(ResolvedCompressionConfig config,
                           ResolveCompressionConfig(start.config(), env.config_limits));
+  std::optional<blob::BlobHandle> base;
+  if (!start.base_memory_id().empty()) {
+    if (!blob::IsMemoryId(start.base_memory_id())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "base_memory_id '", start.base_memory_id().substr(0, 80), "' is not a memory id"));
+    }
+    if (start.add_bos()) {
+      return absl::InvalidArgumentError(
+          "add_bos with base_memory_id: an append continues a "
+          "stream, a BOS token in its middle is not wanted");
+    }
+    CTXMEM_ASSIGN_OR_RETURN(blob::BlobHandle handle,
+                            env.store->Get(start.base_memory_id(), tenant));
+    if (handle.info().metadata.model_fingerprint != env.identity.model_fingerprint) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("base memory ", start.base_memory_id(), " was made with model ",
+                       handle.info().metadata.model_fingerprint, ", this server runs ",
+                       env.identity.model_fingerprint));
+    }
+    CTXMEM_ASSIGN_OR_RETURN(ResolvedCompressionConfig base_config,
+                            ResolveStoredCompressionConfig(
+                                handle.info().metadata.compression_config, env.config_limits));
+    if (start.has_config() && start.config().ByteSizeLong() > 0 &&
+        config.canonical_json != base_config.canonical_json) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config differs from the base memory's (leave it unset to use the base's): ",
+                       config.canonical_json, " vs ", base_config.canonical_json));
+    }
+    config = std::move(base_config);
+    base = std::move(handle);
+  }
   if (start.client_label().size() > kMaxClientLabelBytes) {
     return absl::InvalidArgumentError(absl::StrCat("client_label has ", start.client_label().size(),
                                                    " bytes; the limit is ", kMaxClientLabelBytes));
@@ -65,6 +97,8 @@ absl::StatusOr<std::unique_ptr<CompressJob>> CompressJob::Create(
       new CompressJob(env, std::move(config), std::move(tenant), std::move(request_id)));
   job->client_label_ = start.client_label();
   job->add_bos_ = start.add_bos();
+  job->base_memory_id_ = start.base_memory_id();
+  job->base_ = std::move(base);
   return job;
 }
 
@@ -143,9 +177,17 @@ absl::StatusOr<bool> CompressJob::Prepare() {
   if (n_tokens() > env_.max_context_tokens) {
     return TooManyTokens(n_tokens(), env_.max_context_tokens);
   }
-  CTXMEM_ASSIGN_OR_RETURN(blob::MemoryIdBuilder builder,
-                          blob::MemoryIdBuilder::Create(tenant_, env_.identity.model_fingerprint,
-                                                        config_.canonical_json));
+  // An append's id also hashes its base's id: the same tokens appended to two bases (or
+  // compressed from nothing) are different memories.
+  std::string id_config = config_.canonical_json;
+  if (!base_memory_id_.empty()) {
+    nlohmann::json j = nlohmann::json::parse(config_.canonical_json);
+    j["base_memory_id"] = base_memory_id_;
+    CTXMEM_ASSIGN_OR_RETURN(id_config, blob::CanonicalJson(j.dump()));
+  }
+  CTXMEM_ASSIGN_OR_RETURN(
+      blob::MemoryIdBuilder builder,
+      blob::MemoryIdBuilder::Create(tenant_, env_.identity.model_fingerprint, id_config));
   CTXMEM_RETURN_IF_ERROR(builder.AddTokens(tokens_));
   CTXMEM_ASSIGN_OR_RETURN(memory_id_, builder.Finish());
 
@@ -168,7 +210,14 @@ absl::StatusOr<CompressJobOutcome> CompressJob::Run(
   if (memory_id_.empty()) return absl::FailedPreconditionError("CompressJob::Run before Prepare");
   auto start = Clock::now();
   auto last_chunk = start;
-  int64_t last_tokens = 0;
+  absl::StatusOr<compress::ResumableMemory> base_memory = absl::UnknownError("no base");
+  if (base_.has_value()) {
+    base_memory = compress::DecodeResumableMemory(base_->bytes(), base_->info().metadata,
+                                                  env_.model->transformer());
+    if (!base_memory.ok()) return WithContext(base_memory.status(), "base memory");
+  }
+  const int64_t n_base_tokens = base_.has_value() ? base_memory->memory.n_tokens : 0;
+  int64_t last_tokens = n_base_tokens;
   compress::CompressHooks hooks;
   hooks.should_stop = should_stop;
   hooks.on_progress = [&](const compress::CompressProgress& p) {
@@ -180,7 +229,7 @@ absl::StatusOr<CompressJobOutcome> CompressJob::Run(
     last_tokens = p.n_tokens_done;
     if (on_progress) {
       ctxmem::v1::CompressProgress event;
-      event.set_tokens_read(p.n_tokens_done);
+      event.set_tokens_read(p.n_tokens_done - n_base_tokens);
       event.set_tokens_total(n_tokens());
       event.set_chunks_done(p.step);
       event.set_memory_len(p.memory_len);
@@ -190,7 +239,11 @@ absl::StatusOr<CompressJobOutcome> CompressJob::Run(
   compress::SpanTokenSource source(tokens_);
   CTXMEM_ASSIGN_OR_RETURN(
       compress::CompressResult result,
-      compress::Compress(env_.model->transformer(), source, config_.config, hooks));
+      base_.has_value()
+          ? compress::CompressAppend(env_.model->transformer(), source, config_.config,
+                                     *base_memory, hooks)
+          : compress::Compress(env_.model->transformer(), source, config_.config, hooks));
+  base_memory = absl::UnknownError("consumed");  // free the base's tensors
   outcome_.compress_seconds = SecondsSince(start);
   if (should_stop && should_stop()) {
     return absl::CancelledError("compression cancelled before its blob was sealed");
@@ -204,8 +257,10 @@ absl::StatusOr<CompressJobOutcome> CompressJob::Run(
   base.compression_config = config_.canonical_json;
   base.created_unix_ms = NowUnixMs();
   if (!client_label_.empty()) base.extra[kClientLabelKey] = client_label_;
-  CTXMEM_ASSIGN_OR_RETURN(compress::EncodedMemory encoded,
-                          compress::EncodeMemory(result.memory, config_.kv_dtype, std::move(base)));
+  if (!base_memory_id_.empty()) base.extra[kBaseMemoryIdKey] = base_memory_id_;
+  CTXMEM_ASSIGN_OR_RETURN(
+      compress::EncodedMemory encoded,
+      compress::EncodeMemory(result.memory, config_.kv_format, std::move(base), &result.state));
   result = compress::CompressResult();  // free the engine's copy before sealing
   const std::string staging =
       absl::StrCat(env_.store->staging_dir(), "/", memory_id_, ".", request_id_, ".safetensors");

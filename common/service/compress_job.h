@@ -14,17 +14,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "common/blob/blob_store.h"
 #include "common/compress/memory_codec.h"
 #include "common/service/compression_config_proto.h"
 #include "ctxmem/v1/compressor.pb.h"
 
-namespace ctxmem::blob {
-class BlobStore;
-}
 namespace ctxmem::model {
 class Model;
 }
@@ -58,7 +57,10 @@ class CompressJob {
  public:
   // Checks the start message: the config (InvalidArgument / FailedPrecondition as
   // ResolveCompressionConfig), the client label (<= 256 bytes of UTF-8), expected_tokens
-  // (ResourceExhausted when above max_context_tokens, InvalidArgument when negative).
+  // (ResourceExhausted when above max_context_tokens, InvalidArgument when negative). With a
+  // base_memory_id (incremental append) the base is looked up and pinned now: NotFound when
+  // the tenant has no such memory, InvalidArgument for a malformed id, add_bos, or a config
+  // that differs from the base's (the job uses the base's config).
   static absl::StatusOr<std::unique_ptr<CompressJob>> Create(const CompressJobEnv& env,
                                                              const ctxmem::v1::CompressStart& start,
                                                              std::string tenant,
@@ -108,6 +110,8 @@ class CompressJob {
   const std::string request_id_;
   std::string client_label_;
   bool add_bos_ = false;
+  std::string base_memory_id_;            // "" = not an append
+  std::optional<blob::BlobHandle> base_;  // pinned base blob of an append
 
   InputKind kind_ = InputKind::kNone;
   std::string text_;           // uploaded text (kText)

@@ -18,7 +18,7 @@ absl::StatusOr<CompressRequestPiece> ParseCompressRequest(absl::string_view wire
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(wire.data()),
                                             static_cast<int>(wire.size()));
   const absl::Status malformed =
-      absl::InvalidArgumentError("malformed CompressRequest (not a ctxmem.v1.CompressRequest)");
+      absl::InvalidArgumentError("malformed ctxmem.v1.CompressRequest: bad wire format");
   CompressRequestPiece piece;
   for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
     const int field = WireFormatLite::GetTagFieldNumber(tag);
@@ -41,12 +41,14 @@ absl::StatusOr<CompressRequestPiece> ParseCompressRequest(absl::string_view wire
       piece.kind = CompressRequestPiece::Kind::kStart;
       if (!piece.start.ParseFromString(bytes)) {
         return absl::InvalidArgumentError(
-            "CompressStart does not parse (is every string in it valid UTF-8?)");
+            "malformed ctxmem.v1.CompressRequest: its start (ctxmem.v1.CompressStart) does not "
+            "parse (is every string in it valid UTF-8?)");
       }
     } else {
       piece.kind = CompressRequestPiece::Kind::kTokens;
       if (!piece.tokens.ParseFromString(bytes)) {
-        return absl::InvalidArgumentError("TokenIds does not parse");
+        return absl::InvalidArgumentError(
+            "malformed ctxmem.v1.CompressRequest: its tokens (ctxmem.v1.TokenIds) do not parse");
       }
     }
   }

@@ -57,9 +57,18 @@ absl::StatusOr<ResolvedCompressionConfig> ResolveCompressionConfig(
   c.double_compress_size = p.double_compress_size();
   c.seed = p.seed();
   c.expected_length = 0;
-  absl::StatusOr<weights::StDtype> dtype = compress::ParseKvDtype(p.kv_dtype());
+  absl::StatusOr<compress::KvDtype> dtype = compress::ParseKvDtypeName(p.kv_dtype());
   if (!dtype.ok()) return Field("kv_dtype", dtype.status());
-  out.kv_dtype = *dtype;
+  out.kv_format.dtype = *dtype;
+  if (p.kv_group_size() != 0) {
+    if (!out.kv_format.quantized()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: kv_group_size=", p.kv_group_size(), " needs kv_dtype int8 or int4, not ",
+          std::string(compress::KvDtypeLabel(out.kv_format.dtype))));
+    }
+    out.kv_format.group_size = p.kv_group_size();
+  }
+  CTXMEM_RETURN_IF_ERROR(WithContext(out.kv_format.Validate(), "config"));
 
   CTXMEM_RETURN_IF_ERROR(WithContext(c.Validate(), "config"));
   if (c.memory_size == 0 && c.n_sink_tokens == 0) {
@@ -88,8 +97,45 @@ absl::StatusOr<ResolvedCompressionConfig> ResolveCompressionConfig(
                      "; lower memory_size or chunk_size"));
   }
   nlohmann::json json = compress::CompressionConfigToJson(c);
-  json["kv_dtype"] = compress::KvDtypeName(out.kv_dtype);
+  json["kv_dtype"] = std::string(compress::KvDtypeLabel(out.kv_format.dtype));
+  // Only for quantized formats, so the ids of float memories stay as they were.
+  if (out.kv_format.quantized()) json["kv_group_size"] = out.kv_format.group_size;
   CTXMEM_ASSIGN_OR_RETURN(out.canonical_json, blob::CanonicalJson(json.dump()));
+  return out;
+}
+
+absl::StatusOr<ResolvedCompressionConfig> ResolveStoredCompressionConfig(
+    const std::string& canonical_json, const CompressionLimits& limits) {
+  const nlohmann::json j = nlohmann::json::parse(canonical_json, nullptr, false);
+  const auto bad = [&](absl::string_view why) {
+    return absl::DataLossError(
+        absl::StrCat("stored compression config ", why, ": ", canonical_json.substr(0, 300)));
+  };
+  if (j.is_discarded() || !j.is_object()) return bad("is not a JSON object");
+  ctxmem::v1::CompressionConfig p;
+  try {
+    p.set_pruner(j.at("pruner").get<std::string>());
+    p.set_memory_type(j.at("memory_type").get<std::string>());
+    p.set_chunk_size(j.at("chunk_size").get<int64_t>());
+    p.set_memory_size(j.at("memory_size").get<int64_t>());
+    p.set_schedule(j.at("schedule").get<std::string>());
+    p.set_n_sink_tokens(j.at("n_sink_tokens").get<int64_t>());
+    p.set_position_mode(j.at("position_mode").get<std::string>());
+    p.set_score_mode(j.at("score_mode").get<std::string>());
+    p.set_score_window(j.at("score_window").get<int64_t>());
+    p.set_conv_kernel_size(j.at("conv_kernel_size").get<int64_t>());
+    p.set_double_compress_size(j.at("double_compress_size").get<int64_t>());
+    p.set_seed(j.at("seed").get<uint64_t>());
+    p.set_kv_dtype(j.at("kv_dtype").get<std::string>());
+    if (j.contains("kv_group_size")) p.set_kv_group_size(j.at("kv_group_size").get<int64_t>());
+  } catch (const nlohmann::json::exception& e) {
+    return bad(absl::StrCat("lacks a field: ", e.what()));
+  }
+  CTXMEM_ASSIGN_OR_RETURN(ResolvedCompressionConfig out, ResolveCompressionConfig(p, limits));
+  if (out.canonical_json != canonical_json) {
+    return bad(
+        absl::StrCat("does not resolve to itself (got ", out.canonical_json.substr(0, 300), ")"));
+  }
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/compress/compression_config.h"
+#include "common/compress/kv_format.h"
 #include "common/weights/safetensors_file.h"
 #include "ctxmem/v1/memory.pb.h"
 
@@ -26,9 +27,9 @@ struct CompressionLimits {
 
 struct ResolvedCompressionConfig {
   compress::CompressionConfig config;  // expected_length is always 0 (lengths are known)
-  weights::StDtype kv_dtype = weights::StDtype::kBF16;
-  // CanonicalJson of every engine field plus "kv_dtype": what the memory id hashes and the
-  // blob's compression_config holds. Same config, same bytes.
+  compress::KvFormat kv_format;        // how the blob stores K/V
+  // CanonicalJson of every engine field plus "kv_dtype" (and "kv_group_size" when quantized):
+  // what the memory id hashes and the blob's compression_config holds. Same config, same bytes.
   std::string canonical_json;
 };
 
@@ -39,5 +40,13 @@ struct ResolvedCompressionConfig {
 // another model than limits.model_name.
 absl::StatusOr<ResolvedCompressionConfig> ResolveCompressionConfig(
     const ctxmem::v1::CompressionConfig& proto, const CompressionLimits& limits);
+
+// The resolved config of a sealed blob from its stored canonical JSON (its compression_config),
+// e.g. to continue it: the JSON's fields become an API config, which is resolved as above and
+// must give the same canonical JSON back. DataLoss for JSON this build cannot read back
+// exactly; InvalidArgument / FailedPrecondition as ResolveCompressionConfig (a server whose
+// limits no longer admit the config).
+absl::StatusOr<ResolvedCompressionConfig> ResolveStoredCompressionConfig(
+    const std::string& canonical_json, const CompressionLimits& limits);
 
 }  // namespace ctxmem::service

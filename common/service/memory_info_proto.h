@@ -15,6 +15,8 @@
 namespace ctxmem::service {
 
 inline constexpr char kClientLabelKey[] = "x.client_label";  // BlobMetadata::extra key
+// The memory an appended memory continues (incremental append), kept with it for people.
+inline constexpr char kBaseMemoryIdKey[] = "x.base_memory_id";
 
 // Every MemoryInfo field from the metadata and the blob's size (client_label from extra).
 ctxmem::v1::MemoryInfo MemoryInfoFromMetadata(const blob::BlobMetadata& metadata,

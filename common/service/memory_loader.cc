@@ -18,6 +18,16 @@ double SecondsSince(Clock::time_point t) {
 }
 }  // namespace
 
+absl::StatusOr<blob::CachedBlob> MemoryLoader::FetchFromStore(const std::string& id,
+                                                              const std::string& tenant) const {
+  const Clock::time_point start = Clock::now();
+  CTXMEM_ASSIGN_OR_RETURN(const blob::BlobHandle handle, store_->Get(id, tenant));
+  CTXMEM_RETURN_IF_ERROR(blob::CheckExpectations(handle.info().metadata, cache_->options().expect));
+  blob::CachedBlob out{id, std::string(handle.bytes()), handle.info()};
+  if (metrics_ != nullptr) metrics_->ObserveFetch(out.bytes.size(), SecondsSince(start));
+  return out;
+}
+
 absl::StatusOr<LoadedPast> MemoryLoader::Load(const std::vector<std::string>& memory_ids,
                                               const std::string& tenant,
                                               const std::string& authorization) const {
@@ -28,6 +38,7 @@ absl::StatusOr<LoadedPast> MemoryLoader::Load(const std::vector<std::string>& me
   const Clock::time_point t_fetch = Clock::now();
   for (const std::string& id : memory_ids) {
     const blob::BlobFetchFn fetch = [&]() -> absl::StatusOr<blob::CachedBlob> {
+      if (store_ != nullptr) return FetchFromStore(id, tenant);
       FetchStats stats;
       absl::StatusOr<blob::CachedBlob> fetched = fetcher_->Fetch(id, authorization, &stats);
       if (metrics_ != nullptr && stats.bytes_received > 0) {
@@ -41,9 +52,13 @@ absl::StatusOr<LoadedPast> MemoryLoader::Load(const std::vector<std::string>& me
     if (!lookup.verified_for_tenant) {
       any_remote = true;
       // The cache has it from another tenant's request (or from before a restart): ask the
-      // compressor whether this tenant may read it. NotFound stays NotFound.
-      absl::StatusOr<v1::MemoryInfo> info = fetcher_->Stat(id, authorization);
-      if (!info.ok()) return info.status();
+      // compressor (or the bucket) whether this tenant may read it. NotFound stays NotFound.
+      if (store_ != nullptr) {
+        CTXMEM_RETURN_IF_ERROR(store_->Stat(id, tenant).status());
+      } else {
+        absl::StatusOr<v1::MemoryInfo> info = fetcher_->Stat(id, authorization);
+        if (!info.ok()) return info.status();
+      }
       cache_->MarkVerified(id, tenant);
     }
     blobs.push_back(std::move(lookup.blob));

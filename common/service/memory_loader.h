@@ -3,7 +3,8 @@
 // side). For each id: the blob from the BlobCache (fetched through the BlobFetcher with the
 // caller's authorization when missing), an ownership check with the compressor (StatMemory as
 // the caller) the first time a tenant reads a blob the cache got for someone else, then
-// DecodeMemory; the memories are concatenated in order and placed as a fresh KvCache. Every
+// DecodeMemory (or, with a shared S3 store, the blob and the ownership check from the bucket,
+// as the tenant); the memories are concatenated in order and placed as a fresh KvCache. Every
 // call builds its own KvCache, so one request's past is never another's.
 // Thread-safety: thread-safe (the cache, fetcher and model are).
 
@@ -13,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/blob/blob_cache.h"
+#include "common/blob/blob_store.h"
 #include "common/model/kv_cache.h"
 #include "common/model/model.h"
 #include "common/service/blob_fetcher.h"
@@ -30,10 +32,12 @@ struct LoadedPast {
 
 class MemoryLoader {
  public:
-  // All borrowed and must outlive the loader; `metrics` may be null.
+  // All borrowed and must outlive the loader; `metrics` may be null. With a `store` (the shared
+  // S3 bucket), blobs are read from it directly, as the tenant (its key prefix), and
+  // ownership checks are HEADs there; the fetcher (may then be null) is not used.
   MemoryLoader(blob::BlobCache* cache, const BlobFetcher* fetcher, const model::Model* model,
-               DecoderMetrics* metrics)
-      : cache_(cache), fetcher_(fetcher), model_(model), metrics_(metrics) {}
+               DecoderMetrics* metrics, blob::BlobStore* store = nullptr)
+      : cache_(cache), fetcher_(fetcher), model_(model), metrics_(metrics), store_(store) {}
 
   // The past of `memory_ids` (may be empty) for `tenant`, whose request carried the
   // "authorization" value `authorization` ("" without auth). NotFound when the tenant may not
@@ -50,6 +54,10 @@ class MemoryLoader {
   const BlobFetcher* fetcher_;
   const model::Model* model_;
   DecoderMetrics* metrics_;
+  blob::BlobStore* store_;
+  // One blob from the store, checked against the cache's expectations (model, tokenizer).
+  absl::StatusOr<blob::CachedBlob> FetchFromStore(const std::string& id,
+                                                  const std::string& tenant) const;
 };
 
 }  // namespace ctxmem::service

@@ -43,7 +43,13 @@ OVERLAYS = {  # kustomization dir (under deploy/k8s) -> (gpu expected, tls expec
     "overlays/dev": (False, False),
     "overlays/gpu": (True, False),
     "overlays/production": (True, True),
+    "overlays/s3": (False, False),
 }
+# Overlays whose blobs live in a shared S3 bucket: the compressor is a Deployment without PVC,
+# both workloads take --store-url / --s3-endpoint from the ConfigMap and S3 credentials from
+# the ctxmem-s3 Secret, and decoders read the bucket (no --compressor list).
+S3_OVERLAYS = {"overlays/s3"}
+S3_SECRET = "ctxmem-s3"
 REQUIRED_KINDS = {"Namespace": 1, "ConfigMap": 1, "Secret": 2, "Service": 2, "StatefulSet": 1,
                   "Deployment": 1, "HorizontalPodAutoscaler": 1, "PodDisruptionBudget": 2,
                   "ServiceMonitor": 1}
@@ -111,6 +117,26 @@ def mounted(container, pod, path, secret=None, claim=None):
     return False
 
 
+def check_s3_workload(where, workload, container, args, config):
+    """A workload of an S3 overlay: store flags from the ConfigMap, credentials from the Secret,
+    no PersistentVolumeClaim anywhere."""
+    check(flag_values(args, "--store-url") == ["$(CTXMEM_STORE_URL)"]
+          and config.get("CTXMEM_STORE_URL", "").startswith("s3://"),
+          f"{where}: --store-url must be $(CTXMEM_STORE_URL), an s3:// URL in the ConfigMap")
+    check(flag_values(args, "--s3-endpoint") == ["$(CTXMEM_S3_ENDPOINT)"]
+          and "CTXMEM_S3_ENDPOINT" in config,
+          f"{where}: --s3-endpoint must be $(CTXMEM_S3_ENDPOINT) from the ConfigMap")
+    env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef", {})
+           for e in container.get("env", [])}
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        check(env.get(var, {}).get("name") == S3_SECRET and env[var].get("key") == var,
+              f"{where}: {var} must come from Secret {S3_SECRET}")
+    spec = workload["spec"]
+    check(not spec.get("volumeClaimTemplates")
+          and not any("persistentVolumeClaim" in v for v in spec["template"]["spec"].get("volumes", [])),
+          f"{where}: an S3 overlay uses no PersistentVolumeClaim")
+
+
 def check_k8s(root, kubectl, validate):
     k8s = root / "deploy" / "k8s"
     for rel, (gpu, tls) in OVERLAYS.items():
@@ -118,10 +144,14 @@ def check_k8s(root, kubectl, validate):
         if not docs:
             continue
         where = f"deploy/k8s/{rel}"
+        s3 = rel in S3_OVERLAYS
+        required = dict(REQUIRED_KINDS)
+        if s3:
+            required.update({"StatefulSet": 0, "Deployment": 2, "Secret": 3})
         kinds = {}
         for d in docs:
             kinds[d["kind"]] = kinds.get(d["kind"], 0) + 1
-        for kind, n in REQUIRED_KINDS.items():
+        for kind, n in required.items():
             check(kinds.get(kind, 0) == n, f"{where}: want {n} {kind}, rendered {kinds.get(kind, 0)}")
         for d in docs:
             if d["kind"] != "Namespace":
@@ -129,9 +159,9 @@ def check_k8s(root, kubectl, validate):
                       f"{where}: {d['kind']}/{d['metadata']['name']} not in namespace ctxmem")
 
         cm = one(docs, "ConfigMap")
-        sts = one(docs, "StatefulSet", "ctxmem-compressor")
+        sts = one(docs, "Deployment" if s3 else "StatefulSet", "ctxmem-compressor")
         dep = one(docs, "Deployment", "ctxmem-decoder")
-        if not (check(cm and sts and dep, f"{where}: missing ConfigMap/StatefulSet/Deployment")):
+        if not (check(cm and sts and dep, f"{where}: missing ConfigMap/compressor/decoder")):
             continue
         config = cm.get("data", {})
         for w in (sts, dep):
@@ -147,18 +177,21 @@ def check_k8s(root, kubectl, validate):
         sw = f"{where} compressor"
         args = check_args(sw, c, contract.COMPRESSOR_FLAGS, config)
         check(svc and svc["spec"].get("clusterIP") == "None", f"{sw}: Service must be headless")
-        check(svc and sts["spec"]["serviceName"] == svc["metadata"]["name"],
+        check(s3 or (svc and sts["spec"]["serviceName"] == svc["metadata"]["name"]),
               f"{sw}: serviceName must be the headless Service")
         check(svc and matches(svc["spec"]["selector"], sts["spec"]["template"]["metadata"]["labels"]),
               f"{sw}: Service selector does not match the pods")
-        vct = sts["spec"].get("volumeClaimTemplates", [])
-        store = next((v for v in vct if v["metadata"]["name"] == "store"), None)
-        check(store and store["spec"]["resources"]["requests"].get("storage"),
-              f"{sw}: no 'store' volumeClaimTemplate with a storage request")
-        check(any(m["name"] == "store" and m["mountPath"] == "/var/lib/ctxmem/store"
-                  for m in c.get("volumeMounts", [])), f"{sw}: PVC not mounted at the store dir")
-        check(flag_values(args, "--store-dir") == ["/var/lib/ctxmem/store"],
-              f"{sw}: --store-dir must be the PVC mount")
+        if s3:
+            check_s3_workload(sw, sts, c, args, config)
+        else:
+            vct = sts["spec"].get("volumeClaimTemplates", [])
+            store = next((v for v in vct if v["metadata"]["name"] == "store"), None)
+            check(store and store["spec"]["resources"]["requests"].get("storage"),
+                  f"{sw}: no 'store' volumeClaimTemplate with a storage request")
+            check(any(m["name"] == "store" and m["mountPath"] == "/var/lib/ctxmem/store"
+                      for m in c.get("volumeMounts", [])), f"{sw}: PVC not mounted at the store dir")
+            check(flag_values(args, "--store-dir") == ["/var/lib/ctxmem/store"],
+                  f"{sw}: --store-dir must be the PVC mount")
         tokens = flag_values(args, "--tokens-file")
         check(len(tokens) == 1 and mounted(c, pod, str(pathlib.PurePath(tokens[0]).parent),
                                            secret="ctxmem-tokens"),
@@ -176,8 +209,10 @@ def check_k8s(root, kubectl, validate):
         dc = dpod["containers"][0]
         dw = f"{where} decoder"
         dargs = check_args(dw, dc, contract.DECODER_FLAGS, config)
-        want = [f"ctxmem-compressor-{i}.ctxmem-compressor:50051"
-                for i in range(sts["spec"]["replicas"])]
+        want = [] if s3 else [f"ctxmem-compressor-{i}.ctxmem-compressor:50051"
+                              for i in range(sts["spec"]["replicas"])]
+        if s3:
+            check_s3_workload(dw, dep, dc, dargs, config)
         check(flag_values(dargs, "--compressor") == want,
               f"{dw}: --compressor must list every compressor replica {want}, "
               f"got {flag_values(dargs, '--compressor')}")

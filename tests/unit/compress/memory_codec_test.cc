@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include "common/blob/memory_blob.h"
 #include "common/compress/compressor.h"
 #include "common/compress/config_json.h"
+#include "common/compress/kv_quantizer.h"
 #include "common/compress/token_source.h"
 #include "common/model/generator.h"
 #include "common/model/model.h"
@@ -114,6 +116,133 @@ TEST(MemoryCodecTest, EncodeFillsTheCountsAndKeepsTheBase) {
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+KvFormat Kivi(KvDtype dtype, int64_t group) {
+  KvFormat f;
+  f.dtype = dtype;
+  f.group_size = group;
+  return f;
+}
+
+TEST(MemoryCodecTest, KiviBlobsAreVersion2AndDecodeWithinHalfAStep) {
+  auto model = testing::MakeTinyTransformer(c10::Device("cpu"));
+  const Memory memory = TinyMemory(11, PositionMode::kSlots);  // 11 = partial key groups
+  CompressionConfig config;
+  for (KvDtype dtype : {KvDtype::kInt8, KvDtype::kInt4}) {
+    for (int64_t group : {4, 64}) {
+      auto encoded = EncodeMemory(memory, Kivi(dtype, group), BaseMetadata(config));
+      ASSERT_TRUE(encoded.ok()) << encoded.status();
+      EXPECT_EQ(encoded->metadata.format_version, 2);
+      EXPECT_EQ(encoded->metadata.kv_dtype, weights::StDtype::kU8);
+      EXPECT_EQ(encoded->metadata.kv_group_size, group);
+      auto bytes = blob::SealBlob(encoded->tensors, encoded->metadata);
+      ASSERT_TRUE(bytes.ok()) << bytes.status();
+      auto info = blob::VerifyBlob(*bytes);
+      ASSERT_TRUE(info.ok()) << info.status();
+      EXPECT_EQ(info->metadata.quantization, dtype == KvDtype::kInt4
+                                                 ? blob::BlobQuantization::kKiviInt4
+                                                 : blob::BlobQuantization::kKiviInt8);
+      auto back = DecodeMemory(*bytes, info->metadata, *model);
+      ASSERT_TRUE(back.ok()) << back.status();
+      // Wave amplitudes 1.5 (k) and 0.7 (v): half a step is at most 1.5 / 15 (int4).
+      const double tol = dtype == KvDtype::kInt4 ? 0.11 : 0.007;
+      for (int i = 0; i < 2; ++i) {
+        EXPECT_TRUE(at::allclose(back->layers[i].k, memory.layers[i].k, 0, tol)) << i;
+        EXPECT_TRUE(at::allclose(back->layers[i].v, memory.layers[i].v, 0, tol)) << i;
+        EXPECT_EQ(testing::Rows(back->layers[i].src), testing::Rows(memory.layers[i].src));
+      }
+      auto round = RoundTripMemory(memory, Kivi(dtype, group));
+      ASSERT_TRUE(round.ok());  // the evaluation's round trip is what a decoder reads
+      EXPECT_TRUE(at::equal(round->layers[1].k, back->layers[1].k));
+      EXPECT_TRUE(at::equal(round->layers[1].v, back->layers[1].v));
+    }
+  }
+}
+
+TEST(MemoryCodecTest, Int4BlobIsUnderAThirdOfBf16AtGroup64) {
+  // SmolLM2-135M's shape per layer: 3 kv heads, head_dim 64; 260 entries (M=256 + 4 sinks).
+  Memory memory;
+  memory.n_sinks = 4;
+  memory.n_tokens = 8192;
+  for (int i = 0; i < 4; ++i) {
+    LayerMemory layer;
+    layer.k = testing::Wave({3, 260, 64}, 0.1 * i, 2.0);
+    layer.v = testing::Wave({3, 260, 64}, 0.7 * i, 1.0);
+    layer.src = at::arange(260, at::kLong).unsqueeze(0).expand({3, 260}).contiguous();
+    layer.rank = at::zeros({3, 260});
+    memory.layers.push_back(layer);
+  }
+  blob::BlobMetadata base = BaseMetadata(CompressionConfig{});
+  auto bf16 = EncodeMemory(memory, KvFormat{}, base);
+  auto int4 = EncodeMemory(memory, Kivi(KvDtype::kInt4, 64), base);
+  ASSERT_TRUE(bf16.ok() && int4.ok());
+  const double ratio = static_cast<double>(blob::SealBlob(int4->tensors, int4->metadata)->size()) /
+                       static_cast<double>(blob::SealBlob(bf16->tensors, bf16->metadata)->size());
+  EXPECT_LT(ratio, 0.3);
+  EXPECT_GT(ratio, 0.25);  // 4 of 16 bits plus scales, zeros and src
+}
+
+TEST(MemoryCodecTest, AppendStateTensorsRoundTrip) {
+  auto model = testing::MakeTinyTransformer(c10::Device("cpu"));
+  Memory memory = TinyMemory(5, PositionMode::kSlots);
+  for (int i = 0; i < 2; ++i) memory.layers[i].rank = testing::Wave({2, 5}, i, 3.0);
+  AppendState state;
+  state.n_steps_done = 7;
+  state.planned_length = 100;
+  state.has_rank = true;
+  for (int i = 0; i < 2; ++i) {
+    LayerMemory h;
+    h.k = testing::Wave({2, 3, 8}, 2.0 + i, 1.0);
+    h.v = testing::Wave({2, 3, 8}, 3.0 + i, 1.0);
+    h.src = at::tensor({2, 4, 6, 3, 5, 8}, at::kLong).reshape({2, 3});
+    h.rank = testing::Wave({2, 3}, 5.0 + i, 1.0);
+    state.hidden.push_back(h);
+  }
+  KvFormat f32;
+  f32.dtype = KvDtype::kF32;
+  for (const KvFormat& format : {f32, Kivi(KvDtype::kInt4, 4)}) {
+    auto encoded = EncodeMemory(memory, format, BaseMetadata(CompressionConfig{}), &state);
+    ASSERT_TRUE(encoded.ok()) << encoded.status();
+    auto bytes = blob::SealBlob(encoded->tensors, encoded->metadata);
+    ASSERT_TRUE(bytes.ok()) << bytes.status();
+    auto info = blob::VerifyBlob(*bytes);
+    ASSERT_TRUE(info.ok()) << info.status();
+    auto back = DecodeResumableMemory(*bytes, info->metadata, *model);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->state.n_steps_done, 7);
+    EXPECT_EQ(back->state.planned_length, 100);
+    EXPECT_TRUE(back->state.has_rank);
+    ASSERT_EQ(back->state.hidden.size(), 2u);
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_TRUE(at::equal(back->memory.layers[i].rank, memory.layers[i].rank)) << i;
+      EXPECT_TRUE(at::equal(back->state.hidden[i].src, state.hidden[i].src)) << i;
+      EXPECT_TRUE(at::equal(back->state.hidden[i].rank, state.hidden[i].rank)) << i;
+      EXPECT_TRUE(at::allclose(back->state.hidden[i].k, state.hidden[i].k, 0, 1e-2)) << i;
+    }
+    // The plain decoder ignores the state (a version-1 reader does the same for float blobs).
+    auto plain = DecodeMemory(*bytes, info->metadata, *model);
+    ASSERT_TRUE(plain.ok()) << plain.status();
+    EXPECT_EQ(plain->len(), 5);
+  }
+}
+
+TEST(MemoryCodecTest, WritesQuantizedSamplesForThePythonCheck) {
+  const char* sample = std::getenv("CTXMEM_BLOB_SAMPLE");
+  if (sample == nullptr || *sample == '\0') GTEST_SKIP() << "set CTXMEM_BLOB_SAMPLE=<prefix>";
+  const Memory memory = TinyMemory(11, PositionMode::kSlots);
+  for (auto [dtype, group] :
+       {std::pair{KvDtype::kInt8, int64_t{4}}, std::pair{KvDtype::kInt4, int64_t{4}},
+        std::pair{KvDtype::kInt4, int64_t{64}}}) {
+    blob::BlobMetadata base = BaseMetadata(CompressionConfig{});
+    base.extra["x.test_pattern"] = "wave";  // check_blob_python.py regenerates TinyMemory's k/v
+    auto encoded = EncodeMemory(memory, Kivi(dtype, group), base);
+    ASSERT_TRUE(encoded.ok()) << encoded.status();
+    const std::string path = std::string(sample) + ".kivi_" + std::string(KvDtypeLabel(dtype)) +
+                             "_g" + std::to_string(group) + ".safetensors";
+    ASSERT_TRUE(blob::SealBlobToFile(encoded->tensors, encoded->metadata, path).ok()) << path;
+    std::printf("wrote %s\n", path.c_str());
+  }
 }
 
 TEST(MemoryCodecTest, ParsesKvDtypeNames) {

@@ -102,6 +102,49 @@ TEST_F(CompressJobTest, CompressesStoresAndAnswersTheSameInputAtOnce) {
   EXPECT_NE(other_tenant->memory_id(), m.memory_id());
 }
 
+TEST_F(CompressJobTest, AppendsToABaseOfTheSameTenant) {
+  std::vector<int32_t> a(128), b(100);
+  for (int i = 0; i < 128; ++i) a[i] = (i * 97 + 5) % 4000 + 10;
+  for (int i = 0; i < 100; ++i) b[i] = (i * 31 + 7) % 4000 + 10;
+  auto base_job = NewJob();
+  ASSERT_TRUE(base_job->AddTokens(a).ok());
+  ASSERT_FALSE(base_job->Prepare().value());
+  auto base = base_job->Run(nullptr, nullptr);
+  ASSERT_TRUE(base.ok()) << base.status();
+  const std::string base_id = base->memory.memory_id();
+
+  ctxmem::v1::CompressStart start;  // no config: the base's
+  start.set_base_memory_id(base_id);
+  auto job = CompressJob::Create(env_, start, "alice", "rid2");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ((*job)->config().canonical_json, base_job->config().canonical_json);
+  ASSERT_TRUE((*job)->AddTokens(b).ok());
+  ASSERT_FALSE((*job)->Prepare().value());
+  std::vector<ctxmem::v1::CompressProgress> progress;
+  auto appended = (*job)->Run([&](const auto& p) { progress.push_back(p); }, nullptr);
+  ASSERT_TRUE(appended.ok()) << appended.status();
+  EXPECT_NE(appended->memory.memory_id(), base_id);
+  EXPECT_EQ(appended->memory.n_original_tokens(), 228);
+  EXPECT_EQ(progress.size(), 2u);  // only the new tokens' chunks ran (C = 64)
+  EXPECT_EQ(progress.back().tokens_read(), 100);
+  EXPECT_TRUE(store_->Stat(base_id, "alice").ok());  // the base stays
+
+  // Another tenant's base is NOT_FOUND; a different config is INVALID_ARGUMENT.
+  EXPECT_EQ(CompressJob::Create(env_, start, "bob", "rid3").status().code(),
+            absl::StatusCode::kNotFound);
+  ctxmem::v1::CompressStart other = Start();
+  other.mutable_config()->set_memory_size(16);
+  other.set_base_memory_id(base_id);
+  EXPECT_EQ(CompressJob::Create(env_, other, "alice", "rid4").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ctxmem::v1::CompressStart same = Start();  // the base's own config is fine
+  same.set_base_memory_id(base_id);
+  EXPECT_TRUE(CompressJob::Create(env_, same, "alice", "rid5").ok());
+  start.set_base_memory_id("zz");
+  EXPECT_EQ(CompressJob::Create(env_, start, "alice", "rid6").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(CompressJobTest, CancelledJobLeavesNoBlobAndNoStagingFile) {
   auto job = NewJob();
   ASSERT_TRUE(job->AddText(text_).ok());

@@ -30,9 +30,10 @@ TEST(CompressionConfigProtoTest, EmptyConfigTakesTheDocumentedDefaults) {
   EXPECT_EQ(r->config.n_sink_tokens, 4);
   EXPECT_EQ(r->config.score_window, 32);
   EXPECT_EQ(r->config.conv_kernel_size, 5);
-  EXPECT_EQ(r->kv_dtype, weights::StDtype::kBF16);
+  EXPECT_EQ(r->kv_format.dtype, compress::KvDtype::kBF16);
   const nlohmann::json j = nlohmann::json::parse(r->canonical_json);
   EXPECT_EQ(j["kv_dtype"], "bf16");
+  EXPECT_FALSE(j.contains("kv_group_size"));  // float ids stay as they were
   EXPECT_EQ(j["position_mode"], "slots");
 }
 
@@ -62,7 +63,7 @@ TEST(CompressionConfigProtoTest, ImdcAndNamesParse) {
   EXPECT_TRUE(r->config.decremental_chunk);
   EXPECT_EQ(r->config.schedule, compress::Schedule::kSqrt);
   EXPECT_EQ(r->config.position_mode, compress::PositionMode::kOriginal);
-  EXPECT_EQ(r->kv_dtype, weights::StDtype::kF32);
+  EXPECT_EQ(r->kv_format.dtype, compress::KvDtype::kF32);
 }
 
 TEST(CompressionConfigProtoTest, ErrorsNameTheFieldAndListValidValues) {
@@ -113,6 +114,49 @@ TEST(CompressionConfigProtoTest, CanonicalJsonIsTheSameForEqualConfigs) {
   b.set_kv_dtype("f16");  // the blob differs, so the id must too
   EXPECT_NE(ResolveCompressionConfig(a, Limits())->canonical_json,
             ResolveCompressionConfig(b, Limits())->canonical_json);
+}
+
+TEST(CompressionConfigProtoTest, QuantizedKvDtypesAndGroupSize) {
+  ctxmem::v1::CompressionConfig p;
+  p.set_kv_dtype("int4");
+  auto r = ResolveCompressionConfig(p, Limits());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->kv_format.dtype, compress::KvDtype::kInt4);
+  EXPECT_EQ(r->kv_format.group_size, compress::kDefaultKvGroupSize);
+  nlohmann::json j = nlohmann::json::parse(r->canonical_json);
+  EXPECT_EQ(j["kv_dtype"], "int4");
+  EXPECT_EQ(j["kv_group_size"], 64);
+  p.set_kv_group_size(32);
+  auto r32 = ResolveCompressionConfig(p, Limits());
+  ASSERT_TRUE(r32.ok()) << r32.status();
+  EXPECT_EQ(r32->kv_format.group_size, 32);
+  EXPECT_NE(r32->canonical_json, r->canonical_json);
+  p.set_kv_group_size(5000);
+  EXPECT_EQ(Resolve(p).code(), absl::StatusCode::kInvalidArgument);
+  p.set_kv_dtype("bf16");
+  p.set_kv_group_size(32);  // a group size without quantization is a mistake
+  EXPECT_EQ(Resolve(p).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CompressionConfigProtoTest, StoredConfigResolvesBackToItself) {
+  ctxmem::v1::CompressionConfig p;
+  p.set_pruner("h2o");
+  p.set_memory_type("IMDC");
+  p.set_kv_dtype("int8");
+  p.set_kv_group_size(16);
+  p.set_seed(7);
+  auto r = ResolveCompressionConfig(p, Limits());
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto back = ResolveStoredCompressionConfig(r->canonical_json, Limits());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->canonical_json, r->canonical_json);
+  EXPECT_EQ(back->config.pruner, "h2o");
+  EXPECT_TRUE(back->config.decremental_chunk);
+  EXPECT_EQ(back->kv_format.group_size, 16);
+  EXPECT_EQ(ResolveStoredCompressionConfig("{\"pruner\":\"h2o\"}", Limits()).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ResolveStoredCompressionConfig("not json", Limits()).status().code(),
+            absl::StatusCode::kDataLoss);
 }
 
 }  // namespace

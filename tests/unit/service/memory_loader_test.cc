@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/blob/file_blob_store.h"
 #include "common/blob/memory_blob.h"
 #include "common/compress/compressor.h"
 #include "common/compress/memory_codec.h"
@@ -148,6 +149,42 @@ TEST_F(MemoryLoaderTest, ADecoderForAnotherModelRefusesTheBlob) {
   auto r = loader.Load({Id()}, "alice", "Bearer " + kAlice);
   ASSERT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("sha256:some-other-model"));
+}
+
+// With a store (the S3 store in production; any BlobStore here), blobs come from the store as
+// the tenant, and no compressor is asked: the fetcher may be null.
+TEST_F(MemoryLoaderTest, ReadsFromTheStoreAsTheTenantWithoutACompressor) {
+  ctxmem::testing::TempDir store_dir;
+  auto store = blob::FileBlobStore::Open({.dir = store_dir.path()});
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Put(Id(), "alice", *blob_).ok());
+  ctxmem::testing::TempDir cache_dir;
+  blob::BlobCacheOptions cache_options;
+  cache_options.dir = cache_dir.path();
+  cache_options.expect = {identity_->model_fingerprint, identity_->tokenizer_fingerprint};
+  auto cache = blob::BlobCache::Open(cache_options);
+  ASSERT_TRUE(cache.ok());
+  MemoryLoader loader(cache->get(), nullptr, model_, nullptr, store->get());
+  auto first = loader.Load({Id()}, "alice", "");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->cache_hit);
+  EXPECT_EQ(first->memory_entries, memory_->len());
+  auto second = loader.Load({Id()}, "alice", "");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(second->cache_hit);
+  // Bob's key holds nothing: the cached copy is not his to read.
+  EXPECT_EQ(loader.Load({Id()}, "bob", "").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(server_.get_calls.load(), 0);
+  EXPECT_EQ(server_.stat_calls.load(), 0);
+  // A decoder for another model refuses the store's blob as it refuses a fetched one.
+  ctxmem::testing::TempDir other_dir;
+  blob::BlobCacheOptions other_options;
+  other_options.dir = other_dir.path();
+  other_options.expect = {"sha256:some-other-model", ""};
+  auto other_cache = blob::BlobCache::Open(other_options);
+  ASSERT_TRUE(other_cache.ok());
+  MemoryLoader other(other_cache->get(), nullptr, model_, nullptr, store->get());
+  EXPECT_EQ(other.Load({Id()}, "alice", "").status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace
