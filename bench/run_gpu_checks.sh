@@ -29,7 +29,7 @@ if [ "$dry" = 1 ]; then
   out="${OUT:-/tmp/gpu_checks_dryrun}"
   device=cpu
   lengths="2048"
-  min_time=0.5s
+  min_time=0.5
 else
   command -v nvidia-smi >/dev/null || { echo "no nvidia-smi: not a CUDA machine (try --dry-run)"; exit 1; }
   py="${PYTHON:-$(command -v python3)}"
@@ -62,7 +62,7 @@ PY
   out="${OUT:-$root/bench/results}"
   device=cuda:0
   lengths="8192 32768"
-  min_time=2s
+  min_time=2
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCTXMEM_CUDA=ON \
     -DCTXMEM_PYTHON="$py" -DCTXMEM_BUILD_TESTS=OFF
 fi
@@ -71,7 +71,7 @@ ninja -C "$build" model_bench compress_bench
 
 export CTXMEM_BENCH_DEVICE="$device" CTXMEM_BENCH_DTYPE=bf16
 "$build/bench/model_bench" \
-  --benchmark_filter='^BM_LogitsVsCpuFp32$|^BM_Prefill/(512|2048)$|^BM_Decode/1/128$' \
+  --benchmark_filter='^BM_LogitsVsCpuFp32/|^BM_Prefill/(512|2048)/|^BM_Decode/1/128/' \
   --benchmark_min_time="$min_time" --benchmark_out="$out/gpu_checks_model.json" \
   --benchmark_out_format=json
 : >"$out/gpu_checks_compress.jsonl"

@@ -71,7 +71,7 @@ for r in $(seq 1 "$rounds"); do
   done
   for f in q41 q40; do
     CTXMEM_MODEL="${!f}" "$build/bench/model_bench" \
-      --benchmark_filter='^BM_Prefill/(512|2048)$|^BM_Decode/1/128$' --benchmark_min_time=2s \
+      --benchmark_filter='^BM_Prefill/(512|2048)/|^BM_Decode/1/128/' --benchmark_min_time=2 \
       --benchmark_out="$raw/ctxmem_${f}_$r.json" --benchmark_out_format=json >"$raw/ctxmem_${f}_$r.log" 2>&1
   done
   echo "[peer_bench] round $r/$rounds done (load $(cut -d' ' -f1-3 /proc/loadavg))"
