@@ -10,10 +10,12 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/blob/file_blob_store.h"
 #include "common/blob/s3_blob_store.h"
 #include "common/compress/memory_codec.h"
+#include "common/learned/learned_method.h"
 #include "common/model/model.h"
 #include "common/service/compressor_metrics.h"
 #include "common/service/metrics_endpoint.h"
@@ -37,6 +39,7 @@ struct Flags : service::ServerFlags {
   int64_t queue_depth = 4;
   int64_t max_context_tokens = 131072;
   service::StoreFlags store;  // --store-url s3://... replaces the directory store
+  std::vector<std::string> learned;  // NAME=FILE (common/learned/learned_method.h)
 };
 
 // The directory store, or the shared S3 bucket when --store-url is given (sealing into
@@ -100,6 +103,11 @@ int Run(const Flags& f) {
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       service::MakeServerCredentials({f.tls_cert, f.tls_key, f.tls_client_ca});
   if (!credentials.ok()) return Fail("TLS", credentials.status());
+
+  for (const std::string& spec : f.learned) {
+    if (absl::Status s = learned::RegisterLearnedSpec(spec); !s.ok()) return Fail("--learned", s);
+    service::LogInfo("learned method registered: " + spec);
+  }
 
   model::ModelOptions model_options;
   model_options.device = f.device;
@@ -187,6 +195,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-context-tokens", f.max_context_tokens, "largest context, tokens")
       ->capture_default_str();
   service::AddStoreFlags(app, &f.store);
+  app.add_option("--learned", f.learned,
+                 "NAME=FILE: trained weights clients select as pruner NAME (repeatable)");
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = service::InitServiceLog("compressor_svc", f.log_level); !s.ok()) {
     std::fprintf(stderr, "--log-level: %s\n", std::string(s.message()).c_str());

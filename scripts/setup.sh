@@ -110,6 +110,20 @@ if [ ! -f "$CTXMEM_MODEL_DEFAULT" ] || \
 else
   log "model: present ($CTXMEM_MODEL_DEFAULT)"
 fi
+# 4. Training text for the learned compressors (docs/training.md) -------------------------
+# Public-domain books from Debian packages (~4 MB of .debs, seconds), unpacked into the cache;
+# nothing in the test suite needs them, so a failure only warns. CTXMEM_NO_TRAIN_TEXT=1 skips.
+if [ "${CTXMEM_NO_TRAIN_TEXT:-0}" != 1 ]; then
+  if [ ! -f "$CTXMEM_TRAIN_TEXT/manifest.json" ]; then
+    log "fetching the training text into $CTXMEM_TRAIN_TEXT"
+    [ -n "$(ls /var/lib/apt/lists/*_Packages 2>/dev/null | head -1)" ] ||
+      $SUDO apt-get update -qq || true
+    python3 "$here/../tools/fetch_training_text.py" --out "$CTXMEM_TRAIN_TEXT" ||
+      log "WARNING: training text not fetched (only \`ctxmem train\` on it needs it)"
+  else
+    log "training text: present ($CTXMEM_TRAIN_TEXT)"
+  fi
+fi
 # A models/ folder in the clone (git-ignored) points at the cached file.
 mkdir -p "$here/../models"
 ln -sf "$CTXMEM_MODEL_DEFAULT" "$here/../models/SmolLM2-135M-Instruct.Q4_1.gguf"

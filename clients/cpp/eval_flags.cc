@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/learned/learned_method.h"
 #include "common/status.h"
 
 namespace ctxmem::cli {
@@ -29,9 +30,14 @@ void AddCompressionFlags(CLI::App* cmd, CompressionFlags* flags) {
   cmd->add_option("--perceiver-routing", flags->perceiver_routing,
                   "perceiver: rank | positional | greedy | random")
       ->capture_default_str();
+  cmd->add_option("--learned", flags->learned,
+                  "NAME=FILE: trained weights usable as pruner NAME (repeatable)");
 }
 
 absl::StatusOr<compress::CompressionConfig> BaseConfig(const CompressionFlags& flags) {
+  for (const std::string& spec : flags.learned) {
+    CTXMEM_RETURN_IF_ERROR(learned::RegisterLearnedSpec(spec));
+  }
   compress::CompressionConfig c;
   CTXMEM_ASSIGN_OR_RETURN(c.schedule, compress::ParseSchedule(flags.schedule));
   CTXMEM_ASSIGN_OR_RETURN(c.position_mode, compress::ParsePositionMode(flags.position_mode));

@@ -23,13 +23,15 @@ struct CompressionFlags {
   uint64_t seed = 0;
   std::string perceiver_weights;  // perceiver: trained weights (safetensors)
   std::string perceiver_routing = "rank";
+  // NAME=FILE: trained weights registered as method NAME (learned_method.h), repeatable.
+  std::vector<std::string> learned;
 };
 
 // Registers --schedule, --sinks, --positions, --score-mode, --score-window, --seed on `cmd`.
 void AddCompressionFlags(CLI::App* cmd, CompressionFlags* flags);
 
-// A config with the flags applied (pruner, memory type, C and M left at their defaults).
-// InvalidArgument for unknown names.
+// A config with the flags applied (pruner, memory type, C and M left at their defaults), after
+// registering the --learned methods. InvalidArgument for unknown names or bad learned files.
 absl::StatusOr<compress::CompressionConfig> BaseConfig(const CompressionFlags& flags);
 
 // "a,b,,c" -> {"a", "b", "c"} (blanks dropped, spaces trimmed).

@@ -1,5 +1,5 @@
 // The `ctxmem` command-line tool: `ctxmem generate ...`, `ctxmem ppl ...`, `ctxmem probe ...`,
-// `ctxmem eval-ppl ...`, `ctxmem eval-passkey ...`.
+// `ctxmem eval-ppl ...`, `ctxmem eval-passkey ...`, `ctxmem train ...`.
 // Service clients: `ctxmem compress`, `ask`, `ls`, `stat`, `rm`, `health` (service_flags.h).
 
 #include "CLI/CLI.hpp"
@@ -14,6 +14,7 @@
 #include "clients/cpp/probe_command.h"
 #include "clients/cpp/rm_command.h"
 #include "clients/cpp/stat_command.h"
+#include "clients/cpp/train_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ctxmem: long-context memory for LLMs (command-line tool)"};
@@ -38,6 +39,8 @@ int main(int argc, char** argv) {
   CLI::App* stat = ctxmem::cli::AddStatCommand(&app, &stat_args);
   ctxmem::cli::RmArgs rm_args;
   CLI::App* rm = ctxmem::cli::AddRmCommand(&app, &rm_args);
+  ctxmem::cli::TrainArgs train_args;
+  CLI::App* train = ctxmem::cli::AddTrainCommand(&app, &train_args);
   ctxmem::cli::HealthArgs health_args;
   CLI::App* health = ctxmem::cli::AddHealthCommand(&app, &health_args);
   try {
@@ -57,5 +60,10 @@ int main(int argc, char** argv) {
   if (stat->parsed()) return ctxmem::cli::RunStat(stat_args);
   if (rm->parsed()) return ctxmem::cli::RunRm(rm_args);
   if (health->parsed()) return ctxmem::cli::RunHealth(health_args);
+  if (train->parsed()) {
+    std::string command_line;
+    for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+    return ctxmem::cli::RunTrain(train_args, command_line);
+  }
   return 1;
 }

@@ -2,6 +2,9 @@
 
 #include <string>
 
+#include "common/compress/pruner_registry.h"
+#include "common/learned/learned_method.h"
+
 namespace ctxmem::compress {
 
 nlohmann::json CompressionConfigToJson(const CompressionConfig& config) {
@@ -22,8 +25,15 @@ nlohmann::json CompressionConfigToJson(const CompressionConfig& config) {
   j["expected_length"] = config.expected_length;
   // Only for the perceiver, so every other config (and the memory ids made from it) stays as
   // it was before these fields existed.
+  // The weights are named by content, not by path (learned_method.h): a moved file keeps the
+  // memory ids it made, a retrained one at the same path does not.
   if (config.pruner == "perceiver") {
-    j["perceiver_weights"] = config.perceiver_weights;
+    absl::StatusOr<std::string> id = learned::WeightsContentId(config.perceiver_weights);
+    j["perceiver_weights"] = id.ok() ? *id : "unreadable:" + config.perceiver_weights;
+    j["perceiver_routing"] = config.perceiver_routing;
+  }
+  if (std::string id = PrunerRegistry::Global().ContentId(config.pruner); !id.empty()) {
+    j["weights"] = id;
     j["perceiver_routing"] = config.perceiver_routing;
   }
   return j;

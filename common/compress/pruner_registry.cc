@@ -52,34 +52,68 @@ void RegisterBuiltinPruners(PrunerRegistry& registry) {
   }
 }
 
-const PrunerRegistry& PrunerRegistry::Global() {
+PrunerRegistry& PrunerRegistry::Mutable() {
   static PrunerRegistry registry;
   static std::once_flag once;
   std::call_once(once, [] { RegisterBuiltinPruners(registry); });
   return registry;
 }
 
+const PrunerRegistry& PrunerRegistry::Global() { return Mutable(); }
+
 void PrunerRegistry::Register(std::string name, Factory factory) {
+  absl::MutexLock lock(&mu_);
   factories_[std::move(name)] = std::move(factory);
 }
 
+absl::Status PrunerRegistry::RegisterGlobal(std::string name, Factory factory,
+                                            std::string content_id) {
+  PrunerRegistry& r = Mutable();
+  absl::MutexLock lock(&r.mu_);
+  if (r.factories_.find(name) != r.factories_.end()) {
+    auto it = r.content_ids_.find(name);
+    if (it != r.content_ids_.end() && it->second == content_id) return absl::OkStatus();
+    return absl::AlreadyExistsError(absl::StrCat(
+        "method '", name, "' is already registered",
+        it == r.content_ids_.end() ? " (a built-in method)" : absl::StrCat(" with ", it->second)));
+  }
+  r.content_ids_[name] = std::move(content_id);
+  r.factories_[std::move(name)] = std::move(factory);
+  return absl::OkStatus();
+}
+
+std::string PrunerRegistry::ContentId(std::string_view name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = content_ids_.find(name);
+  return it == content_ids_.end() ? std::string() : it->second;
+}
+
 std::vector<std::string> PrunerRegistry::names() const {
+  absl::MutexLock lock(&mu_);
   std::vector<std::string> out;
   for (const auto& [name, factory] : factories_) out.push_back(name);
   return out;
 }
 
 absl::Status PrunerRegistry::Check(std::string_view name) const {
-  if (factories_.find(name) != factories_.end()) return absl::OkStatus();
+  {
+    absl::MutexLock lock(&mu_);
+    if (factories_.find(name) != factories_.end()) return absl::OkStatus();
+  }
   return absl::InvalidArgumentError(absl::StrCat("unknown pruner '", std::string(name),
                                                  "'; known: ", absl::StrJoin(names(), ", ")));
 }
 
 absl::StatusOr<std::unique_ptr<Pruner>> PrunerRegistry::Create(
     const CompressionConfig& config) const {
-  auto it = factories_.find(config.pruner);
-  if (it == factories_.end()) return Check(config.pruner);
-  return it->second(config);
+  Factory factory;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = factories_.find(config.pruner);
+    if (it != factories_.end()) factory = it->second;
+  }
+  if (!factory) return Check(config.pruner);
+  return factory(config);
 }
 
 }  // namespace ctxmem::compress

@@ -1,7 +1,9 @@
 #pragma once
 // PrunerRegistry: pruners by name (STYLE.md rule 36). Filled once by RegisterBuiltinPruners()
-// under std::call_once; adding a pruner is one new file plus one line there.
-// Thread-safety: thread-safe; Global() is filled before it is returned and never changes after.
+// under std::call_once; adding a pruner is one new file plus one line there. Learned methods
+// whose weights are named at run time (`--learned NAME=FILE`, common/learned/learned_method.h)
+// are added to the global registry with RegisterGlobal().
+// Thread-safety: thread-safe; every method takes the registry's lock.
 
 #include <functional>
 #include <map>
@@ -12,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/compress/pruner.h"
 
 namespace ctxmem::compress {
@@ -37,8 +40,20 @@ class PrunerRegistry {
   // Used by RegisterBuiltinPruners() only; a second registration of a name replaces the first.
   void Register(std::string name, Factory factory);
 
+  // Adds `name` to Global() at run time (a learned method with its weights). `content_id`
+  // names what it computes with (e.g. "sha256:<hex>" of the weights) and goes into memory ids
+  // (config_json.h). AlreadyExists when `name` is taken, unless by the same content_id (then
+  // OK and nothing changes).
+  static absl::Status RegisterGlobal(std::string name, Factory factory, std::string content_id);
+  // What RegisterGlobal() recorded for `name`; "" for the built-in methods and unknown names.
+  std::string ContentId(std::string_view name) const;
+
  private:
-  std::map<std::string, Factory, std::less<>> factories_;
+  static PrunerRegistry& Mutable();
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, Factory, std::less<>> factories_;        // guarded by mu_
+  std::map<std::string, std::string, std::less<>> content_ids_;  // guarded by mu_
 };
 
 // Adds every built-in pruner to `registry`. Called once for Global().

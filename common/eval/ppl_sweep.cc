@@ -157,6 +157,7 @@ absl::StatusOr<std::vector<compress::CompressionConfig>> PlanPplSweep(
   for (int64_t c : options.chunk_sizes) {
     compress::CompressionConfig ref = options.base;
     ref.pruner = kReferencePruner;
+    ref.perceiver_weights.clear();
     ref.memory_type = compress::MemoryType::kFm;
     ref.decremental_chunk = false;
     ref.chunk_size = c;
@@ -167,6 +168,8 @@ absl::StatusOr<std::vector<compress::CompressionConfig>> PlanPplSweep(
         for (const compress::MemoryTypeChoice& t : types) {
           compress::CompressionConfig s = options.base;
           s.pruner = p;
+          // --perceiver-weights is for the perceiver rows only (the others refuse it).
+          if (p != "perceiver") s.perceiver_weights.clear();
           s.memory_type = t.type;
           s.decremental_chunk = t.decremental_chunk;
           s.chunk_size = c;
