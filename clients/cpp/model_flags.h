@@ -1,6 +1,6 @@
 #pragma once
 // Flags every `ctxmem` subcommand that loads a model shares (--model, --device, --dtype,
-// --threads), and the one place that turns them into a loaded Model.
+// --decode, --threads), and the one place that turns them into a loaded Model.
 // Thread-safety: plain functions; call from the main thread.
 
 #include <memory>
@@ -17,6 +17,7 @@ struct ModelFlags {
   std::string path;  // GGUF file or HF checkpoint folder; $CTXMEM_MODEL when not given
   std::string device = "cpu";
   std::string dtype = "fp32";
+  std::string decode = "dense";  // auto | packed | dense (model::ModelOptions::decode)
   int n_threads = 0;  // 0 = torch's default
 };
 

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/fast_decoder.h"
 #include "common/model/torch_call.h"
 #include "common/status.h"
 #include "common/tokenizer/tokenizer.h"
@@ -177,6 +178,7 @@ absl::StatusOr<GenerateResult> Generate(const Model& model, absl::Span<const int
   result.prefill_seconds = result.ttft_seconds = SecondsSince(t_start);
   const Clock::time_point t_first = Clock::now();
 
+  std::unique_ptr<FastDecoder> fast;  // made at the first decode step
   while (true) {
     result.ids.push_back(id);
     history.push_back(id);
@@ -208,10 +210,26 @@ absl::StatusOr<GenerateResult> Generate(const Model& model, absl::Span<const int
       break;
     }
     if (stop) break;
+    if (model.packed_weights() != nullptr) {
+      // Quantized decode steps on a cache preallocated for everything still to come: the
+      // cache is copied in once, then written in place (FastDecoder).
+      if (fast == nullptr) {
+        const int64_t capacity =
+            cache->seq_len() + options.max_new_tokens - static_cast<int64_t>(result.ids.size());
+        CTXMEM_ASSIGN_OR_RETURN(
+            fast, FastDecoder::Create(model.transformer(), *model.packed_weights(), capacity));
+        CTXMEM_RETURN_IF_ERROR(fast->Load(*cache));
+      }
+      CTXMEM_ASSIGN_OR_RETURN(absl::Span<const float> row, fast->Step(id, cache->next_position));
+      cache->next_position += 1;
+      CTXMEM_ASSIGN_OR_RETURN(id, sampler.Sample(row, history));
+      continue;
+    }
     const int32_t next_input[] = {id};
     CTXMEM_ASSIGN_OR_RETURN(logits, ForwardAndAppend(model.transformer(), next_input, cache));
     CTXMEM_ASSIGN_OR_RETURN(id, sampler.Sample(logits, history));
   }
+  if (fast != nullptr) fast->ExportTo(cache);
   result.decode_seconds = SecondsSince(t_first);
   return result;
 }

@@ -56,12 +56,20 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
   CTXMEM_ASSIGN_OR_RETURN(wopts.device, ParseDevice(options.device));
   CTXMEM_ASSIGN_OR_RETURN(wopts.dtype, ParseDtype(options.dtype));
   if (options.n_threads > 0) at::set_num_threads(options.n_threads);
+  if (options.decode != "auto" && options.decode != "packed" && options.decode != "dense") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown decode mode '", options.decode, "'; valid: auto, packed, dense"));
+  }
 
   std::unique_ptr<Model> m(new Model());
   m->path_ = path;
   ModelConfig config;
   ModelWeights weights;
   if (fs::is_directory(path, ec)) {
+    if (options.decode == "packed") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": decode=packed needs a GGUF file (a checkpoint folder decodes dense)"));
+    }
     const std::string dir = path;
     CTXMEM_ASSIGN_OR_RETURN(config,
                             ModelConfigFromHfJson((fs::path(dir) / "config.json").string()));
@@ -76,6 +84,15 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
     CTXMEM_ASSIGN_OR_RETURN(auto file, weights::GgufFile::Open(path));
     CTXMEM_ASSIGN_OR_RETURN(config, ModelConfigFromGguf(*file));
     CTXMEM_ASSIGN_OR_RETURN(weights, LoadWeightsFromGguf(*file, config, wopts));
+    const bool packable = PackedWeights::Supports(config) && wopts.device.is_cpu();
+    if (options.decode == "packed" && !packable) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": decode=packed needs a llama-family model on the CPU (arch ",
+          AsAbsl(ArchName(config.arch)), ", device ", options.device, ")"));
+    }
+    if (options.decode != "dense" && packable) {
+      CTXMEM_ASSIGN_OR_RETURN(m->packed_, PackedWeights::FromGguf(*file, config));
+    }
     CTXMEM_ASSIGN_OR_RETURN(auto spec, tokenizer::TokenizerSpecFromGguf(*file));
     CTXMEM_ASSIGN_OR_RETURN(m->tokenizer_, tokenizer::Tokenizer::Create(std::move(spec)));
   }

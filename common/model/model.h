@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/model/model_config.h"
+#include "common/model/packed_weights.h"
 #include "common/model/transformer.h"
 #include "common/tokenizer/tokenizer.h"
 
@@ -17,8 +18,14 @@ namespace ctxmem::model {
 
 struct ModelOptions {
   std::string device = "cpu";  // "cpu" | "cuda" | "cuda:N"
-  std::string dtype = "fp32";  // "fp32" | "bf16" | "fp16"
+  std::string dtype = "fp32";  // "fp32" | "bf16" | "fp16": the weight matrices; activations fp32
   int n_threads = 0;           // intra-op threads for CPU; 0 = leave torch's default
+  // Decode steps (one token at a time): "packed" runs them on the GGUF file's 4/8-bit blocks
+  // (FastDecoder, llama family, CPU; int8 activations), "dense" on the dense weights through
+  // Transformer::Forward, "auto" = packed where available (a GGUF llama-family model on the
+  // CPU), else dense. Prefill and compression always use the dense weights. The default stays
+  // dense until the integration suite has run on the packed path (docs/runtime.md).
+  std::string decode = "dense";  // "auto" | "packed" | "dense"
 };
 
 // Parses "cpu" / "cuda" / "cuda:N". FailedPrecondition when CUDA is asked for and this build or
@@ -42,12 +49,15 @@ class Model {
   // nullptr for a checkpoint folder without tokenizer.json.
   const tokenizer::Tokenizer* tokenizer() const { return tokenizer_.get(); }
   const std::string& path() const { return path_; }
+  // The quantized weights of the packed decode path; nullptr when decoding is dense.
+  const PackedWeights* packed_weights() const { return packed_.get(); }
 
  private:
   Model() = default;
   std::string path_;
   std::unique_ptr<Transformer> transformer_;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
+  std::unique_ptr<PackedWeights> packed_;
 };
 
 }  // namespace ctxmem::model

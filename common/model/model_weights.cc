@@ -145,9 +145,11 @@ absl::StatusOr<ModelWeights> LoadAll(const RawReader& read, const std::string& s
     w.layers.push_back(std::move(lw));
   }
 
-  // Move to the target device/dtype; contiguous so GEMMs see plain row-major weights.
+  // Move to the target device/dtype; contiguous so GEMMs see plain row-major weights. The dtype
+  // applies to matrices only: norm weights and biases stay fp32, as the activations they meet.
   auto place = [&](at::Tensor& t) {
-    if (t.defined()) t = t.to(options.device, options.dtype).contiguous();
+    if (!t.defined()) return;
+    t = t.to(options.device, t.dim() >= 2 ? options.dtype : at::kFloat).contiguous();
   };
   const bool tied = w.lm_head.is_same(w.tok_embd);
   place(w.tok_embd);

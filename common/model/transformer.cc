@@ -12,7 +12,15 @@
 namespace ctxmem::model {
 namespace {
 
+// x @ w^T + b. Activations are fp32; a bf16/fp16 weight gets its input cast to its dtype (the
+// GEMM accumulates in fp32 inside oneDNN/cuBLAS) and the output cast back to fp32, so the
+// residual stream, norms, RoPE and attention stay fp32. Differentiable (casts have gradients).
 at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  if (w.scalar_type() != x.scalar_type()) {
+    auto xw = x.to(w.scalar_type());
+    auto y = b.defined() ? at::linear(xw, w, b.to(w.scalar_type())) : at::linear(xw, w);
+    return y.to(x.scalar_type());
+  }
   return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
 }
 
@@ -36,7 +44,9 @@ Transformer::Transformer(ModelConfig config, ModelWeights weights, c10::Device d
   rope_ = Rope::Create(config_, device_);
 }
 
-c10::ScalarType Transformer::dtype() const { return weights_.tok_embd.scalar_type(); }
+// Activations, keys/values and logits are fp32 whatever the matrices' dtype (see Linear): this
+// is the dtype memories are converted to (memory_codec) and learned modules work in.
+c10::ScalarType Transformer::dtype() const { return at::kFloat; }
 
 at::Tensor Transformer::Norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
   if (config_.layer_norm) {
@@ -115,7 +125,7 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
                        .masked_fill(m.logical_not(), -std::numeric_limits<float>::infinity());
     }
 
-    auto x = at::embedding(weights_.tok_embd, tok);  // [batch, n_tokens, hidden]
+    auto x = at::embedding(weights_.tok_embd, tok).to(at::kFloat);  // [batch, n_tokens, hidden]
     for (int64_t li = 0; li < c.n_layers; ++li) {
       const LayerWeights& L = weights_.layers[li];
       auto h = Norm(x, L.attn_norm_w, L.attn_norm_b);  // [batch, n_tokens, hidden]
@@ -177,7 +187,7 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
     if (options.logits != LogitsMode::kNone) {
       auto xs = options.logits == LogitsMode::kLast ? x.narrow(1, n_tokens - 1, 1) : x;
       xs = Norm(xs, weights_.out_norm_w, weights_.out_norm_b);
-      result.logits = at::linear(xs, weights_.lm_head).to(at::kFloat);  // [batch, n_out, n_vocab]
+      result.logits = Linear(xs, weights_.lm_head, {});  // [batch, n_out, n_vocab] fp32
     }
     return absl::OkStatus();
   }));

@@ -105,6 +105,65 @@ TEST_F(BundledModelTest, LogitsMatchTransformers) {
   }
 }
 
+// bf16 matrices (activations, norms, attention and the score path in fp32): logits within a
+// stated distance of the fp32 reference on the golden prompt, the same argmax almost everywhere.
+TEST_F(BundledModelTest, Bf16WeightsStayCloseToFp32) {
+  ModelOptions options;
+  options.dtype = "bf16";
+  options.decode = "dense";
+  auto bf16 = Model::Load(BundledModelPath(), options);
+  ASSERT_TRUE(bf16.ok()) << bf16.status();
+  EXPECT_EQ((*bf16)->transformer().weights().tok_embd.scalar_type(), at::kBFloat16);
+  EXPECT_EQ((*bf16)->transformer().dtype(), at::kFloat);
+  EXPECT_EQ((*bf16)->transformer().weights().layers[0].attn_norm_w.scalar_type(), at::kFloat);
+  at::Tensor tokens = at::randint(100, 20000, {1, 128}, at::TensorOptions().dtype(at::kLong));
+  ForwardOptions opts;
+  opts.score_rows = ScoreRows::kLastWindow;
+  opts.score_window = 8;
+  auto ref = model_->transformer().Forward(tokens, Positions(0, 128), nullptr, opts);
+  auto got = (*bf16)->transformer().Forward(tokens, Positions(0, 128), nullptr, opts);
+  ASSERT_TRUE(ref.ok() && got.ok());
+  EXPECT_EQ(got->logits.scalar_type(), at::kFloat);
+  EXPECT_EQ(got->k[0].scalar_type(), at::kFloat);
+  EXPECT_EQ(got->scores[0].scalar_type(), at::kFloat);
+  const double scale = ref->logits.abs().max().item<double>();
+  const double err = (got->logits - ref->logits).abs().max().item<double>() / scale;
+  const double agree =
+      (got->logits.argmax(-1) == ref->logits.argmax(-1)).to(at::kFloat).mean().item<double>();
+  std::printf("[ bf16 vs fp32 ] max |logit diff| / max |logit| = %.2e, argmax agreement %.3f\n",
+              err, agree);
+  EXPECT_LT(err, 0.1);
+  EXPECT_GT(agree, 0.9);
+  EXPECT_LT((got->scores[5] - ref->scores[5]).abs().max().item<double>(), 0.05);
+}
+
+// The dense forward stays differentiable for callers that want gradients (a trainer feeding a
+// learned memory as the past): gradients reach the past keys/values in fp32 and bf16.
+TEST_F(BundledModelTest, DenseForwardIsDifferentiable) {
+  ModelOptions options;
+  options.dtype = "bf16";
+  auto bf16 = Model::Load(BundledModelPath(), options);
+  ASSERT_TRUE(bf16.ok()) << bf16.status();
+  const Model* models[] = {model_, bf16->get()};
+  for (const Model* m : models) {
+    const ModelConfig& c = m->config();
+    KvCache past;
+    for (int64_t l = 0; l < c.n_layers; ++l) {
+      past.k.push_back(at::randn({1, c.n_kv_heads, 4, c.head_dim}).requires_grad_(true));
+      past.v.push_back(at::randn({1, c.n_kv_heads, 4, c.head_dim}).requires_grad_(true));
+    }
+    at::Tensor tokens = at::randint(100, 20000, {1, 6}, at::TensorOptions().dtype(at::kLong));
+    ForwardOptions opts;
+    opts.logits = LogitsMode::kLast;
+    auto out = m->transformer().Forward(tokens, Positions(4, 6), &past, opts);
+    ASSERT_TRUE(out.ok()) << out.status();
+    out->logits.logsumexp(-1).sum().backward();
+    ASSERT_TRUE(past.k[3].grad().defined());
+    EXPECT_GT(past.v[3].grad().abs().sum().item<double>(), 0);
+    EXPECT_TRUE(past.k[0].grad().isfinite().all().item<bool>());
+  }
+}
+
 // A chunk that attends to a past KV state gives the same logits as one full forward.
 TEST_F(BundledModelTest, ChunkedForwardWithPastEqualsFullForward) {
   const int64_t n = 96, split = 57;

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Peer benchmark: llama.cpp (the copy vendored in the pinned llama-cpp-python sdist) against
+# ctxmem's bench/model_bench on the same GGUF, on this machine, 2 threads.
+#   1. downloads the sdist once (pip download --no-binary llama-cpp-python --no-deps), builds
+#      llama-bench and llama-quantize from its vendor/llama.cpp, cached in
+#      $CTXMEM_CACHE/peer/ (outside git). CPU flags: GGML_NATIVE=OFF with AVX2/FMA/F16C and
+#      AVX-512 F/VNNI/BF16 on, AMX off (llama.cpp's AMX path executes AMX without asking the
+#      kernel for permission and dies with SIGILL; a CPU without AVX-512 gets an AVX2 build).
+#   2. makes a Q4_0 copy of the bundled Q4_1 model (llama-quantize ... Q4_0; token embedding
+#      and output stay as llama-quantize chooses).
+#   3. runs, in alternation (ROUNDS times): llama-bench on the Q4_1 file, llama-bench on the
+#      Q4_0 file, model_bench on the Q4_1 file, model_bench on the Q4_0 file;
+#      prefill 512 / 2048 and decode 128 (llama-bench's pp512, pp2048, tg128; model_bench's
+#      BM_Prefill/512, BM_Prefill/2048, BM_Decode/1/128).
+#   4. writes bench/results/peer_bench.{json,md}: medians over rounds, ratios, the machine and
+#      its load average.
+# Not part of CI. Usage: bench/run_peer_bench.sh [BUILD_DIR]   (ROUNDS=3 by default)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+source "$root/scripts/env.sh"
+build="${1:-$root/build}"
+rounds="${ROUNDS:-3}"
+threads=2
+pin="llama-cpp-python==0.3.36"
+peer="$CTXMEM_CACHE/peer/llama-cpp-python-0.3.36"
+bin="$peer/build/bin"
+mkdir -p "$peer"
+
+if [ ! -x "$bin/llama-bench" ] || [ ! -x "$bin/llama-quantize" ]; then
+  if [ ! -d "$peer/src/vendor/llama.cpp" ]; then
+    # --no-binary for the package itself (":all:" would also build its build backend from source)
+    "$CTXMEM_PYTHON" -m pip download --no-binary llama-cpp-python --no-deps --dest "$peer/dl" "$pin"
+    mkdir -p "$peer/src"
+    tar -xzf "$peer"/dl/llama_cpp_python-0.3.36.tar.gz -C "$peer/src" --strip-components=1
+  fi
+  avx512=OFF
+  if grep -q avx512_vnni /proc/cpuinfo && grep -q avx512bw /proc/cpuinfo; then avx512=ON; fi
+  bf16=OFF
+  grep -q avx512_bf16 /proc/cpuinfo && bf16="$avx512"
+  cmake -S "$peer/src/vendor/llama.cpp" -B "$peer/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF \
+    -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+    -DGGML_AVX512="$avx512" -DGGML_AVX512_VNNI="$avx512" -DGGML_AVX512_BF16="$bf16" \
+    -DGGML_AVX512_VBMI=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
+    -DGGML_OPENMP=ON >"$peer/cmake.log"
+  nice cmake --build "$peer/build" -j "${CTXMEM_JOBS:-1}" --target llama-bench llama-quantize
+fi
+
+q41="$CTXMEM_MODEL"
+q40="$peer/$(basename "${CTXMEM_MODEL%.Q4_1.gguf}").Q4_0.gguf"
+if [ ! -f "$q40" ]; then
+  "$bin/llama-quantize" --allow-requantize "$q41" "$q40.tmp" Q4_0 >"$peer/quantize.log" 2>&1
+  mv "$q40.tmp" "$q40"
+fi
+
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCTXMEM_PYTHON="$CTXMEM_PYTHON"
+fi
+nice ninja -C "$build" -j "${CTXMEM_JOBS:-1}" model_bench
+
+out="$root/bench/results"
+raw="$out/peer_bench_raw"
+mkdir -p "$raw"
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq 1 "$rounds"); do
+  for f in q41 q40; do
+    file="${!f}"
+    "$bin/llama-bench" -m "$file" -t "$threads" -p 512,2048 -n 128 -r 2 -o json \
+      >"$raw/llama_${f}_$r.json" 2>"$raw/llama_${f}_$r.log"
+  done
+  for f in q41 q40; do
+    CTXMEM_MODEL="${!f}" "$build/bench/model_bench" \
+      --benchmark_filter='^BM_Prefill/(512|2048)/|^BM_Decode/1/128/' --benchmark_min_time=2 \
+      --benchmark_out="$raw/ctxmem_${f}_$r.json" --benchmark_out_format=json >"$raw/ctxmem_${f}_$r.log" 2>&1
+  done
+  echo "[peer_bench] round $r/$rounds done (load $(cut -d' ' -f1-3 /proc/loadavg))"
+done
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+cpu="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+flags="$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_vnni|avx512_bf16|amx_tile)$' | tr '\n' ' ')"
+python3 "$here/peer_bench_report.py" "$raw" "$rounds" "$out/peer_bench.json" "$out/peer_bench.md" \
+  "$cpu" "$(nproc)" "$flags" "$load_before" "$load_after" "$(basename "$q41")" "${OMP_WAIT_POLICY:-default}"
