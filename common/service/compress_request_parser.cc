@@ -35,15 +35,30 @@ absl::StatusOr<CompressRequestPiece> ParseCompressRequest(absl::string_view wire
     const int field = WireFormatLite::GetTagFieldNumber(tag);
     const bool delimited =
         WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
-    if (!delimited || (field != kStartField && field != kTextField && field != kTokensField)) {
+    // A length as protobuf reads one: at most 5 bytes, below 2^31 (ReadVarint32 would
+    // truncate a longer varint; found by tests/fuzz compress_request).
+    auto read_length = [&in](uint32_t* length) {
+      const int start = in.CurrentPosition();
+      uint64_t value = 0;
+      if (!in.ReadVarint64(&value) || in.CurrentPosition() - start > 5 || value > INT32_MAX) {
+        return false;
+      }
+      *length = static_cast<uint32_t>(value);
+      return true;
+    };
+    const bool known = field == kStartField || field == kTextField || field == kTokensField;
+    if (!delimited) {
       if (!WireFormatLite::SkipField(&in, tag)) return malformed;
       continue;
     }
     uint32_t length = 0;
-    std::string bytes;
-    if (!in.ReadVarint32(&length) || !in.ReadString(&bytes, static_cast<int>(length))) {
-      return malformed;
+    if (!read_length(&length)) return malformed;
+    if (!known) {
+      if (!in.Skip(static_cast<int>(length))) return malformed;
+      continue;
     }
+    std::string bytes;
+    if (!in.ReadString(&bytes, static_cast<int>(length))) return malformed;
     // Protobuf's oneof semantics: another payload field replaces the piece; the same message
     // field again merges into it (repeated ids append), found by tests/fuzz compress_request.
     const bool merge = (field == kStartField && piece.kind == CompressRequestPiece::Kind::kStart) ||
