@@ -22,7 +22,8 @@ APT_PKGS=(build-essential cmake ninja-build ccache pkg-config git unzip
   # grpc-go 1.33 marshals through github.com/golang/protobuf: the 1.5 one (over APIv2), not
   # the 1.3 one, which crashes on the messages protoc-gen-go 1.28 makes.
   golang-go protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev golang-google-protobuf-dev
-  golang-github-golang-protobuf-1-5-dev)
+  golang-github-golang-protobuf-1-5-dev
+  clang libclang-rt-14-dev)  # clang + compiler-rt: the libFuzzer targets (tests/fuzz)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

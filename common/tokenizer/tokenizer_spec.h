@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -59,5 +60,9 @@ absl::StatusOr<TokenizerSpec> TokenizerSpecFromGguf(const weights::GgufFile& fil
 // Reads a HF tokenizer.json (model.type "BPE" with byte-level pre-tokenizer/decoder) and, when
 // present beside it, tokenizer_config.json (bos/eos, add_bos_token, chat_template).
 absl::StatusOr<TokenizerSpec> TokenizerSpecFromJson(const std::string& tokenizer_json_path);
+// The same from the texts of the two files (`tokenizer_config_json` empty = no config file);
+// InvalidArgument when either is not valid JSON. (For fuzzing and in-memory sources.)
+absl::StatusOr<TokenizerSpec> TokenizerSpecFromJsonText(std::string_view tokenizer_json,
+                                                        std::string_view tokenizer_config_json);
 
 }  // namespace ctxmem::tokenizer

@@ -402,4 +402,18 @@ absl::StatusOr<TokenizerSpec> TokenizerSpecFromJson(const std::string& tokenizer
   return spec;
 }
 
+absl::StatusOr<TokenizerSpec> TokenizerSpecFromJsonText(std::string_view tokenizer_json,
+                                                        std::string_view tokenizer_config_json) {
+  const Json root = Json::parse(tokenizer_json, /*cb=*/nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded()) return absl::InvalidArgumentError("tokenizer.json: not valid JSON");
+  Json config;
+  if (!tokenizer_config_json.empty()) {
+    config = Json::parse(tokenizer_config_json, /*cb=*/nullptr, /*allow_exceptions=*/false);
+    if (config.is_discarded() || !config.is_object()) {
+      return absl::InvalidArgumentError("tokenizer_config.json: not a JSON object");
+    }
+  }
+  return SpecFromJson(root, config);
+}
+
 }  // namespace ctxmem::tokenizer
