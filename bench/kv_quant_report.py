@@ -23,7 +23,15 @@ def machine():
 
 def main():
     src, prefix = sys.argv[1], sys.argv[2]
-    rows = [json.loads(l) for l in open(src) if l.strip()]
+    rows, seen = [], set()
+    for l in open(src):  # a setting run twice (parallel runners) counts once: the first
+        if not l.strip():
+            continue
+        r = json.loads(l)
+        key = (r["pruner"], r["memory_type"], r["memory"], r["kv_dtype"], r["group_size"])
+        if key not in seen:
+            seen.add(key)
+            rows.append(r)
     base = {(r["pruner"], r["memory"]): r for r in rows if r["kv_dtype"] == "bf16"}
     for r in rows:
         b = base.get((r["pruner"], r["memory"]))
