@@ -45,7 +45,7 @@ struct Args {
   std::string pruner = "streaming_llm";
   std::string memory_type = "FM";
   std::string score_mode = "exact";
-  std::string dtype = "fp32";   // ModelOptions::dtype of the weight matrices
+  std::string dtype = "fp32";  // ModelOptions::dtype of the weight matrices
   std::string device = "cpu";
   int64_t tokens = 2048;
   int64_t chunk = 512;

@@ -17,20 +17,20 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "common/model/fast_decoder.h"
 #include "common/model/generator.h"
-#include "common/model/perplexity.h"
 #include "common/model/model.h"
+#include "common/model/perplexity.h"
 
 namespace ctxmem::model {
 namespace {
@@ -69,8 +69,8 @@ std::unique_ptr<Model> LoadModel(const std::string& dtype, const std::string& de
 
 // Loaded once, on first use; nullptr (and the benchmarks skip) when loading fails.
 const Model* BundledModel() {  // default options
-  static const std::unique_ptr<Model> model = LoadModel(
-      EnvOr("CTXMEM_BENCH_DTYPE", ""), "auto", EnvOr("CTXMEM_BENCH_DEVICE", "cpu"));
+  static const std::unique_ptr<Model> model =
+      LoadModel(EnvOr("CTXMEM_BENCH_DTYPE", ""), "auto", EnvOr("CTXMEM_BENCH_DEVICE", "cpu"));
   return model.get();
 }
 const Model* DenseModel(const std::string& dtype) {  // decode="dense", dtype named
@@ -283,11 +283,12 @@ void BM_DecodeAtenOps(benchmark::State& state) {
   }
   at::set_num_threads(kThreads);
   static std::atomic<int64_t> n_ops{0};
-  const at::CallbackHandle handle = at::addGlobalCallback(
-      at::RecordFunctionCallback([](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> {
-        n_ops.fetch_add(1, std::memory_order_relaxed);
-        return nullptr;
-      }).scopes({at::RecordScope::FUNCTION}));
+  const at::CallbackHandle handle =
+      at::addGlobalCallback(at::RecordFunctionCallback([](const at::RecordFunction&)
+                                                           -> std::unique_ptr<at::ObserverContext> {
+                              n_ops.fetch_add(1, std::memory_order_relaxed);
+                              return nullptr;
+                            }).scopes({at::RecordScope::FUNCTION}));
   const std::vector<int32_t> prompt = PromptIds(16);
   auto count = [&](int64_t n_new) -> int64_t {
     GenerateOptions options;
@@ -339,7 +340,8 @@ BENCHMARK(BM_Perplexity)
     ->Args({0, 8192})
     ->Args({1, 8192})
     ->Args({0, 1024})
-    ->Iterations(1)->Unit(benchmark::kMillisecond);
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DecodePerplexity)->Arg(1024)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LogitsVsCpuFp32)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DecodeAtenOps)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);

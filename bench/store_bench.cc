@@ -46,14 +46,15 @@ std::string MakeBlob(uint64_t n_bytes, int salt) {
       for (size_t j = 0; j < b.size(); ++j) b[j] = static_cast<uint8_t>((j * 7 + salt + kv) & 0x3f);
       buffers.push_back(std::move(b));
       tensors.push_back({kv == 0 ? blob::KeyTensorName(i) : blob::ValueTensorName(i),
-                         weights::StDtype::kBF16, {n_heads, n_kept, head_dim},
+                         weights::StDtype::kBF16,
+                         {n_heads, n_kept, head_dim},
                          buffers.back().data()});
     }
     std::vector<uint8_t> src(static_cast<size_t>(8 * n_heads * n_kept));
     for (int64_t j = 0; j < n_heads * n_kept; ++j) std::memcpy(&src[8 * j], &j, 8);
     buffers.push_back(std::move(src));
-    tensors.push_back({blob::SrcTensorName(i), weights::StDtype::kI64, {n_heads, n_kept},
-                       buffers.back().data()});
+    tensors.push_back(
+        {blob::SrcTensorName(i), weights::StDtype::kI64, {n_heads, n_kept}, buffers.back().data()});
   }
   blob::BlobMetadata m;
   m.model_fingerprint = "sha256:bench";

@@ -38,7 +38,7 @@ struct Flags : service::ServerFlags {
   int64_t workers = 1;
   int64_t queue_depth = 4;
   int64_t max_context_tokens = 131072;
-  service::StoreFlags store;  // --store-url s3://... replaces the directory store
+  service::StoreFlags store;         // --store-url s3://... replaces the directory store
   std::vector<std::string> learned;  // NAME=FILE (common/learned/learned_method.h)
 };
 

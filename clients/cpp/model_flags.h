@@ -18,7 +18,7 @@ struct ModelFlags {
   std::string device = "cpu";
   std::string dtype = "fp32";
   std::string decode = "dense";  // auto | packed | dense (model::ModelOptions::decode)
-  int n_threads = 0;  // 0 = torch's default
+  int n_threads = 0;             // 0 = torch's default
 };
 
 // Registers the flags on `cmd`; `flags` must outlive the parse.

@@ -23,7 +23,7 @@ bool IsAtomicTempName(absl::string_view file_name);
 
 // Faults to inject into one AtomicFile (crash-safety tests only; STYLE rule 10).
 struct AtomicFileFault {
-  int64_t fail_after_bytes = -1;    // Append fails once this many bytes are written; -1 = never
+  int64_t fail_after_bytes = -1;  // Append fails once this many bytes are written; -1 = never
   // The errno that failure reports, as a real write(2) would (e.g. ENOSPC: the disk filled up
   // mid-write); 0 = an Internal "injected write fault".
   int write_errno = 0;

@@ -37,7 +37,7 @@ CpuFeatures Detect() {
   const bool avx = (ecx >> 28) & 1;
   if (osxsave && avx) {
     const uint64_t xcr0 = ReadXcr0();
-    f.os_avx = (xcr0 & 0x6) == 0x6;             // bits 1 (SSE) and 2 (AVX/YMM)
+    f.os_avx = (xcr0 & 0x6) == 0x6;                   // bits 1 (SSE) and 2 (AVX/YMM)
     f.os_avx512 = f.os_avx && (xcr0 & 0xe0) == 0xe0;  // bits 5-7: opmask, ZMM_Hi256, Hi16_ZMM
   }
   if (max_leaf >= 7 && __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) != 0) {
@@ -110,8 +110,8 @@ absl::StatusOr<CpuIsa> ParseCpuIsa(std::string_view name) {
   for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512Vnni}) {
     if (name == CpuIsaName(isa)) return isa;
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown CPU ISA '", std::string(name),
-                                                 "'; valid: scalar, avx2, avx512_vnni"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown CPU ISA '", std::string(name), "'; valid: scalar, avx2, avx512_vnni"));
 }
 
 }  // namespace ctxmem::model

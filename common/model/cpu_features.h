@@ -23,9 +23,9 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512vnni = false, avx512bf16 = false;
-  bool amx_tile = false;      // reported only; never executed by ctxmem code
-  bool os_avx = false;        // XCR0 has the SSE and AVX state bits
-  bool os_avx512 = false;     // XCR0 has the opmask and ZMM state bits
+  bool amx_tile = false;   // reported only; never executed by ctxmem code
+  bool os_avx = false;     // XCR0 has the SSE and AVX state bits
+  bool os_avx512 = false;  // XCR0 has the opmask and ZMM state bits
 };
 
 // The detected features (CPUID + XGETBV), computed once.

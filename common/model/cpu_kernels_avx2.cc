@@ -49,8 +49,8 @@ void RowDot(const KernelWeights& w, int64_t r, const KernelActivations& x, int64
       wv = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16 * b)), m4);
     } else if (b & 1) {
       wv = _mm256_and_si256(
-          _mm256_srli_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16 * (b - 1))),
-                            4),
+          _mm256_srli_epi16(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16 * (b - 1))), 4),
           m4);
     } else {  // odd last block, GGML order
       const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 16 * b));
@@ -68,8 +68,8 @@ void RowDot(const KernelWeights& w, int64_t r, const KernelActivations& x, int64
       __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + xi * x.cols + 32 * b));
       if (kType == kKernelQ8_0) a = _mm256_sign_epi8(a, wv);
       const __m256i dot = DotU8S8(w_abs, a);
-      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * x.d[xi * nb + b]),
-                               acc[i]);
+      acc[i] =
+          _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * x.d[xi * nb + b]), acc[i]);
       if (kType != kKernelQ8_0) offset[i] += c * x.s[xi * nb + b];
     }
   }

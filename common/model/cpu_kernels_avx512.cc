@@ -65,8 +65,8 @@ inline __m256i LoadTail(const uint8_t* row, int64_t b) {
 
 // out[i] = dot(W[r, :], x[i0 + i, :]) for i < kN.
 template <int kType, int kN>
-void RowDot(const KernelWeights& w, int64_t r, const KernelActivations& x, int64_t i0,
-            float* y, int64_t ldy) {
+void RowDot(const KernelWeights& w, int64_t r, const KernelActivations& x, int64_t i0, float* y,
+            int64_t ldy) {
   const int64_t nb = w.cols / 32;
   const int64_t np = nb / 2;
   const uint8_t* row = w.qs + r * w.row_bytes;
@@ -85,8 +85,8 @@ void RowDot(const KernelWeights& w, int64_t r, const KernelActivations& x, int64
       const int64_t xi = i0 + i;
       const __m512i a = _mm512_loadu_si512(x.q + xi * x.cols + 64 * p);
       const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, a);
-      const __m128 dx = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(
-          x.d + xi * nb + 2 * p)));  // [dx0, dx1, 0, 0]
+      const __m128 dx = _mm_castpd_ps(
+          _mm_load_sd(reinterpret_cast<const double*>(x.d + xi * nb + 2 * p)));  // [dx0, dx1, 0, 0]
       const __m512 scale =
           _mm512_permutexvar_ps(pair_idx, _mm512_castps128_ps512(_mm_mul_ps(dw, dx)));
       acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[i]);
@@ -109,8 +109,8 @@ void RowDot(const KernelWeights& w, int64_t r, const KernelActivations& x, int64
   // Offsets: sum_b c_b * s_x[b], 16 blocks at a time.
   for (int64_t b = 0; b < nb; b += 16) {
     const int64_t left = nb - b;
-    const __mmask16 mask = left >= 16 ? static_cast<__mmask16>(0xFFFF)
-                                      : static_cast<__mmask16>((1u << left) - 1);
+    const __mmask16 mask =
+        left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
     const __m512 c = OffsetCoefficients<kType>(d + b, m != nullptr ? m + b : nullptr, mask);
     for (int i = 0; i < kN; ++i) {
       const __m512 s = _mm512_maskz_loadu_ps(mask, x.s + (i0 + i) * nb + b);
@@ -201,9 +201,9 @@ void Axpy(float alpha, const float* x, float* y, int64_t n) {
   }
   if (k < n) {
     const __mmask16 mask = static_cast<__mmask16>((1u << (n - k)) - 1);
-    _mm512_mask_storeu_ps(
-        y + k, mask,
-        _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mask, x + k), _mm512_maskz_loadu_ps(mask, y + k)));
+    _mm512_mask_storeu_ps(y + k, mask,
+                          _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mask, x + k),
+                                          _mm512_maskz_loadu_ps(mask, y + k)));
   }
 }
 

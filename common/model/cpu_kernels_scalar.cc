@@ -14,8 +14,8 @@ inline float H(uint16_t h) { return weights::HalfToFloat(h); }
 
 // 4-bit value j (0..31) of block b of a q4 row (see KernelWeights for the pair layout).
 inline int Nibble(const uint8_t* row, int64_t nb, int64_t b, int j) {
-  if ((b & 1) == 0 && b + 1 < nb) return row[b * 16 + j] & 0x0F;   // low half of pair b/2
-  if ((b & 1) == 1) return row[(b - 1) * 16 + j] >> 4;             // high half of pair b/2
+  if ((b & 1) == 0 && b + 1 < nb) return row[b * 16 + j] & 0x0F;  // low half of pair b/2
+  if ((b & 1) == 1) return row[(b - 1) * 16 + j] >> 4;            // high half of pair b/2
   // odd last block, GGML order
   const uint8_t byte = row[b * 16 + (j & 15)];
   return j < 16 ? (byte & 0x0F) : (byte >> 4);

@@ -103,9 +103,8 @@ absl::Status FastDecoder::Load(const KvCache& cache) {
       const at::Tensor& v = cache.v[l];
       if (k.dim() != 4 || k.size(0) != 1 || k.size(1) != c.n_kv_heads || k.size(2) != n ||
           k.size(3) != c.head_dim || v.sizes() != k.sizes()) {
-        return absl::InvalidArgumentError(absl::StrCat("cache layer ", l, " must be [1, ",
-                                                       c.n_kv_heads, ", ", n, ", ", c.head_dim,
-                                                       "]"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "cache layer ", l, " must be [1, ", c.n_kv_heads, ", ", n, ", ", c.head_dim, "]"));
       }
       k_[l].narrow(2, 0, n).copy_(k);
       v_[l].narrow(2, 0, n).copy_(v);
@@ -130,8 +129,8 @@ void FastDecoder::ExportTo(KvCache* cache) const {
 void FastDecoder::Attention(int64_t layer, const float* q, float* out) {
   const ModelConfig& c = config_;
   const int64_t hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
-  const int64_t start = c.sliding_window > 0 && len_ > c.sliding_window ? len_ - c.sliding_window
-                                                                       : 0;
+  const int64_t start =
+      c.sliding_window > 0 && len_ > c.sliding_window ? len_ - c.sliding_window : 0;
   const int64_t n = len_ - start;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   const float* kb = k_[layer].data_ptr<float>();

@@ -62,7 +62,7 @@ class FastDecoder {
   const CpuKernelTable& kernels_;
   const ModelConfig& config_;
   int64_t capacity_;
-  std::vector<float> inv_freq_;  // [rope_dim / 2]
+  std::vector<float> inv_freq_;    // [rope_dim / 2]
   std::vector<at::Tensor> k_, v_;  // per layer [1, n_kv_heads, capacity, head_dim] fp32
 
   int64_t len_ = 0;  // entries in use

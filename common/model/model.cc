@@ -67,8 +67,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
   ModelWeights weights;
   if (fs::is_directory(path, ec)) {
     if (options.decode == "packed") {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": decode=packed needs a GGUF file (a checkpoint folder decodes dense)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": decode=packed needs a GGUF file (a checkpoint folder decodes dense)"));
     }
     const std::string dir = path;
     CTXMEM_ASSIGN_OR_RETURN(config,
@@ -86,9 +86,9 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
     CTXMEM_ASSIGN_OR_RETURN(weights, LoadWeightsFromGguf(*file, config, wopts));
     const bool packable = PackedWeights::Supports(config) && wopts.device.is_cpu();
     if (options.decode == "packed" && !packable) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": decode=packed needs a llama-family model on the CPU (arch ",
-          AsAbsl(ArchName(config.arch)), ", device ", options.device, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": decode=packed needs a llama-family model on the CPU (arch ",
+                       AsAbsl(ArchName(config.arch)), ", device ", options.device, ")"));
     }
     if (options.decode != "dense" && packable) {
       CTXMEM_ASSIGN_OR_RETURN(m->packed_, PackedWeights::FromGguf(*file, config));

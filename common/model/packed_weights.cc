@@ -67,15 +67,15 @@ bool PackedWeights::Supports(const ModelConfig& c) {
 absl::StatusOr<std::unique_ptr<PackedWeights>> PackedWeights::FromGguf(
     const weights::GgufFile& file, const ModelConfig& c) {
   if (!Supports(c)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file.path(), ": no packed decode path for arch ", AsAbsl(ArchName(c.arch))));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path(), ": no packed decode path for arch ", AsAbsl(ArchName(c.arch))));
   }
   auto p = std::make_unique<PackedWeights>();
   const int64_t h = c.hidden, q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
   CTXMEM_ASSIGN_OR_RETURN(p->out_norm, Vector(file, "output_norm.weight", h, true));
   const bool has_output = file.FindTensor("output.weight") != nullptr;
-  CTXMEM_ASSIGN_OR_RETURN(p->lm_head, Matrix(file, has_output ? "output.weight" : "token_embd.weight",
-                                             c.n_vocab, h));
+  CTXMEM_ASSIGN_OR_RETURN(
+      p->lm_head, Matrix(file, has_output ? "output.weight" : "token_embd.weight", c.n_vocab, h));
   const bool permute = c.arch == Arch::kLlama;  // llama.cpp permutes llama's q/k rows only
   std::vector<int64_t> q_perm, k_perm;
   if (permute) {
@@ -99,8 +99,8 @@ absl::StatusOr<std::unique_ptr<PackedWeights>> PackedWeights::FromGguf(
       for (QuantizedMatrix* m : {&wq, &wk, &wv}) {
         if (m->type() == QuantType::kQ8_0) continue;
         const at::Tensor dense = m->Dequantize();
-        CTXMEM_ASSIGN_OR_RETURN(*m, QuantizedMatrix::QuantizeQ8_0(dense.data_ptr<float>(),
-                                                                  m->rows(), m->cols()));
+        CTXMEM_ASSIGN_OR_RETURN(
+            *m, QuantizedMatrix::QuantizeQ8_0(dense.data_ptr<float>(), m->rows(), m->cols()));
       }
     }
     const QuantizedMatrix* qkv[] = {&wq, &wk, &wv};
@@ -127,8 +127,8 @@ absl::StatusOr<std::unique_ptr<PackedWeights>> PackedWeights::FromGguf(
       for (QuantizedMatrix* m : {&gate, &up}) {
         if (m->type() == QuantType::kQ8_0) continue;
         const at::Tensor dense = m->Dequantize();
-        CTXMEM_ASSIGN_OR_RETURN(*m, QuantizedMatrix::QuantizeQ8_0(dense.data_ptr<float>(),
-                                                                  m->rows(), m->cols()));
+        CTXMEM_ASSIGN_OR_RETURN(
+            *m, QuantizedMatrix::QuantizeQ8_0(dense.data_ptr<float>(), m->rows(), m->cols()));
       }
     }
     const QuantizedMatrix* gu[] = {&gate, &up};

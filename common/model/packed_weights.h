@@ -30,7 +30,7 @@ struct PackedLayer {
 };
 
 struct PackedWeights {
-  QuantizedMatrix lm_head;  // [n_vocab, hidden]
+  QuantizedMatrix lm_head;      // [n_vocab, hidden]
   std::vector<float> out_norm;  // [hidden]
   std::vector<PackedLayer> layers;
   int64_t bytes = 0;  // total storage of the matrices

@@ -54,9 +54,8 @@ void QMatMul(const CpuKernelTable& k, const QuantizedMatrix& w, const Q8Activati
     return;
   }
   const int64_t grain = std::max<int64_t>(min_rows, (rows + threads - 1) / threads);
-  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    k.qmatvec(wv, xv, y, ldy, begin, end);
-  });
+  at::parallel_for(0, rows, grain,
+                   [&](int64_t begin, int64_t end) { k.qmatvec(wv, xv, y, ldy, begin, end); });
 }
 
 }  // namespace ctxmem::model

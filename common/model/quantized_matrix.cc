@@ -36,8 +36,8 @@ void PackQ4Row(const uint8_t* const* blocks, int64_t nb, uint8_t* out) {
   int64_t b = 0;
   for (; b + 1 < nb; b += 2) {
     for (int j = 0; j < 32; ++j) {
-      out[b * 16 + j] = static_cast<uint8_t>(GgmlNibble(blocks[b], j) |
-                                             (GgmlNibble(blocks[b + 1], j) << 4));
+      out[b * 16 + j] =
+          static_cast<uint8_t>(GgmlNibble(blocks[b], j) | (GgmlNibble(blocks[b + 1], j) << 4));
     }
   }
   if (b < nb) std::memcpy(out + b * 16, blocks[b], 16);
@@ -167,8 +167,8 @@ absl::StatusOr<QuantizedMatrix> QuantizedMatrix::ConcatRows(
   for (const QuantizedMatrix* p : parts) {
     if (p->type_ != q.type_ || p->cols_ != q.cols_) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "ConcatRows: parts differ: ", AsAbsl(QuantTypeName(p->type_)), " [", p->rows_, ", ", p->cols_,
-          "] vs ", AsAbsl(QuantTypeName(q.type_)), " [.., ", q.cols_, "]"));
+          "ConcatRows: parts differ: ", AsAbsl(QuantTypeName(p->type_)), " [", p->rows_, ", ",
+          p->cols_, "] vs ", AsAbsl(QuantTypeName(q.type_)), " [.., ", q.cols_, "]"));
     }
     q.rows_ += p->rows_;
     q.qs_.insert(q.qs_.end(), p->qs_.begin(), p->qs_.end());
@@ -236,9 +236,8 @@ KernelWeights QuantizedMatrix::view() const {
   int32_t t = kKernelQ8_0;
   if (type_ == QuantType::kQ4_0) t = kKernelQ4_0;
   if (type_ == QuantType::kQ4_1) t = kKernelQ4_1;
-  return KernelWeights{t,         rows_,     cols_,
-                       qs_.data(), row_bytes_, d_.data(),
-                       m_.empty() ? nullptr : m_.data()};
+  return KernelWeights{
+      t, rows_, cols_, qs_.data(), row_bytes_, d_.data(), m_.empty() ? nullptr : m_.data()};
 }
 
 }  // namespace ctxmem::model

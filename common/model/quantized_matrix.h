@@ -63,10 +63,10 @@ class QuantizedMatrix {
  private:
   QuantType type_ = QuantType::kQ8_0;
   int64_t rows_ = 0, cols_ = 0;
-  int64_t row_bytes_ = 0;     // bytes of values per row (cols / 2 or cols)
-  std::vector<uint8_t> qs_;   // [rows, row_bytes], layout in cpu_kernels.h
-  std::vector<uint16_t> d_;   // [rows, cols / 32] fp16
-  std::vector<uint16_t> m_;   // [rows, cols / 32] fp16, q4_1 only
+  int64_t row_bytes_ = 0;    // bytes of values per row (cols / 2 or cols)
+  std::vector<uint8_t> qs_;  // [rows, row_bytes], layout in cpu_kernels.h
+  std::vector<uint16_t> d_;  // [rows, cols / 32] fp16
+  std::vector<uint16_t> m_;  // [rows, cols / 32] fp16, q4_1 only
 };
 
 }  // namespace ctxmem::model

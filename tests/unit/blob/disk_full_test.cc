@@ -73,8 +73,8 @@ class SmallFilesystem {
       return;
     }
     const std::string options = absl::StrCat("size=", bytes, ",mode=0700");
-    if (mount("ctxmem-test", dir_.path().c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
-              options.c_str()) != 0) {
+    if (mount("ctxmem-test", dir_.path().c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) !=
+        0) {
       why_ = absl::StrCat("cannot mount a ", bytes, "-byte tmpfs on ", dir_.path(), ": ",
                           std::strerror(errno), " (needs root / CAP_SYS_ADMIN)");
       return;
@@ -138,8 +138,7 @@ TEST(DiskFullTest, StorePutOnFullDiskIsResourceExhaustedAndStoreKeepsServing) {
               (std::vector<std::string>{Id(1) + ".owners.json", Id(1) + ".safetensors"}));
   }
   store->ForTesting_SetNextWriteFault({.sync_errno = ENOSPC});
-  EXPECT_EQ(store->Put(Id(2), kAlice, bytes).status().code(),
-            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(store->Put(Id(2), kAlice, bytes).status().code(), absl::StatusCode::kResourceExhausted);
   // Still serving: the old blob reads back and verifies, the failed one can be stored later.
   EXPECT_EQ(std::string(store->Get(Id(1), kAlice).value().bytes()), Blob(1));
   EXPECT_EQ(store->n_blobs(), 1);
@@ -152,7 +151,8 @@ TEST(DiskFullTest, CacheWriteFailureCostsOnlyTheDiskCopy) {
   TempDir dir;
   // The cache directory is replaced by a file: every disk write fails (ENOTDIR), yet Get
   // serves the fetched blob.
-  auto cache = BlobCache::Open({.dir = dir.File("real"), .ram_max_bytes = 1 << 20,
+  auto cache = BlobCache::Open({.dir = dir.File("real"),
+                                .ram_max_bytes = 1 << 20,
                                 .disk_max_bytes = 1 << 20,
                                 .expect = {}})
                    .value();
@@ -186,7 +186,8 @@ TEST(DiskFullTest, UnreadableCachedBlobIsFetchedAgain) {
     blob.info = VerifyBlob(bytes).value();
     return blob;
   };
-  BlobCacheOptions options{.dir = dir.File("cache"), .ram_max_bytes = 0,  // disk tier only
+  BlobCacheOptions options{.dir = dir.File("cache"),
+                           .ram_max_bytes = 0,  // disk tier only
                            .disk_max_bytes = 1 << 20,
                            .expect = {}};
   {
@@ -264,7 +265,8 @@ TEST(DiskFullTest, RealFullFilesystemDuringSealAndPut) {
 TEST(DiskFullTest, RealFullFilesystemUnderTheDecoderCache) {
   SmallFilesystem fs(64 << 10);
   if (!fs.ok()) GTEST_SKIP() << fs.why();
-  auto cache = BlobCache::Open({.dir = fs.path() + "/cache", .ram_max_bytes = 1 << 20,
+  auto cache = BlobCache::Open({.dir = fs.path() + "/cache",
+                                .ram_max_bytes = 1 << 20,
                                 .disk_max_bytes = 1 << 30,  // budget above the real space
                                 .expect = {}})
                    .value();
