@@ -20,17 +20,14 @@ import argparse
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import threading
 import time
 from typing import Dict, List
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-os.environ.setdefault("CTXMEM_SOURCE_DIR", ROOT)
+# loopback_bench first: it puts tests/integration (harness) on sys.path.
+from loopback_bench import (add_server_args, export_server_env, git_commit, machine,
+                            percentile, write_results)
 
 import harness  # noqa: E402
 
@@ -44,15 +41,6 @@ QUESTIONS = [
 ]
 
 
-def percentile(values: List[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    v = sorted(values)
-    k = (len(v) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
-
-
 def proc_rss(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -62,35 +50,6 @@ def proc_rss(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def machine() -> Dict:
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = 0
-    try:
-        with open("/proc/meminfo") as f:
-            mem = int(f.readline().split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return {"nproc": os.cpu_count(), "cpu_model": cpu or platform.processor(),
-            "mem_total_bytes": mem, "kernel": platform.release(),
-            "loadavg_start": list(os.getloadavg())}
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def run_level(client: harness.DecoderClient, memory_ids: List[str], concurrency: int,
@@ -327,9 +286,8 @@ def run_decoder(cluster: harness.Cluster, comp, mems: List, dec_args: List[str],
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--compressor-bin", required=True)
-    p.add_argument("--decoder-bin", required=True)
-    p.add_argument("--model", default=os.environ.get("CTXMEM_MODEL", ""))
+    add_server_args(p, "load_decoder")
+    p.set_defaults(threads=2)  # torch threads per server
     p.add_argument("--concurrency", default="1,2,4,8", help="comma-separated levels")
     p.add_argument("--memories", default="one,many", help="memory modes: one, many")
     p.add_argument("--n-memories", type=int, default=8, help="contexts for the `many` mode")
@@ -341,9 +299,6 @@ def main() -> int:
     p.add_argument("--max-tokens", type=int, default=32)
     p.add_argument("--context-chars", type=int, default=2000)
     p.add_argument("--decoder-workers", type=int, default=2)
-    p.add_argument("--threads", type=int, default=2, help="torch threads per server")
-    p.add_argument("--out", default=os.path.join(HERE, "results"))
-    p.add_argument("--name", default="load_decoder")
     args = p.parse_args()
     if not (0 < args.duration <= 600) or not (0 < args.max_requests <= 10000):
         p.error("--duration must be in (0, 600] and --max-requests in (0, 10000]")
@@ -353,9 +308,7 @@ def main() -> int:
     if any(m not in ("one", "many") for m in args.memories.split(",")):
         p.error("--memories takes one, many")
     batches = [int(x) for x in args.max_batch.split(",") if x.strip()]
-    os.environ["CTXMEM_COMPRESSOR_SVC"] = os.path.abspath(args.compressor_bin)
-    os.environ["CTXMEM_DECODER_SVC"] = os.path.abspath(args.decoder_bin)
-    os.environ["CTXMEM_MODEL"] = args.model
+    export_server_env(args)
     mach = machine()
     cluster = harness.Cluster("load")
     config = {"pruner": "streaming_llm", "memory_type": "FM", "chunk_size": 256,
@@ -394,17 +347,8 @@ def main() -> int:
                             f"({'met' if x is not None and x >= 4 else 'NOT met'})"
                             for mode, x in x8.items()),
     }
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, args.name)
-    with open(stem + ".json", "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
-    plot(result, stem + ".png")
-    md = to_markdown(result)
-    with open(stem + ".md", "w") as f:
-        f.write(md)
-    print(md)
-    print(f"wrote {stem}.json, .md and .png", file=sys.stderr)
+    write_results(args.out, args.name, result, to_markdown)
+    plot(result, os.path.join(args.out, args.name + ".png"))
     ok_rss = all(run["rss"]["growth_ok"] for run in runs)
     return 0 if result["errors_total"] == 0 and ok_rss else 1
 
