@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "common/blob/blob_cache.h"
+#include "common/service/s3_store_metrics.h"
 
 namespace ctxmem::service {
 
@@ -35,7 +36,11 @@ class DecoderMetrics {
   void SetQueueDepth(int64_t n_waiting);  // ctxmem_decoder_queue_depth
   void AddActiveStreams(int64_t delta);   // ctxmem_generate_streams_active
 
+  // The S3 store's families (ctxmem_s3_*), to set as S3ClientOptions::observer.
+  S3StoreMetrics* s3() { return &s3_; }
+
  private:
+  S3StoreMetrics s3_;
   prometheus::Counter* fetch_bytes_;
   prometheus::Histogram* fetch_seconds_;
   prometheus::Counter* hits_ram_;
