@@ -340,10 +340,9 @@ absl::StatusOr<S3Client::Response> S3Client::Attempt(const Request& request) con
     curl_off_t sent = 0, received = 0;
     curl_easy_getinfo(curl, CURLINFO_SIZE_UPLOAD_T, &sent);
     curl_easy_getinfo(curl, CURLINFO_SIZE_DOWNLOAD_T, &received);
-    options_.observer->OnAttempt(
-        {request.op, code == CURLE_OK ? response.status : 0L, static_cast<uint64_t>(sent),
-         static_cast<uint64_t>(received),
-         std::chrono::duration<double>(Clock::now() - started).count()});
+    options_.observer->OnAttempt({request.op, code == CURLE_OK ? response.status : 0L,
+                                  static_cast<uint64_t>(sent), static_cast<uint64_t>(received),
+                                  std::chrono::duration<double>(Clock::now() - started).count()});
   }
   if (code != CURLE_OK) {
     // The handle may hold a broken connection: drop it rather than pool it.

@@ -46,7 +46,8 @@ struct S3ClientOptions {
   int max_pooled_handles = 16;            // idle curl handles kept (their connections are reused)
   int64_t max_send_bytes_per_second = 0;  // upload bandwidth cap per request; 0 = none
   int64_t max_recv_bytes_per_second = 0;  // download bandwidth cap per request; 0 = none
-  S3Observer* observer = nullptr;  // told of every attempt (metrics); not owned, outlives the client
+  S3Observer* observer =
+      nullptr;  // told of every attempt (metrics); not owned, outlives the client
 
   // InvalidArgument naming the field: bucket name, endpoint scheme (http/https), credentials,
   // positive timeouts and attempts.

@@ -34,9 +34,9 @@ void S3StoreMetrics::OnAttempt(const blob::S3Attempt& attempt) {
       attempt.http_status == 0 ? "error" : std::to_string(attempt.http_status);
   requests_->Add({{"op", op}, {"status", status}}).Increment();
   seconds_
-      ->Add({{"op", op}}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01,
-                                                                   0.025, 0.05, 0.1, 0.25, 0.5,
-                                                                   1, 2.5, 5, 10, 30, 60})
+      ->Add({{"op", op}},
+            prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                    0.25, 0.5, 1, 2.5, 5, 10, 30, 60})
       .Observe(attempt.seconds);
   bytes_->Add({{"op", op}, {"direction", "sent"}})
       .Increment(static_cast<double>(attempt.bytes_sent));
