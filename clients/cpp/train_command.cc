@@ -43,7 +43,7 @@ CLI::App* AddTrainCommand(CLI::App* app, TrainArgs* args) {
   CLI::App* cmd = app->add_subcommand(
       "train", "Train a learned compressor around the frozen model (docs/training.md)");
   AddModelFlags(cmd, &args->model);
-  cmd->add_option("--method", args->method, "perceiver | perceiver_fuser | llm_fuser")
+  cmd->add_option("--method", args->method, "perceiver | rcc | perceiver_fuser | llm_fuser")
       ->capture_default_str();
   cmd->add_option("--objective", args->objective, "perceiver: seed | next_mse | next_kl")
       ->capture_default_str();
@@ -91,11 +91,13 @@ CLI::App* AddTrainCommand(CLI::App* app, TrainArgs* args) {
       ->envname("CTXMEM_PYTHON")
       ->capture_default_str();
   cmd->add_flag("--no-plot", args->no_plot, "Write JSON only");
+  AddRccTrainFlags(cmd, &args->rcc);
   return cmd;
 }
 
 int RunTrain(const TrainArgs& args, const std::string& command_line) {
   const std::string kCommand = "train";
+  if (args.method == "rcc") return RunTrainRcc(args, command_line);
   train::TrainOptions o;
   o.method = args.method;
   absl::StatusOr<train::PerceiverObjective> objective =

@@ -10,6 +10,7 @@
 
 #include "CLI/CLI.hpp"
 #include "clients/cpp/model_flags.h"
+#include "clients/cpp/train_rcc_command.h"
 
 namespace ctxmem::cli {
 
@@ -45,6 +46,7 @@ struct TrainArgs {
   bool resume = false;
   std::string python = "python3";
   bool no_plot = false;
+  RccTrainFlags rcc;  // --method rcc
 };
 
 // Adds the `train` subcommand to `app`; `args` must outlive the parse.

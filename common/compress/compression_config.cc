@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/compress/pruner_registry.h"
 #include "common/learned/perceiver_pruner.h"
+#include "common/learned/rcc_bridge_registry.h"
 #include "common/status.h"
 
 namespace ctxmem::compress {
@@ -142,6 +143,13 @@ absl::Status CompressionConfig::Validate() const {
     return bad("perceiver_weights is only read by pruner=perceiver, got pruner=", pruner);
   }
   CTXMEM_RETURN_IF_ERROR(learned::ParsePerceiverRouting(perceiver_routing).status());
+  if (pruner == "rcc") {
+    if (rcc_rate < 1 || rcc_window < rcc_rate || rcc_window % rcc_rate != 0) {
+      return bad("rcc_window=", rcc_window, " rcc_rate=", rcc_rate,
+                 ": need rcc_rate >= 1 and rcc_window a multiple of rcc_rate");
+    }
+    CTXMEM_RETURN_IF_ERROR(learned::CheckRccBridge(rcc_bridge));
+  }
   if (expected_length < 0) {
     return bad("expected_length=", expected_length, " must be >= 0 (0 = unknown)");
   }

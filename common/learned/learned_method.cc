@@ -11,6 +11,7 @@
 #include "common/compress/pruner_registry.h"
 #include "common/learned/perceiver_pruner.h"
 #include "common/learned/perceiver_weights.h"
+#include "common/learned/rcc_bridge_registry.h"
 #include "common/status.h"
 #include "common/weights/safetensors_file.h"
 
@@ -52,10 +53,11 @@ absl::Status RegisterLearned(const std::string& name, const std::string& path) {
       method = it->second;
     }
   }
+  if (method == "rcc") return RegisterRccBridge(name, path, id);  // rcc_bridge = name
   if (method != "perceiver") {
     return absl::InvalidArgumentError(absl::StrCat(path, " holds a '", method,
                                                    "' method; this build runs learned "
-                                                   "'perceiver' files only"));
+                                                   "'perceiver' and 'rcc' files only"));
   }
   CTXMEM_ASSIGN_OR_RETURN(PerceiverWeights w, PerceiverWeights::Load(path));
   auto shared = std::make_shared<const PerceiverWeights>(std::move(w));

@@ -27,6 +27,14 @@ void RegisterLearnedPruners(compress::PrunerRegistry& registry) {
                                     routing, c.seed));
         return std::unique_ptr<compress::Pruner>(std::move(pruner));
       });
+  // RCC is not a pruner: Compress() hands pruner=rcc to RccCompress (docs/rcc.md). The name is
+  // registered so configs validate and the method is listed with the others.
+  registry.Register("rcc", [](const compress::CompressionConfig&)
+                               -> absl::StatusOr<std::unique_ptr<compress::Pruner>> {
+    return absl::InvalidArgumentError(
+        "rcc is not a pruner: it builds its memory in learned::RccCompress (compress::Compress "
+        "runs it); it cannot run inside another method");
+  });
 }
 
 }  // namespace ctxmem::learned

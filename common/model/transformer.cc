@@ -126,6 +126,7 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
     }
 
     auto x = at::embedding(weights_.tok_embd, tok).to(at::kFloat);  // [batch, n_tokens, hidden]
+    if (options.residual_hook) x = options.residual_hook(0, x);
     for (int64_t li = 0; li < c.n_layers; ++li) {
       const LayerWeights& L = weights_.layers[li];
       auto h = Norm(x, L.attn_norm_w, L.attn_norm_b);  // [batch, n_tokens, hidden]
@@ -183,6 +184,7 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
         }
         x = x + mlp;
       }
+      if (options.residual_hook) x = options.residual_hook(li + 1, x);
     }
     if (options.logits != LogitsMode::kNone) {
       auto xs = options.logits == LogitsMode::kLast ? x.narrow(1, n_tokens - 1, 1) : x;

@@ -40,6 +40,11 @@ struct ForwardOptions {
   // reduces them (a pruner's selection) never holds all layers' [n_kv, rows, S] (spec §2 "one
   // layer at a time"). An error status stops the forward and is returned as it is.
   std::function<absl::Status(int64_t layer, const at::Tensor& scores)> on_layer_scores;
+  // When set, the residual stream x [batch, n_tokens, hidden] fp32 passes through this hook at
+  // HF hidden-state index l: l = 0 after the token embedding, l = i + 1 after layer i (before
+  // the final norm for the last layer). What it returns (same shape) replaces x: RCC reads the
+  // encoder's states here and injects its slots into the decoder (docs/rcc.md). Differentiable.
+  std::function<at::Tensor(int64_t l, const at::Tensor& x)> residual_hook;
 };
 
 struct ForwardResult {
