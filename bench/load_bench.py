@@ -16,17 +16,14 @@ import argparse
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import threading
 import time
 from typing import Dict, List
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-os.environ.setdefault("CTXMEM_SOURCE_DIR", ROOT)
+# loopback_bench first: it puts tests/integration (harness) on sys.path.
+from loopback_bench import (add_server_args, export_server_env, git_commit, machine,
+                            percentile, write_results)
 
 import harness  # noqa: E402
 
@@ -40,15 +37,6 @@ QUESTIONS = [
 ]
 
 
-def percentile(values: List[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    v = sorted(values)
-    k = (len(v) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
-
-
 def proc_rss(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -58,35 +46,6 @@ def proc_rss(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def machine() -> Dict:
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = 0
-    try:
-        with open("/proc/meminfo") as f:
-            mem = int(f.readline().split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return {"nproc": os.cpu_count(), "cpu_model": cpu or platform.processor(),
-            "mem_total_bytes": mem, "kernel": platform.release(),
-            "loadavg_start": list(os.getloadavg())}
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def run_level(client: harness.DecoderClient, memory_id: str, concurrency: int, duration: float,
@@ -199,27 +158,20 @@ def to_markdown(r: Dict) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--compressor-bin", required=True)
-    p.add_argument("--decoder-bin", required=True)
-    p.add_argument("--model", default=os.environ.get("CTXMEM_MODEL", ""))
+    add_server_args(p, "load_decoder")
     p.add_argument("--concurrency", default="1,4", help="comma-separated levels")
     p.add_argument("--duration", type=float, default=30.0, help="seconds per level (max 600)")
     p.add_argument("--max-requests", type=int, default=400, help="requests per level (max 10000)")
     p.add_argument("--max-tokens", type=int, default=16)
     p.add_argument("--context-chars", type=int, default=4000)
     p.add_argument("--decoder-workers", type=int, default=2)
-    p.add_argument("--threads", type=int, default=1, help="torch threads per server")
-    p.add_argument("--out", default=os.path.join(HERE, "results"))
-    p.add_argument("--name", default="load_decoder")
     args = p.parse_args()
     if not (0 < args.duration <= 600) or not (0 < args.max_requests <= 10000):
         p.error("--duration must be in (0, 600] and --max-requests in (0, 10000]")
     levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
     if not levels or any(not 1 <= n <= 64 for n in levels):
         p.error("--concurrency levels must be in [1, 64]")
-    os.environ["CTXMEM_COMPRESSOR_SVC"] = os.path.abspath(args.compressor_bin)
-    os.environ["CTXMEM_DECODER_SVC"] = os.path.abspath(args.decoder_bin)
-    os.environ["CTXMEM_MODEL"] = args.model
+    export_server_env(args)
     mach = machine()
     cluster = harness.Cluster("load")
     config = {"pruner": "streaming_llm", "memory_type": "FM", "chunk_size": 256,
@@ -267,16 +219,7 @@ def main() -> int:
         }
     finally:
         cluster.stop_all()
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, args.name)
-    with open(stem + ".json", "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
-    md = to_markdown(result)
-    with open(stem + ".md", "w") as f:
-        f.write(md)
-    print(md)
-    print(f"wrote {stem}.json and {stem}.md", file=sys.stderr)
+    write_results(args.out, args.name, result, to_markdown)
     return 0 if result["errors_total"] == 0 and result["rss"]["growth_ok"] else 1
 
 
