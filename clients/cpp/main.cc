@@ -1,6 +1,7 @@
 // The `ctxmem` command-line tool: `ctxmem generate ...`, `ctxmem ppl ...`, `ctxmem probe ...`,
-// `ctxmem eval-ppl ...`, `ctxmem eval-passkey ...`, `ctxmem eval-recon ...`, `ctxmem score ...`, `ctxmem train ...`.
-// Service clients: `ctxmem compress`, `ask`, `ls`, `stat`, `rm`, `health` (service_flags.h).
+// `ctxmem eval-ppl ...`, `ctxmem eval-passkey ...`, `ctxmem eval-recon ...`, `ctxmem score ...`,
+// `ctxmem train ...`. Service clients: `ctxmem compress`, `ask`, `ls`, `stat`, `rm`, `health`
+// (service_flags.h).
 
 #include "CLI/CLI.hpp"
 #include "clients/cpp/ask_command.h"

@@ -15,12 +15,9 @@ CLI::App* AddScoreCommand(CLI::App* app, ScoreArgs* args) {
       "score", "Log-likelihood of a continuation after a compressed context (library Score)");
   AddModelFlags(cmd, &args->model);
   AddCompressionFlags(cmd, &args->compression);
-  cmd->add_option("--context", args->context, "Text file compressed into the memory")
-      ->required();
-  cmd->add_option("--continuation", args->continuation, "Text file scored after it")
-      ->required();
-  cmd->add_option("--pruner", args->pruner, "Method (a pruner name or rcc)")
-      ->capture_default_str();
+  cmd->add_option("--context", args->context, "Text file compressed into the memory")->required();
+  cmd->add_option("--continuation", args->continuation, "Text file scored after it")->required();
+  cmd->add_option("--pruner", args->pruner, "Method (a pruner name or rcc)")->capture_default_str();
   cmd->add_option("--chunk", args->chunk_size, "Chunk size C")->capture_default_str();
   cmd->add_option("--memory", args->memory_size, "Memory size M")->capture_default_str();
   cmd->add_option("--rcc-bridge", args->rcc_bridge, "rcc: stride or a --learned bridge name")

@@ -42,8 +42,7 @@ void AddRccTrainFlags(CLI::App* cmd, RccTrainFlags* f) {
   cmd->add_option("--rcc-span", f->span, "rcc: reconstruction span")->capture_default_str();
   cmd->add_option("--rcc-continuation", f->continuation, "rcc: continuation tokens")
       ->capture_default_str();
-  cmd->add_option("--mix", f->mix,
-                  "rcc: task ratios reconstruction=A,continuation=B,instruction=C")
+  cmd->add_option("--mix", f->mix, "rcc: task ratios reconstruction=A,continuation=B,instruction=C")
       ->capture_default_str();
   cmd->add_flag("--rcc-f32", f->f32, "rcc: save the bridge in fp32 (default bf16)");
 }
@@ -84,8 +83,8 @@ int RunTrainRcc(const TrainArgs& args, const std::string& command_line) {
   absl::StatusOr<train::TextWindows> train_data =
       train::TextWindows::Load(args.data_dir, "train", (*model)->tokenizer(), mc.n_vocab, len);
   if (!train_data.ok()) return ReportError(kCommand, train_data.status());
-  absl::StatusOr<train::TextWindows> val_data = train::TextWindows::Load(
-      args.data_dir, "validation", (*model)->tokenizer(), mc.n_vocab, len);
+  absl::StatusOr<train::TextWindows> val_data =
+      train::TextWindows::Load(args.data_dir, "validation", (*model)->tokenizer(), mc.n_vocab, len);
   if (!val_data.ok()) return ReportError(kCommand, val_data.status());
   o.data_info = {{"dir", args.data_dir},
                  {"train_tokens", train_data->n_tokens()},

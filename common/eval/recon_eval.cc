@@ -1,6 +1,7 @@
 #include "common/eval/recon_eval.h"
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
 
 #include <chrono>
 #include <cmath>
@@ -85,17 +86,17 @@ absl::StatusOr<WindowScores> ScoreWindow(const model::Transformer& model,
   last.logits = model::LogitsMode::kLast;
   last.kv_with_past = true;
   model::KvCache gen = cache;
-  CTXMEM_ASSIGN_OR_RETURN(model::ForwardResult out,
-                          model.Forward(Row(window.subspan(0, o.hint)), Positions(m, o.hint),
-                                        &gen, last));
+  CTXMEM_ASSIGN_OR_RETURN(
+      model::ForwardResult out,
+      model.Forward(Row(window.subspan(0, o.hint)), Positions(m, o.hint), &gen, last));
   std::vector<int32_t> produced;
   for (int64_t i = 0;; ++i) {
     const int32_t next_id = static_cast<int32_t>(out.logits[0][0].argmax().item<int64_t>());
     produced.push_back(next_id);
     if (i + 1 == o.greedy_tokens) break;
     gen.Extend(std::move(out.k), std::move(out.v));
-    CTXMEM_ASSIGN_OR_RETURN(out, model.Forward(Row({next_id}), Positions(gen.next_position, 1),
-                                               &gen, last));
+    CTXMEM_ASSIGN_OR_RETURN(
+        out, model.Forward(Row({next_id}), Positions(gen.next_position, 1), &gen, last));
   }
   s.bleu = Bleu4(produced, std::vector<int32_t>(window.begin() + o.hint,
                                                 window.begin() + o.hint + o.greedy_tokens));
@@ -138,16 +139,15 @@ absl::Status ReconOptions::Validate() const {
 }
 
 absl::StatusOr<std::vector<ReconRow>> RunReconEval(
-    const model::Transformer& model, absl::Span<const int32_t> tokens,
-    const ReconOptions& options, const std::function<void(const std::string&)>& progress) {
+    const model::Transformer& model, absl::Span<const int32_t> tokens, const ReconOptions& options,
+    const std::function<void(const std::string&)>& progress) {
   CTXMEM_RETURN_IF_ERROR(options.Validate());
   const int64_t span = options.window + options.continuation;
   const int64_t n_windows =
       std::min<int64_t>(options.max_windows, static_cast<int64_t>(tokens.size()) / span);
   if (n_windows < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("the text has ", tokens.size(),
-                                                   " tokens; one window + continuation needs ",
-                                                   span));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the text has ", tokens.size(), " tokens; one window + continuation needs ", span));
   }
   std::vector<ReconRow> rows;
   for (const std::string& method : options.methods) {
@@ -175,9 +175,9 @@ absl::StatusOr<std::vector<ReconRow>> RunReconEval(
       nll_tokens += s.nll_tokens;
       row.entries = s.entries;
       if (progress) {
-        progress(absl::StrFormat("%s R=%d window %d/%d: acc %.3f bleu4 %.3f", method,
-                                 options.rate, k + 1, n_windows,
-                                 static_cast<double>(s.correct) / s.scored, s.bleu));
+        progress(absl::StrFormat("%s R=%d window %d/%d: acc %.3f bleu4 %.3f", method, options.rate,
+                                 k + 1, n_windows, static_cast<double>(s.correct) / s.scored,
+                                 s.bleu));
       }
     }
     row.n_windows = n_windows;
@@ -198,14 +198,10 @@ nlohmann::json ReconRowsToJson(const std::vector<ReconRow>& rows, const ReconOpt
   j["n_sinks"] = options.n_sinks;
   j["rows"] = nlohmann::json::array();
   for (const ReconRow& r : rows) {
-    nlohmann::json x = {{"method", r.method},
-                        {"rate", r.rate},
-                        {"window", r.window},
-                        {"token_accuracy", r.token_accuracy},
-                        {"bleu4", r.bleu4},
-                        {"continuation_ppl", r.continuation_ppl},
-                        {"entries", r.entries},
-                        {"n_windows", r.n_windows},
+    nlohmann::json x = {{"method", r.method},   {"rate", r.rate},
+                        {"window", r.window},   {"token_accuracy", r.token_accuracy},
+                        {"bleu4", r.bleu4},     {"continuation_ppl", r.continuation_ppl},
+                        {"entries", r.entries}, {"n_windows", r.n_windows},
                         {"seconds", r.seconds}};
     if (!r.bridge.empty()) {
       x["bridge"] = r.bridge;

@@ -36,13 +36,13 @@ namespace ctxmem::eval {
 
 struct ReconOptions {
   std::vector<std::string> methods = {"rcc", "streaming_llm", "tova", "conv"};
-  int64_t rate = 8;             // R: W / R entries per kv head
-  int64_t window = 512;         // W
-  int64_t hint = 16;            // h
-  int64_t greedy_tokens = 128;  // tokens of the greedy reconstruction (<= W - h)
-  int64_t continuation = 128;   // tokens of the continuation chunk (>= 2)
-  int64_t max_windows = 8;      // windows evaluated (fewer when the text is short)
-  int64_t n_sinks = 4;          // pruners' sink tokens (inside the E entries)
+  int64_t rate = 8;                   // R: W / R entries per kv head
+  int64_t window = 512;               // W
+  int64_t hint = 16;                  // h
+  int64_t greedy_tokens = 128;        // tokens of the greedy reconstruction (<= W - h)
+  int64_t continuation = 128;         // tokens of the continuation chunk (>= 2)
+  int64_t max_windows = 8;            // windows evaluated (fewer when the text is short)
+  int64_t n_sinks = 4;                // pruners' sink tokens (inside the E entries)
   std::string rcc_bridge = "stride";  // "rcc"'s bridge: a registered name (--weights)
   compress::CompressionConfig base;   // everything else of the pruners' configs
 
@@ -65,8 +65,8 @@ struct ReconRow {
 // (may be empty) gets a line after every window and method. InvalidArgument when the text
 // holds no window + continuation; model errors with context.
 absl::StatusOr<std::vector<ReconRow>> RunReconEval(
-    const model::Transformer& model, absl::Span<const int32_t> tokens,
-    const ReconOptions& options, const std::function<void(const std::string&)>& progress = {});
+    const model::Transformer& model, absl::Span<const int32_t> tokens, const ReconOptions& options,
+    const std::function<void(const std::string&)>& progress = {});
 
 // {"rows": [{method, rate, window, token_accuracy, bleu4, continuation_ppl, entries, ...}], ...}
 nlohmann::json ReconRowsToJson(const std::vector<ReconRow>& rows, const ReconOptions& options);

@@ -214,8 +214,17 @@ absl::Status RccBridge::CheckFits(int64_t n_layers, int64_t hidden) const {
 
 at::Tensor RccBridge::Project(int64_t l, const at::Tensor& x) const {
   const Projection& p = proj_[l];
-  if (p.weight.defined()) return at::linear(x, p.weight);
-  return at::linear(at::linear(x, p.down), p.up);  // [.., rank] -> [.., hidden]
+  const c10::Device d = x.device();  // .to() is a no-op on the same device
+  if (p.weight.defined()) return at::linear(x, p.weight.to(d));
+  return at::linear(at::linear(x, p.down.to(d)), p.up.to(d));  // [.., rank] -> [.., hidden]
+}
+
+void RccBridge::MoveTo(c10::Device device) {
+  for (Projection& p : proj_) {
+    for (at::Tensor* t : {&p.weight, &p.up, &p.down}) {
+      if (t->defined()) *t = t->to(device);
+    }
+  }
 }
 
 at::Tensor RccBridge::SlotStream(int64_t l, const at::Tensor& enc, const at::Tensor& dec) const {

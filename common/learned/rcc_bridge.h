@@ -73,6 +73,8 @@ class RccBridge {
   // The tensors (per l: {weight} or {up, down}) for an optimizer; setting requires_grad on
   // them makes SlotStream differentiable w.r.t. them.
   std::vector<at::Tensor> parameters() const;
+  // Moves the tensors to `device` (training on CUDA; inference moves them per call instead).
+  void MoveTo(c10::Device device);
   int64_t n_parameters() const;
 
  private:

@@ -60,11 +60,11 @@ absl::StatusOr<ResolvedCompressionConfig> ResolveCompressionConfig(
   if (!p.rcc_bridge().empty()) c.rcc_bridge = p.rcc_bridge();
   if (p.rcc_window() != 0) c.rcc_window = p.rcc_window();
   if (p.rcc_rate() != 0) c.rcc_rate = p.rcc_rate();
-  if (c.pruner != "rcc" &&
-      (!p.rcc_bridge().empty() || p.rcc_window() != 0 || p.rcc_rate() != 0)) {
+  if (c.pruner != "rcc" && (!p.rcc_bridge().empty() || p.rcc_window() != 0 || p.rcc_rate() != 0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("config: rcc_bridge/rcc_window/rcc_rate are read by pruner=rcc only, got "
-                     "pruner=", c.pruner));
+                     "pruner=",
+                     c.pruner));
   }
   absl::StatusOr<compress::KvDtype> dtype = compress::ParseKvDtypeName(p.kv_dtype());
   if (!dtype.ok()) return Field("kv_dtype", dtype.status());
@@ -86,9 +86,9 @@ absl::StatusOr<ResolvedCompressionConfig> ResolveCompressionConfig(
   }
   if (c.pruner == "rcc" && (c.rcc_window > limits.max_chunk_size ||
                             (limits.max_positions > 0 && c.rcc_window > limits.max_positions))) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config: rcc_window=", c.rcc_window, " is over this server's chunk limit of ",
-        limits.max_chunk_size, " or the model's window of ", limits.max_positions));
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: rcc_window=", c.rcc_window, " is over this server's chunk limit of ",
+                     limits.max_chunk_size, " or the model's window of ", limits.max_positions));
   }
   if (c.chunk_size > limits.max_chunk_size) {
     return absl::InvalidArgumentError(absl::StrCat("config: chunk_size=", c.chunk_size,

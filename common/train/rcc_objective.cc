@@ -1,6 +1,7 @@
 #include "common/train/rcc_objective.h"
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
 
 #include <algorithm>
 #include <optional>
@@ -36,9 +37,8 @@ std::string_view RccTaskName(RccTask task) {
 
 absl::StatusOr<RccSampleLoss> RccLoss(const model::Transformer& model,
                                       const learned::RccBridge& bridge,
-                                      absl::Span<const int32_t> sample,
-                                      const RccLossOptions& o, RccTask task, int64_t span_start,
-                                      double backward_scale) {
+                                      absl::Span<const int32_t> sample, const RccLossOptions& o,
+                                      RccTask task, int64_t span_start, double backward_scale) {
   const int64_t w = o.window;
   if (w < o.rate || o.span < o.hint + 2 || o.span > w || o.continuation < 2 ||
       static_cast<int64_t>(sample.size()) != w + o.continuation) {

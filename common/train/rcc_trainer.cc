@@ -1,6 +1,7 @@
 #include "common/train/rcc_trainer.h"
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 #include <torch/serialize.h>
@@ -124,9 +125,9 @@ absl::StatusOr<TrainResult> TrainRcc(const model::Transformer& model, const Text
   const int64_t sample_len = o.loss.window + o.loss.continuation;
   if (train.window_len() != sample_len ||
       (validation != nullptr && validation->window_len() != sample_len)) {
-    return absl::InvalidArgumentError(absl::StrCat("data windows of ", train.window_len(),
-                                                   " tokens; rcc needs window + continuation = ",
-                                                   sample_len));
+    return absl::InvalidArgumentError(
+        absl::StrCat("data windows of ", train.window_len(),
+                     " tokens; rcc needs window + continuation = ", sample_len));
   }
   const model::ModelConfig& mc = model.config();
   CTXMEM_ASSIGN_OR_RETURN(LrSchedule schedule,
@@ -156,6 +157,8 @@ absl::StatusOr<TrainResult> TrainRcc(const model::Transformer& model, const Text
     CTXMEM_ASSIGN_OR_RETURN(bridge, learned::RccBridge::Create(shape));
   }
   CTXMEM_RETURN_IF_ERROR(bridge.CheckFits(mc.n_layers, mc.hidden));
+  CTXMEM_RETURN_IF_ERROR(
+      model::TorchCall("bridge to device", [&] { bridge.MoveTo(model.device()); }));
   std::vector<at::Tensor> params = bridge.parameters();
   std::unique_ptr<torch::optim::AdamW> optimizer;
   CTXMEM_RETURN_IF_ERROR(model::TorchCall("optimizer", [&] {
@@ -194,8 +197,8 @@ absl::StatusOr<TrainResult> TrainRcc(const model::Transformer& model, const Text
     at::NoGradGuard no_grad;
     if (!curves.contains("reference")) {
       CTXMEM_ASSIGN_OR_RETURN(
-          Eval ref, Evaluate(model, learned::RccBridge::Stride(mc.n_layers, mc.hidden),
-                             *validation, o));
+          Eval ref,
+          Evaluate(model, learned::RccBridge::Stride(mc.n_layers, mc.hidden), *validation, o));
       curves["reference"] = {{"stride", EvalJson(ref)}};
     }
     CTXMEM_ASSIGN_OR_RETURN(Eval e, Evaluate(model, bridge, *validation, o));
@@ -240,12 +243,13 @@ absl::StatusOr<TrainResult> TrainRcc(const model::Transformer& model, const Text
       return absl::OkStatus();
     }));
     const int64_t done = step + 1;
-    curves["train"].push_back({{"step", done},
-                               {"tokens", tokens},
-                               {"loss", loss},
-                               {"accuracy", static_cast<double>(correct) / std::max<int64_t>(1, scored)},
-                               {"lr", lr},
-                               {"grad_norm", grad_norm}});
+    curves["train"].push_back(
+        {{"step", done},
+         {"tokens", tokens},
+         {"loss", loss},
+         {"accuracy", static_cast<double>(correct) / std::max<int64_t>(1, scored)},
+         {"lr", lr},
+         {"grad_norm", grad_norm}});
     TrainProgress p;
     p.step = done;
     p.n_steps = o.steps;
@@ -262,25 +266,28 @@ absl::StatusOr<TrainResult> TrainRcc(const model::Transformer& model, const Text
       CTXMEM_RETURN_IF_ERROR(evaluate(done, &p));
     }
     if (last || (o.checkpoint_every > 0 && done % o.checkpoint_every == 0)) {
-      nlohmann::json s = {{"step", done}, {"windows", windows}, {"tokens", tokens},
-                          {"seed", o.seed}, {"curves", curves}};
+      nlohmann::json s = {{"step", done},
+                          {"windows", windows},
+                          {"tokens", tokens},
+                          {"seed", o.seed},
+                          {"curves", curves}};
       CTXMEM_RETURN_IF_ERROR(SaveCheckpoint(o, bridge, *optimizer, s));
       p.checkpointed = true;
     }
     CTXMEM_RETURN_IF_ERROR(write_curves());
     if (progress) progress(p);
     if (o.stop_after_steps > 0 && done - step0 >= o.stop_after_steps && !last) {
-      return absl::CancelledError(absl::StrCat("stopped after ", done, " of ", o.steps,
-                                               " steps (stop_after_steps)"));
+      return absl::CancelledError(
+          absl::StrCat("stopped after ", done, " of ", o.steps, " steps (stop_after_steps)"));
     }
   }
 
   TrainResult result;
   result.weights_path = o.out_dir + "/" + o.name + ".safetensors";
   result.manifest_path = o.out_dir + "/" + o.name + ".json";
-  CTXMEM_RETURN_IF_ERROR(bridge.Save(result.weights_path, o.save_bf16,
-                                     {{"ctxmem.steps", absl::StrCat(o.steps)},
-                                      {"ctxmem.seed", absl::StrCat(o.seed)}}));
+  CTXMEM_RETURN_IF_ERROR(bridge.Save(
+      result.weights_path, o.save_bf16,
+      {{"ctxmem.steps", absl::StrCat(o.steps)}, {"ctxmem.seed", absl::StrCat(o.seed)}}));
   CTXMEM_ASSIGN_OR_RETURN(std::string bytes, ReadFile(result.weights_path));
   CTXMEM_ASSIGN_OR_RETURN(result.sha256, blob::Sha256Hex(bytes));
   result.steps = o.steps;

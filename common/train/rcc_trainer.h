@@ -55,8 +55,8 @@ struct RccTrainOptions {
 
 // Windows of `train` / `validation` must be loss.window + loss.continuation tokens.
 // InvalidArgument naming the option for bad options; errors from the model, files, torch.
-absl::StatusOr<TrainResult> TrainRcc(const model::Transformer& model, const TextWindows& train,
-                                     const TextWindows* validation, const RccTrainOptions& options,
-                                     const std::function<void(const TrainProgress&)>& progress = {});
+absl::StatusOr<TrainResult> TrainRcc(
+    const model::Transformer& model, const TextWindows& train, const TextWindows* validation,
+    const RccTrainOptions& options, const std::function<void(const TrainProgress&)>& progress = {});
 
 }  // namespace ctxmem::train

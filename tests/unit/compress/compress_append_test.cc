@@ -85,6 +85,7 @@ TEST(CompressAppendTest, FmChunkAlignedAppendEqualsOneCompressionForEveryPruner)
   int n_tested = 0;
   for (const std::string& name : PrunerRegistry::Global().names()) {
     if (name == "perceiver") continue;  // needs trained weights (same driver path)
+    if (name == "rcc") continue;        // windows of rcc_window; its append: rcc_model_test
     CompressionConfig config;
     config.pruner = name;
     config.chunk_size = 8;

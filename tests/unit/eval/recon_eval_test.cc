@@ -22,8 +22,8 @@ TEST(Bleu4Test, MatchesNltkSentenceBleuMethod1) {
   EXPECT_NEAR(Bleu4({1, 2, 3, 4, 9, 6, 7, 8}, ref), 0.5, 1e-12);
   EXPECT_NEAR(Bleu4({1, 2, 3, 4, 5, 6}, ref), 0.7165313105737893, 1e-12);  // brevity penalty
   EXPECT_NEAR(Bleu4({8, 7, 6, 5, 4, 3, 2, 1}, ref), 0.046713797772820025, 1e-12);
-  EXPECT_NEAR(Bleu4({1, 1, 1, 1, 2, 2, 2, 2, 3}, {1, 2, 3, 1, 2, 3, 1, 2, 3}),
-              0.08248720006399611, 1e-12);
+  EXPECT_NEAR(Bleu4({1, 1, 1, 1, 2, 2, 2, 2, 3}, {1, 2, 3, 1, 2, 3, 1, 2, 3}), 0.08248720006399611,
+              1e-12);
   EXPECT_EQ(Bleu4({}, ref), 0.0);
 }
 

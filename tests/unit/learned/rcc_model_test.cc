@@ -45,8 +45,8 @@ compress::CompressionConfig RccConfig(const std::string& bridge, int64_t window,
 }
 
 absl::StatusOr<compress::CompressResult> CompressIds(const model::Transformer& tf,
-                                             const std::vector<int32_t>& ids,
-                                             const compress::CompressionConfig& config) {
+                                                     const std::vector<int32_t>& ids,
+                                                     const compress::CompressionConfig& config) {
   compress::SpanTokenSource source(ids);
   return compress::Compress(tf, source, config);
 }
@@ -156,7 +156,8 @@ TEST_P(RccArchTest, PaperBridgeRecurrentWindowsEqualOnePass) {
   for (int64_t start = 0; start < 96; start += 32) {
     auto s = RccEncode(tf, std::vector<int32_t>(ids.begin() + start, ids.begin() + start + 32), 4);
     ASSERT_TRUE(s.ok()) << s.status();
-    if (all.states.empty()) all.states = s->states;
+    if (all.states.empty())
+      all.states = s->states;
     else {
       for (size_t l = 0; l < all.states.size(); ++l) {
         all.states[l] = at::cat({all.states[l], s->states[l]}, 1);
@@ -175,8 +176,7 @@ TEST_P(RccArchTest, PaperBridgeRecurrentWindowsEqualOnePass) {
   // Other text, other memory (information flows through the bridge).
   auto other = CompressIds(tf, Tokens(96, 5), RccConfig(name, 32, 4));
   ASSERT_TRUE(other.ok());
-  EXPECT_GT((other->memory.layers[1].k - got->memory.layers[1].k).abs().max().item<double>(),
-            1e-3);
+  EXPECT_GT((other->memory.layers[1].k - got->memory.layers[1].k).abs().max().item<double>(), 1e-3);
   // The memory id names the bridge by content.
   auto j = compress::CompressionConfigToJson(RccConfig(name, 32, 4));
   EXPECT_THAT(j.at("rcc_bridge_id").get<std::string>(), HasSubstr("sha256:"));
@@ -191,8 +191,8 @@ TEST_P(RccArchTest, PaperBridgeRecurrentWindowsEqualOnePass) {
   ASSERT_TRUE(appended.ok()) << appended.status();
   ExpectClose(appended->memory.layers[1].k, got->memory.layers[1].k, "append k");
   // A base that ends inside a window is refused.
-  auto short_base = CompressIds(tf, std::vector<int32_t>(ids.begin(), ids.begin() + 40),
-                        RccConfig(name, 32, 4));
+  auto short_base =
+      CompressIds(tf, std::vector<int32_t>(ids.begin(), ids.begin() + 40), RccConfig(name, 32, 4));
   ASSERT_TRUE(short_base.ok());
   compress::SpanTokenSource more2(b);
   compress::ResumableMemory short_resumable{short_base->memory, short_base->state};

@@ -55,8 +55,8 @@ class RccTrainerTest : public ::testing::Test {
 TEST_F(RccTrainerTest, ZeroBridgeLossEqualsStrideAndHasAGradient) {
   const auto& tf = model_->transformer();
   const auto& c = tf.config();
-  auto zero = learned::RccBridge::Create({learned::RccVariant::kResidual, c.n_layers, c.hidden, 0,
-                                          kWindow, 4});
+  auto zero = learned::RccBridge::Create(
+      {learned::RccVariant::kResidual, c.n_layers, c.hidden, 0, kWindow, 4});
   ASSERT_TRUE(zero.ok());
   for (at::Tensor p : zero->parameters()) p.requires_grad_(true);
   const auto stride = learned::RccBridge::Stride(c.n_layers, c.hidden);
