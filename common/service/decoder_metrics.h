@@ -1,7 +1,7 @@
 #pragma once
 // DecoderMetrics: the decoder's Prometheus families (names in the service contract), added to
 // a MetricsEndpoint's registry: fetches, cache tiers, time to first token by source, generated
-// tokens and decode speed, queue depth and open streams.
+// tokens and decode speed, queue depth and open streams, rows per batched decode step.
 // Thread-safety: thread-safe (prometheus-cpp metrics are atomic).
 
 #include <prometheus/counter.h>
@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "common/blob/blob_cache.h"
+#include "common/service/s3_store_metrics.h"
 
 namespace ctxmem::service {
 
@@ -32,10 +33,16 @@ class DecoderMetrics {
   void ObserveTtft(bool from_memory, double seconds);
   // ctxmem_generated_tokens_total and, with a decode phase, ctxmem_decode_tokens_per_second.
   void ObserveGeneration(int64_t n_generated, double decode_tokens_per_second);
-  void SetQueueDepth(int64_t n_waiting);  // ctxmem_decoder_queue_depth
-  void AddActiveStreams(int64_t delta);   // ctxmem_generate_streams_active
+  void SetQueueDepth(int64_t n_waiting);   // ctxmem_decoder_queue_depth
+  void AddActiveStreams(int64_t delta);    // ctxmem_generate_streams_active
+  void ObserveBatchRows(int64_t n_rows);   // ctxmem_decode_batch_rows: streams in one step
+  void SetBatchQueued(int64_t n_waiting);  // ctxmem_decode_batch_queued
+
+  // The S3 store's families (ctxmem_s3_*), to set as S3ClientOptions::observer.
+  S3StoreMetrics* s3() { return &s3_; }
 
  private:
+  S3StoreMetrics s3_;
   prometheus::Counter* fetch_bytes_;
   prometheus::Histogram* fetch_seconds_;
   prometheus::Counter* hits_ram_;
@@ -49,6 +56,8 @@ class DecoderMetrics {
   prometheus::Histogram* decode_tokens_per_second_;
   prometheus::Gauge* queue_depth_;
   prometheus::Gauge* streams_active_;
+  prometheus::Histogram* batch_rows_;
+  prometheus::Gauge* batch_queued_;
 };
 
 }  // namespace ctxmem::service
