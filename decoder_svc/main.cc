@@ -43,7 +43,8 @@ struct Flags : service::ServerFlags {
   std::string cache_dir = "./ctxmem-decoder-cache";
   uint64_t cache_ram_bytes = uint64_t{1} << 30;
   uint64_t cache_disk_bytes = uint64_t{10} << 30;
-  service::StoreFlags store;  // --store-url s3://...: read blobs from the bucket
+  service::StoreFlags store;                   // --store-url s3://...: read blobs from the bucket
+  std::string decode = model::kServingDecode;  // model::ModelOptions::decode
   int workers = 2;
   int64_t queue_depth = 16;
   int64_t max_new_tokens = 1024;
@@ -98,6 +99,8 @@ int Run(const Flags& flags) {
 
   model::ModelOptions model_options;
   model_options.device = flags.device;
+  model_options.dtype = flags.dtype;
+  model_options.decode = flags.decode;
   model_options.n_threads = flags.threads;
   service::LogInfo(absl::StrCat("loading model ", flags.model, " on ", flags.device));
   absl::StatusOr<std::unique_ptr<model::Model>> model =
@@ -231,6 +234,7 @@ int main(int argc, char** argv) {
   flags.listen = "127.0.0.1:50052";
   flags.metrics_listen = "127.0.0.1:9465";
   flags.max_streams_per_tenant = 8;
+  flags.dtype = ctxmem::model::kServingDtype;
   CLI::App app{"ctxmem decoder service: answers questions from memory blobs"};
   ctxmem::service::AddServerFlags(app, &flags);
   app.add_option("--compressor", flags.compressors,
@@ -248,6 +252,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--cache-disk-bytes", flags.cache_disk_bytes, "Disk cache budget")
       ->capture_default_str();
+  app.add_option("--decode", flags.decode,
+                 "auto | packed | dense: decode steps on the GGUF's quantized blocks (auto: where "
+                 "the model has them) or on the dense weights (the reference)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "packed", "dense"}));
   app.add_option("--workers", flags.workers, "Generation workers")->capture_default_str();
   app.add_option("--queue-depth", flags.queue_depth, "Jobs waiting beyond the running ones")
       ->capture_default_str();
