@@ -32,6 +32,7 @@
 #include "common/model/generator.h"
 #include "common/model/model.h"
 #include "common/model/perplexity.h"
+#include "common/model/serving_options.h"
 
 namespace ctxmem::model {
 namespace {

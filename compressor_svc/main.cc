@@ -17,6 +17,7 @@
 #include "common/compress/memory_codec.h"
 #include "common/learned/learned_method.h"
 #include "common/model/model.h"
+#include "common/model/serving_options.h"
 #include "common/service/compressor_metrics.h"
 #include "common/service/metrics_endpoint.h"
 #include "common/service/server_flags.h"

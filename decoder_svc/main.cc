@@ -15,6 +15,7 @@
 #include "common/blob/s3_blob_store.h"
 #include "common/compress/memory_codec.h"
 #include "common/model/model.h"
+#include "common/model/serving_options.h"
 #include "common/service/blob_fetcher.h"
 #include "common/service/decode_batcher.h"
 #include "common/service/decoder_metrics.h"

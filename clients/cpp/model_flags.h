@@ -10,6 +10,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "common/model/model.h"
+#include "common/model/serving_options.h"
 
 namespace ctxmem::cli {
 

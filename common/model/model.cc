@@ -16,13 +16,6 @@
 
 namespace ctxmem::model {
 
-ModelOptions ServingModelOptions() {
-  ModelOptions options;
-  options.dtype = kServingDtype;
-  options.decode = kServingDecode;
-  return options;
-}
-
 absl::StatusOr<c10::Device> ParseDevice(const std::string& name) {
   if (name == "cpu") return c10::Device(c10::kCPU);
   if (name == "cuda" || absl::StartsWith(name, "cuda:")) {

@@ -23,16 +23,10 @@ struct ModelOptions {
   // Decode steps (one token at a time): "packed" runs them on the GGUF file's 4/8-bit blocks
   // (FastDecoder, llama family, CPU; int8 activations), "dense" on the dense weights through
   // Transformer::Forward, "auto" = packed where available (a GGUF llama-family model on the
-  // CPU), else dense. Prefill and compression always use the dense weights.
+  // CPU), else dense. Prefill and compression always use the dense weights. The default stays
+  // dense until the integration suite has run on the packed path (docs/runtime.md).
   std::string decode = "dense";  // "auto" | "packed" | "dense"
 };
-// A default-constructed ModelOptions is the reference (fp32 matrices, dense decode: what the
-// tests compare with transformers). What the CLI and the servers load by default is the fast
-// path chosen by measurement (docs/runtime.md, bench/results/peer_bench.md): bf16 matrices for
-// prefill and compression, packed decode steps where the model has them.
-inline constexpr char kServingDtype[] = "bf16";
-inline constexpr char kServingDecode[] = "auto";
-ModelOptions ServingModelOptions();
 
 // Parses "cpu" / "cuda" / "cuda:N". FailedPrecondition when CUDA is asked for and this build or
 // machine has none; InvalidArgument for anything else.
