@@ -80,7 +80,10 @@ lines = ["# Peer benchmark: ctxmem vs llama.cpp", "",
          f"load average {load0} before, {load1} after; 1-minute load before each run: median "
          f"{f(med(load1s), 2)}, max {f(max(load1s) if load1s else None, 2)} (other engineers share "
          f"the CPUs; per run in the JSON). OMP_WAIT_POLICY {omp}. Medians of {rounds} alternating "
-         "rounds (llama.cpp Q4_1, llama.cpp Q4_0, ctxmem Q4_1, ctxmem Q4_0 in each). llama.cpp "
+         "rounds (per file, llama.cpp and ctxmem back to back, llama.cpp first in odd rounds). "
+         "The machine's load makes single runs vary ~2x (ctxmem's prefill is the same dense bf16 "
+         "work on both files, yet its medians differ); compare ratios, not absolute numbers. "
+         "llama.cpp "
          "from the `llama-cpp-python==0.3.36` sdist (AVX-512/VNNI/BF16, no AMX), `llama-bench -r "
          "2`. ctxmem runs bench/model_bench (serving options: bf16 matrices for prefill, packed "
          f"decode) on `{model}` and on its Q4_0 copy. Produced by `bench/run_peer_bench.sh`.", "",

@@ -14,7 +14,8 @@
 #      BM_Prefill/512, BM_Prefill/2048, BM_Decode/1/128).
 #   4. writes bench/results/peer_bench.{json,md,png}: medians over rounds, ratios, the machine
 #      and its load average before every run.
-# Not part of CI. Usage: [ROUNDS=3] [WAIT_LOAD=L [WAIT_MAX=300]] bench/run_peer_bench.sh [BUILD_DIR]
+# Not part of CI. Usage: [ROUNDS=3] [WAIT_LOAD=L [WAIT_MAX=300]] [TESTS=all|decode]
+#   [OUT_NAME=peer_bench] bench/run_peer_bench.sh [BUILD_DIR]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -65,7 +66,15 @@ fi
 nice ninja -C "$build" -j "${CTXMEM_JOBS:-1}" model_bench
 
 out="$root/bench/results"
-raw="$out/peer_bench_raw"
+name="${OUT_NAME:-peer_bench}"  # results: bench/results/$name.{json,md,png}, raw runs in ${name}_raw/
+raw="$out/${name}_raw"
+# TESTS=decode runs only the decode test (llama-bench -p 0 -n 128, BM_Decode/1/128): a quick
+# re-check of decode after a change, with the same alternation.
+if [ "${TESTS:-all}" = decode ]; then
+  llama_p=0 ours_filter='^BM_Decode/1/128/'
+else
+  llama_p=512,2048 ours_filter='^BM_Prefill/(512|2048)/|^BM_Decode/1/128/'
+fi
 mkdir -p "$raw"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$raw/loads.txt"
@@ -82,14 +91,14 @@ wait_quiet() {
 run_llama() {  # round, file var
   wait_quiet
   echo "$1 llama.cpp $2 $(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw/loads.txt"
-  "$bin/llama-bench" -m "${!2}" -t "$threads" -p 512,2048 -n 128 -r 2 -o json \
+  "$bin/llama-bench" -m "${!2}" -t "$threads" -p "$llama_p" -n 128 -r 2 -o json \
     >"$raw/llama_${2}_$1.json" 2>"$raw/llama_${2}_$1.log"
 }
 run_ctxmem() {
   wait_quiet
   echo "$1 ctxmem $2 $(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw/loads.txt"
   CTXMEM_MODEL="${!2}" "$build/bench/model_bench" \
-    --benchmark_filter='^BM_Prefill/(512|2048)/|^BM_Decode/1/128/' --benchmark_min_time=2 \
+    --benchmark_filter="$ours_filter" --benchmark_min_time=2 \
     --benchmark_out="$raw/ctxmem_${2}_$1.json" --benchmark_out_format=json >"$raw/ctxmem_${2}_$1.log" 2>&1
 }
 # Each file's two engines run back to back, in alternating order (odd rounds llama.cpp first),
@@ -105,5 +114,5 @@ load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 cpu="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 flags="$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_vnni|avx512_bf16|amx_tile)$' | tr '\n' ' ')"
-"$CTXMEM_PYTHON" "$here/peer_bench_report.py" "$raw" "$rounds" "$out/peer_bench.json" "$out/peer_bench.md" \
+"$CTXMEM_PYTHON" "$here/peer_bench_report.py" "$raw" "$rounds" "$out/$name.json" "$out/$name.md" \
   "$cpu" "$(nproc)" "$flags" "$load_before" "$load_after" "$(basename "$q41")" "${OMP_WAIT_POLICY:-default}"
