@@ -7,6 +7,8 @@ state <build>/fuzz-logs/<name>.state.json; a rerun skips the targets that reache
 continues the others from their work corpus, and the totals add up across sessions. With
 --until HH:MM (UTC) the time left is shared among the targets still below the goal, recomputed
 before each session, and passes repeat while time is left; --seconds caps one session.
+--targets limits a rerun to some targets (the results still list every target of the
+campaign); --report only rewrites the results from the state.
 
 Writes bench/results/<name>.{json,md} after every session: executions, exec/s, coverage
 (edges: "cov"; features: "ft"), corpus size (libFuzzer's count, and the work corpus on disk),
@@ -130,6 +132,7 @@ def main() -> int:
     p.add_argument("--until", default="", help="HH:MM UTC: share the time left until then")
     p.add_argument("--targets", default=",".join(TARGETS))
     p.add_argument("--fresh", action="store_true", help="start a new campaign (drop the state)")
+    p.add_argument("--report", action="store_true", help="only rewrite the results from the state")
     p.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     p.add_argument("--name", default="fuzz_long")
     args = p.parse_args()
@@ -156,7 +159,8 @@ def main() -> int:
                "commit": git_commit(), "machine": state["machine"],
                "loadavg_end": list(os.getloadavg()), "runs_goal": args.runs,
                "targets": [summarize(args.build, t, state["sessions"].get(t, []))
-                           for t in targets]}
+                           for t in TARGETS + [t for t in targets if t not in TARGETS]
+                           if t in targets or t in state["sessions"]]}
         with open(state_path, "w") as f:
             json.dump(state, f, indent=1)
         os.makedirs(args.out, exist_ok=True)
@@ -166,7 +170,7 @@ def main() -> int:
         with open(os.path.join(args.out, args.name + ".md"), "w") as f:
             f.write(to_markdown(out))
 
-    while True:
+    while not args.report:
         todo = [t for t in targets if executions(t) < args.runs and t not in stopped]
         if not todo:
             break
@@ -201,6 +205,12 @@ def main() -> int:
     return 1 if any(state["sessions"].get(t, [{}])[-1].get("crashed") for t in targets) else 0
 
 
+def crash_text(t: Dict) -> str:
+    if not t["crashes"]:
+        return "0"
+    return f"{t['crashes']} ({'open' if t.get('open_crash') else 'fixed, rerun clean'})"
+
+
 def to_markdown(r: Dict) -> str:
     m = r["machine"]
     ts = r["targets"]
@@ -220,7 +230,7 @@ def to_markdown(r: Dict) -> str:
         out.append(f"| {t['target']} | {t['executions']:,} | {t['sessions']} | "
                    f"{t['wall_seconds']:.0f} | {t['exec_per_second']:,} | {t['cov_edges']} | "
                    f"{t['features']} | {t['corpus_inputs']} | {t['work_corpus']['files']}, "
-                   f"{t['work_corpus']['bytes'] / 1024:.0f} | {t['crashes']} | {load} |")
+                   f"{t['work_corpus']['bytes'] / 1024:.0f} | {crash_text(t)} | {load} |")
     total = sum(t["executions"] for t in ts)
     reached = sum(1 for t in ts if t["executions"] >= r["runs_goal"])
     out += ["", f"Total: {total:,} executions; {reached} of {len(ts)} targets reached the goal.",
