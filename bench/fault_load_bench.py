@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import random
 import struct
@@ -24,15 +23,12 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-sys.path.insert(0, HERE)
-os.environ.setdefault("CTXMEM_SOURCE_DIR", ROOT)
+# loopback_bench first: it puts tests/integration (harness) on sys.path.
+from loopback_bench import (add_server_args, export_server_env, git_commit, machine,
+                            percentile, write_results)
 
 import harness  # noqa: E402
 from harness import grpc  # noqa: E402
-from load_bench import git_commit, machine, percentile  # noqa: E402
 
 CONFIG = {"pruner": "streaming_llm", "memory_type": "FM", "chunk_size": 128, "memory_size": 64,
           "n_sink_tokens": 4}
@@ -270,23 +266,16 @@ def to_markdown(r: Dict) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--compressor-bin", required=True)
-    p.add_argument("--decoder-bin", required=True)
-    p.add_argument("--model", default=os.environ.get("CTXMEM_MODEL", ""))
+    add_server_args(p, "fault_load")
     p.add_argument("--duration", type=float, default=150.0, help="seconds of load (max 600)")
     p.add_argument("--kill-every", type=float, default=30.0, help="seconds between kills")
     p.add_argument("--compress-workers", type=int, default=2)
     p.add_argument("--generate-workers", type=int, default=3)
     p.add_argument("--context-chars", type=int, default=1500)
-    p.add_argument("--threads", type=int, default=1, help="torch threads per server")
-    p.add_argument("--out", default=os.path.join(HERE, "results"))
-    p.add_argument("--name", default="fault_load")
     args = p.parse_args()
     if not 0 < args.duration <= 600 or args.kill_every < 5:
         p.error("--duration must be in (0, 600] and --kill-every >= 5")
-    os.environ["CTXMEM_COMPRESSOR_SVC"] = os.path.abspath(args.compressor_bin)
-    os.environ["CTXMEM_DECODER_SVC"] = os.path.abspath(args.decoder_bin)
-    os.environ["CTXMEM_MODEL"] = args.model
+    export_server_env(args)
     mach = machine()
     rng = random.Random(13)
     cluster = harness.Cluster("fault")
@@ -375,16 +364,7 @@ def main() -> int:
         }
     finally:
         cluster.stop_all()
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, args.name)
-    with open(stem + ".json", "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
-    md = to_markdown(result)
-    with open(stem + ".md", "w") as f:
-        f.write(md)
-    print(md)
-    print(f"wrote {stem}.json and {stem}.md", file=sys.stderr)
+    write_results(args.out, args.name, result, to_markdown)
     return 0 if result["data"]["lost"] == 0 else 1
 
 

@@ -137,13 +137,18 @@ void CompressReactor::ReleaseTicket() {
   ticket_.Release();
 }
 
+// The worker paths give the admission slot back before they end the call (ReleaseTicket, then
+// FinishWith / SendDone), so a client that has seen its call end can be admitted again at once.
+
 bool CompressReactor::PrepareOnWorker() {
   if (cancelled()) {
+    ReleaseTicket();
     FinishWith(absl::CancelledError("cancelled before the compression started"));
     return false;
   }
   absl::StatusOr<bool> existed = job_->Prepare();
   if (!existed.ok()) {
+    ReleaseTicket();
     FinishWith(existed.status());
     return false;
   }
@@ -151,6 +156,7 @@ bool CompressReactor::PrepareOnWorker() {
     service::LogInfo(
         absl::StrFormat("compress request_id=%s tenant=%s memory_id=%s existed tokens=%d",
                         request_id_, tenant_, job_->memory_id(), job_->n_tokens()));
+    ReleaseTicket();
     SendDone(job_->outcome());
     return false;
   }
@@ -162,6 +168,7 @@ bool CompressReactor::PrepareOnWorker() {
     Unref();
   });
   if (!status.ok()) {
+    ReleaseTicket();
     Unref();
     FinishWith(status);
     return false;
@@ -172,6 +179,7 @@ bool CompressReactor::PrepareOnWorker() {
 void CompressReactor::RunOnWorker() {
   queue_seconds_ = SecondsSince(queued_at_);
   if (cancelled()) {
+    ReleaseTicket();
     FinishWith(absl::CancelledError("cancelled while queued"));
     return;
   }
@@ -189,6 +197,7 @@ void CompressReactor::RunOnWorker() {
         Send(std::move(event));
       },
       [this] { return cancelled(); });
+  ReleaseTicket();  // the worker is done with the job (sealed or not)
   if (!outcome.ok()) {
     const std::string line = absl::StrFormat("compress request_id=%s tenant=%s stopped: %s",
                                              request_id_, tenant_, outcome.status().ToString());

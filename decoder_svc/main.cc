@@ -16,6 +16,7 @@
 #include "common/compress/memory_codec.h"
 #include "common/model/model.h"
 #include "common/service/blob_fetcher.h"
+#include "common/service/decode_batcher.h"
 #include "common/service/decoder_metrics.h"
 #include "common/service/decoder_request.h"
 #include "common/service/memory_loader.h"
@@ -46,6 +47,8 @@ struct Flags : service::ServerFlags {
   service::StoreFlags store;  // --store-url s3://...: read blobs from the bucket
   int workers = 2;
   int64_t queue_depth = 16;
+  service::DecodeBatcherOptions batch;  // --max-batch, --max-queued
+  std::string decode = "dense";         // model::ModelOptions::decode
   int64_t max_new_tokens = 1024;
   int64_t max_prompt_tokens = 8192;
   std::string http_listen;  // OpenAI-compatible HTTP HOST:PORT; "" = off
@@ -95,10 +98,12 @@ int Run(const Flags& flags) {
   queue_options.n_workers = flags.workers;
   queue_options.max_pending = flags.queue_depth;
   if (absl::Status s = queue_options.Validate(); !s.ok()) return Fail(s);
+  if (absl::Status s = flags.batch.Validate(); !s.ok()) return Fail(s);
 
   model::ModelOptions model_options;
   model_options.device = flags.device;
   model_options.n_threads = flags.threads;
+  model_options.decode = flags.decode;
   service::LogInfo(absl::StrCat("loading model ", flags.model, " on ", flags.device));
   absl::StatusOr<std::unique_ptr<model::Model>> model =
       model::Model::Load(flags.model, model_options);
@@ -162,10 +167,14 @@ int Run(const Flags& flags) {
   service::MemoryLoader loader(cache->get(), fetcher.get(), model->get(), &metrics, store.get());
   service::TenantStreamLimiter limiter(flags.max_streams_per_tenant);
   service::WorkQueue queue(queue_options);
+  absl::StatusOr<std::unique_ptr<service::DecodeBatcher>> batcher =
+      service::DecodeBatcher::Create(model->get(), &metrics, flags.batch);
+  if (!batcher.ok()) return Fail(batcher.status());
   DecoderServiceDeps deps;
   deps.model = model->get();
   deps.loader = &loader;
   deps.queue = &queue;
+  deps.batcher = batcher->get();
   deps.limiter = &limiter;
   deps.auth = &auth;
   deps.endpoint = endpoint->get();
@@ -207,15 +216,18 @@ int Run(const Flags& flags) {
   std::printf("decoder_svc listening grpc=%s:%d metrics=%s%s\n", HostOf(flags.listen).c_str(),
               (*runner)->port(), metrics_text.c_str(), http_text.c_str());
   std::fflush(stdout);
-  service::LogInfo(
-      absl::StrFormat("serving: compressors=%d workers=%d queue_depth=%d auth=%s tls=%s",
-                      flags.compressors.size(), flags.workers, flags.queue_depth,
-                      auth.enabled() ? "on" : "off", server_tls.enabled() ? "on" : "off"));
+  service::LogInfo(absl::StrFormat(
+      "serving: compressors=%d workers=%d queue_depth=%d max_batch=%d "
+      "max_queued=%d decode=%s auth=%s tls=%s",
+      flags.compressors.size(), flags.workers, flags.queue_depth, flags.batch.max_batch,
+      flags.batch.max_queued, (*model)->packed_weights() != nullptr ? "packed" : "dense",
+      auth.enabled() ? "on" : "off", server_tls.enabled() ? "on" : "off"));
 
   (*runner)->WaitForShutdownSignal();
   service::LogInfo("shutting down: draining the work queue");
   if (http != nullptr) http->Stop();  // its handlers wait for their calls on the queue
   queue.Shutdown();
+  (*batcher)->Shutdown();  // the streams the queue's jobs handed over finish here
   runner->reset();
   service::LogInfo("stopped");
   return 0;
@@ -250,6 +262,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--workers", flags.workers, "Generation workers")->capture_default_str();
   app.add_option("--queue-depth", flags.queue_depth, "Jobs waiting beyond the running ones")
+      ->capture_default_str();
+  app.add_option("--max-batch", flags.batch.max_batch,
+                 "Generate streams decoded together in one model step (1 = one at a time)")
+      ->capture_default_str();
+  app.add_option("--max-queued", flags.batch.max_queued,
+                 "Generate streams waiting for a batch slot; more get RESOURCE_EXHAUSTED")
+      ->capture_default_str();
+  app.add_option("--decode", flags.decode,
+                 "Decode steps: dense (fp32/bf16 weights), packed (the GGUF blocks, CPU), auto")
+      ->check(CLI::IsMember({"dense", "packed", "auto"}))
       ->capture_default_str();
   app.add_option("--max-new-tokens", flags.max_new_tokens, "Largest max_tokens a request may ask")
       ->capture_default_str();

@@ -67,6 +67,8 @@ int RunEvalPasskey(const EvalPasskeyArgs& args) {
     o.max_new_tokens = args.max_new_tokens;
     o.config = *base;
     o.config.pruner = pruner;
+    // --perceiver-weights is for the perceiver runs only (the other pruners refuse it).
+    if (pruner != "perceiver") o.config.perceiver_weights.clear();
     o.config.memory_type = type->type;
     o.config.decremental_chunk = type->decremental_chunk;
     o.config.chunk_size = args.chunk_size;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "clients/cpp/plot_runner.h"
 #include "common/eval/ppl_sweep.h"
 #include "common/status.h"
@@ -36,7 +37,8 @@ void DrawProgress(const eval::PplSweepProgress& p) {
   if (p.finished != nullptr) {
     const eval::PplRow& row = *p.finished;
     if (row.error.empty()) {
-      std::fprintf(stderr, "\n  ppl %.4f  %.1f s  peak RSS %.0f MiB\n", row.ppl, row.seconds,
+      std::fprintf(stderr, "\n  ppl %.4f  kl %s  %.1f s  peak RSS %.0f MiB\n", row.ppl,
+                   row.has_kl ? absl::StrFormat("%.4f", row.kl).c_str() : "-", row.seconds,
                    static_cast<double>(row.peak_rss_bytes) / (1 << 20));
     } else {
       std::fprintf(stderr, "\n  skipped: %s\n", row.error.c_str());
@@ -114,6 +116,9 @@ CLI::App* AddEvalPplCommand(CLI::App* app, EvalPplArgs* args) {
       ->envname("CTXMEM_PYTHON")
       ->capture_default_str();
   cmd->add_flag("--no-plot", args->no_plot, "Write JSON and markdown only");
+  cmd->add_flag("--no-kl", args->no_kl,
+                "Skip the KL to no_compress's next-token distribution (keeps eval-len x vocab "
+                "floats)");
   cmd->add_flag("--restart", args->restart,
                 "Ignore an existing DIR/NAME.json instead of resuming the settings it holds");
   return cmd;
@@ -123,6 +128,7 @@ int RunEvalPpl(const EvalPplArgs& args) {
   const std::string kCommand = "eval-ppl";
   eval::PplSweepOptions options;
   options.eval_len = args.eval_len;
+  options.kl = !args.no_kl;
   absl::StatusOr<compress::CompressionConfig> base = BaseConfig(args.compression);
   if (!base.ok()) return ReportError(kCommand, base.status());
   options.base = *base;

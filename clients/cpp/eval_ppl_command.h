@@ -30,6 +30,7 @@ struct EvalPplArgs {
   bool restart = false;            // ignore an existing DIR/<name>.json instead of resuming it
   std::string python = "python3";  // $CTXMEM_PYTHON when set; with matplotlib, for the PNG
   bool no_plot = false;
+  bool no_kl = false;  // skip KL(no_compress || row) (saves eval_len x n_vocab floats)
 };
 
 // Adds the `eval-ppl` subcommand to `app`; `args` must outlive the parse.

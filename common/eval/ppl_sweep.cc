@@ -1,5 +1,6 @@
 #include "common/eval/ppl_sweep.h"
 
+#include <ATen/ops/empty.h>
 #include <ATen/ops/tensor.h>
 #include <sys/resource.h>
 
@@ -47,6 +48,11 @@ std::vector<std::string> CanonicalPrunerNames(const compress::CompressionConfig&
     if (seen.insert(canonical).second) out.push_back(canonical);
   }
   return out;
+}
+
+// "[3, 5]": a tensor's shape for messages.
+std::string ShapeString(const at::Tensor& t) {
+  return absl::StrCat("[", absl::StrJoin(t.sizes(), ", "), "]");
 }
 
 std::string MiB(int64_t bytes) {
@@ -104,6 +110,11 @@ absl::StatusOr<std::optional<PplRow>> PreviousRow(const nlohmann::json& rows,
         row.nll = r.at("nll").get<double>();
         row.n_scored = r.at("n_scored").get<int64_t>();
         row.chunk_nll = r.value("chunk_nll", std::vector<double>());  // absent in older tables
+        if (r.contains("kl") && r["kl"].is_number()) {                // absent or null: no KL
+          row.has_kl = true;
+          row.kl = r["kl"].get<double>();
+          row.chunk_kl = r.value("chunk_kl", std::vector<double>());
+        }
         row.seconds = r.at("seconds").get<double>();
         row.cpu_seconds = r.value("cpu_seconds", 0.0);
         row.tokens_per_second = r.at("tokens_per_second").get<double>();
@@ -186,16 +197,25 @@ absl::StatusOr<PplRow> EvaluateCompressedPerplexity(const model::Transformer& mo
                                                     absl::Span<const int32_t> tokens,
                                                     int64_t eval_len,
                                                     const compress::CompressionConfig& config,
-                                                    const std::function<void(int64_t)>& on_tokens) {
+                                                    const std::function<void(int64_t)>& on_tokens,
+                                                    const NextTokenLogProbs& kl) {
   if (eval_len < 2 || static_cast<int64_t>(tokens.size()) < eval_len) {
     return absl::InvalidArgumentError(
         absl::StrCat("eval_len=", eval_len, " needs >= 2 and <= ", tokens.size(), " tokens"));
   }
   CTXMEM_RETURN_IF_ERROR(config.Validate());
+  const bool with_kl = kl.reference.defined();
+  if (with_kl && (kl.reference.dim() != 2 || kl.reference.size(0) != eval_len - 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("the KL reference has shape ",
+                                                   ShapeString(kl.reference), ", expected [",
+                                                   eval_len - 1, ", n_vocab]"));
+  }
   PplRow row;
   row.config = config;
   row.reference = config.pruner == kReferencePruner;
+  row.has_kl = with_kl;
   double nll = 0;
+  double kl_sum = 0;
   int64_t n_scored = 0;
   compress::CompressHooks hooks;
   hooks.on_chunk_logits = [&](const compress::ChunkLogits& chunk) -> absl::Status {
@@ -212,8 +232,34 @@ absl::StatusOr<PplRow> EvaluateCompressedPerplexity(const model::Transformer& mo
       nll += chunk_nll;
       n_scored += n;
       row.chunk_nll.push_back(chunk_nll / static_cast<double>(n));
+      if (kl.capture != nullptr) {
+        if (!kl.capture->defined()) {
+          *kl.capture = at::empty({eval_len - 1, logp.size(1)}, logp.options());  // [T-1, V]
+        }
+        kl.capture->narrow(0, chunk.first_token, n).copy_(logp);
+      }
+      if (with_kl) {
+        // KL(ref || this) per position: sum_v p_ref (log p_ref - log p), [n].
+        at::Tensor ref = kl.reference.narrow(0, chunk.first_token, n);  // [n, V]
+        const double chunk_kl =
+            ref.exp().mul(ref.sub(logp)).sum(-1).to(at::kDouble).sum().item<double>();
+        kl_sum += chunk_kl;
+        row.chunk_kl.push_back(chunk_kl / static_cast<double>(n));
+      }
     });
   };
+  if (with_kl) {
+    // The vocabulary must match too; checked on the first chunk's logits.
+    hooks.on_chunk_logits = [check = std::move(hooks.on_chunk_logits),
+                             &kl](const compress::ChunkLogits& chunk) -> absl::Status {
+      if (chunk.logits->size(1) != kl.reference.size(1)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("the KL reference has ", kl.reference.size(1),
+                         " vocabulary entries, the model ", chunk.logits->size(1)));
+      }
+      return check(chunk);
+    };
+  }
   if (on_tokens) {
     hooks.on_progress = [&](const compress::CompressProgress& p) { on_tokens(p.n_tokens_done); };
   }
@@ -225,6 +271,7 @@ absl::StatusOr<PplRow> EvaluateCompressedPerplexity(const model::Transformer& mo
   row.n_scored = n_scored;
   row.nll = n_scored > 0 ? nll / n_scored : 0;
   row.ppl = std::exp(row.nll);
+  row.kl = with_kl && n_scored > 0 ? kl_sum / n_scored : 0;
   row.tokens_per_second = row.seconds > 0 ? eval_len / row.seconds : 0;
   row.n_chunks = result.n_chunks;
   row.memory_len = result.memory.len();
@@ -255,6 +302,8 @@ absl::StatusOr<PplSweepResult> RunPplSweep(
   }
   const auto start = std::chrono::steady_clock::now();
   const int64_t n_settings = static_cast<int64_t>(settings.size());
+  at::Tensor reference_logp;  // [eval_len - 1, n_vocab] of reference_chunk's no_compress row
+  int64_t reference_chunk = -1;
   for (int64_t i = 0; i < n_settings; ++i) {
     const compress::CompressionConfig& config = settings[i];
     PplSweepProgress p{i,       n_settings, &config, 0, options.eval_len, SecondsSince(start),
@@ -275,10 +324,42 @@ absl::StatusOr<PplSweepResult> RunPplSweep(
       p.seconds = SecondsSince(start);
       if (progress) progress(p);
     };
+    // The KL reference of this chunk size: kept by its no_compress row, or (when that row was
+    // resumed from an earlier table) computed again here, once.
+    NextTokenLogProbs kl;
+    if (options.kl) {
+      if (reference_chunk != config.chunk_size) {
+        reference_logp = at::Tensor();  // free the previous chunk size's
+        reference_chunk = config.chunk_size;
+        if (config.pruner != kReferencePruner) {  // the no_compress row fills it itself
+          compress::CompressionConfig ref = config;
+          for (const compress::CompressionConfig& s : settings) {
+            if (s.pruner == kReferencePruner && s.chunk_size == config.chunk_size) ref = s;
+          }
+          NextTokenLogProbs keep;
+          keep.capture = &reference_logp;
+          if (!EvaluateCompressedPerplexity(model, tokens, options.eval_len, ref, nullptr, keep)
+                   .ok()) {
+            reference_logp = at::Tensor();
+          }
+        }
+      }
+      if (config.pruner == kReferencePruner) {
+        kl.capture = &reference_logp;
+      } else {
+        kl.reference = reference_logp;  // undefined when the reference failed: no KL
+      }
+    }
     const double cpu0 = CpuSeconds();
     absl::StatusOr<PplRow> row =
-        EvaluateCompressedPerplexity(model, tokens, options.eval_len, config, on_tokens);
+        EvaluateCompressedPerplexity(model, tokens, options.eval_len, config, on_tokens, kl);
     if (row.ok()) row->cpu_seconds = CpuSeconds() - cpu0;
+    if (!row.ok() && kl.capture != nullptr) reference_logp = at::Tensor();  // partial: unusable
+    if (row.ok() && row->reference && options.kl) {
+      row->has_kl = true;  // KL of the reference to itself
+      row->kl = 0;
+      row->chunk_kl.assign(row->chunk_nll.size(), 0.0);
+    }
     if (!row.ok()) {
       PplRow failed;
       failed.config = config;
@@ -325,6 +406,8 @@ nlohmann::json PplSweepToJson(const PplSweepResult& result) {
       r["nll"] = row.nll;
       r["n_scored"] = row.n_scored;
       r["chunk_nll"] = row.chunk_nll;
+      r["kl"] = row.has_kl ? nlohmann::json(row.kl) : nlohmann::json();
+      r["chunk_kl"] = row.has_kl ? nlohmann::json(row.chunk_kl) : nlohmann::json();
       r["seconds"] = row.seconds;
       r["cpu_seconds"] = row.cpu_seconds;
       r["tokens_per_second"] = row.tokens_per_second;
@@ -346,7 +429,9 @@ std::string PplSweepToMarkdown(const PplSweepResult& result) {
       result.peak_rss_per_setting ? "per setting (VmHWM reset before each)"
                                   : "process-wide (the kernel refused the per-setting reset)",
       ". CPU s = user + system CPU time of the setting (compare these on a shared machine; time s "
-      "is wall time). Load = the 1/5/15-minute load average when the setting ended.\n\n");
+      "is wall time). KL = mean over the scored positions of KL(no_compress || row) of the "
+      "next-token distribution, nats (- when not computed). Load = the 1/5/15-minute load "
+      "average when the setting ended.\n\n");
   const int64_t n_pending = std::count_if(result.rows.begin(), result.rows.end(),
                                           [](const PplRow& r) { return r.pending; });
   if (n_pending > 0) {
@@ -355,29 +440,31 @@ std::string PplSweepToMarkdown(const PplSweepResult& result) {
                     " pending (rerun the same command with the same --out/--name to resume).\n\n");
   }
   md +=
-      "| C | M | pruner | memory | PPL | ratio | time s | CPU s | tok/s | peak RSS MiB | load |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "| C | M | pruner | memory | PPL | ratio | KL | time s | CPU s | tok/s | peak RSS MiB | load "
+      "|\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const PplRow& row : result.rows) {
     const compress::CompressionConfig& c = row.config;
     const std::string m = row.reference ? "-" : absl::StrCat(c.memory_size);
     const std::string type = row.reference ? "-" : MemoryTypeLabel(c);
     if (row.pending) {
       absl::StrAppend(&md, "| ", c.chunk_size, " | ", m, " | ", c.pruner, " | ", type,
-                      " | pending | | | | | | |\n");
+                      " | pending | | | | | | | |\n");
       continue;
     }
     if (!row.error.empty()) {
       absl::StrAppend(&md, "| ", c.chunk_size, " | ", m, " | ", c.pruner, " | ", type,
-                      " | error: ", row.error, " | | | | | | |\n");
+                      " | error: ", row.error, " | | | | | | | |\n");
       continue;
     }
     auto it = ref.find(c.chunk_size);
     const std::string ratio = it != ref.end() ? absl::StrFormat("%.3f", row.ppl / it->second) : "";
     absl::StrAppend(
-        &md, absl::StrFormat("| %d | %s | %s | %s | %.3f | %s | %.1f | %.1f | %.0f | %s | %s |\n",
-                             c.chunk_size, m, c.pruner, type, row.ppl, ratio, row.seconds,
-                             row.cpu_seconds, row.tokens_per_second, MiB(row.peak_rss_bytes),
-                             row.load_average));
+        &md, absl::StrFormat(
+                 "| %d | %s | %s | %s | %.3f | %s | %s | %.1f | %.1f | %.0f | %s | %s |\n",
+                 c.chunk_size, m, c.pruner, type, row.ppl, ratio,
+                 row.has_kl ? absl::StrFormat("%.4f", row.kl) : "-", row.seconds, row.cpu_seconds,
+                 row.tokens_per_second, MiB(row.peak_rss_bytes), row.load_average));
   }
   // Pivot per chunk size: pruner x M rows, memory types as columns.
   std::vector<int64_t> chunks;

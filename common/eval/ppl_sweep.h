@@ -7,8 +7,14 @@
 // Resumable: rows of an earlier run's JSON (PplSweepOptions::previous_rows) are reused for the
 // settings they match, and the progress callback hands out the whole table (finished rows plus
 // pending ones) after every setting, so a caller can write it incrementally.
+// KL: with PplSweepOptions::kl every row also gets KL(uncompressed || compressed) of the
+// next-token distribution, per position, averaged per chunk and over the window: the no_compress
+// row's log-probabilities of every position are kept ([eval_len - 1, n_vocab] fp32, e.g. 400 MB
+// at eval_len 2048 with a 49k vocabulary) while the rows of its chunk size run.
 // Thread-safety: free functions; run one sweep at a time per process (the peak RSS is a
 // process-wide high-water mark, reset before every setting).
+
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <functional>
@@ -43,6 +49,8 @@ struct PplSweepOptions {
   // for resuming: a planned setting whose CompressionConfigToJson() equals a finished row's
   // "config" takes that row instead of running again. Pending rows are ignored. Null = none.
   nlohmann::json previous_rows;
+  // KL(no_compress || row) of the next-token distribution for every row (see the file comment).
+  bool kl = true;
 
   // InvalidArgument naming the field and value: eval_len < 2, empty or out-of-range lists,
   // unknown pruner or memory type names.
@@ -67,6 +75,12 @@ struct PplRow {
   // Mean NLL (nats) of the positions each chunk's logits predict, in chunk order: where in the
   // window a setting loses (IM's early chunks read a smaller memory than FM's, §5.1).
   std::vector<double> chunk_nll;
+  // KL(uncompressed || this row) of the next-token distribution in nats, mean over the n_scored
+  // positions (kl) and per chunk as chunk_nll (chunk_kl); has_kl false when not computed (kl off,
+  // or a resumed row from a table without it). The reference row's is 0 by definition.
+  bool has_kl = false;
+  double kl = 0;
+  std::vector<double> chunk_kl;
   double seconds = 0;  // wall time of the compression, logits and scoring included
   // CPU seconds (user + system, whole process) over the same span; on a shared machine the
   // figure to compare, as wall time also counts other processes' turns on the cores.
@@ -104,14 +118,25 @@ struct PplSweepProgress {
   const PplSweepResult* table = nullptr;
 };
 
+// Next-token log-probabilities to compare against, or to keep, for the KL.
+struct NextTokenLogProbs {
+  // Compare: row t = log p(token t+1 | tokens[0..t]) of the reference, [eval_len - 1, n_vocab]
+  // fp32 on the model's device; undefined = no KL.
+  at::Tensor reference;
+  // Keep: when set, receives this run's log-probabilities in the same layout.
+  at::Tensor* capture = nullptr;
+};
+
 // Perplexity of one compression of tokens[0, eval_len): every chunk's logits scored (§10.1).
-// InvalidArgument when tokens holds fewer than eval_len (>= 2) ids or the config is invalid;
-// compression errors are returned as they are. peak_rss_bytes is left at -1 (the sweep sets
-// it). `on_tokens` (may be empty) gets the tokens done after every chunk.
+// InvalidArgument when tokens holds fewer than eval_len (>= 2) ids, the config is invalid or
+// `kl.reference` has another shape than [eval_len - 1, n_vocab]; compression errors are returned
+// as they are. peak_rss_bytes is left at -1 (the sweep sets it). `on_tokens` (may be empty) gets
+// the tokens done after every chunk. With kl.reference defined, the row's kl and chunk_kl are
+// KL(reference || this run) per position, averaged.
 absl::StatusOr<PplRow> EvaluateCompressedPerplexity(
     const model::Transformer& model, absl::Span<const int32_t> tokens, int64_t eval_len,
     const compress::CompressionConfig& config,
-    const std::function<void(int64_t)>& on_tokens = nullptr);
+    const std::function<void(int64_t)>& on_tokens = nullptr, const NextTokenLogProbs& kl = {});
 
 // Runs every setting of PlanPplSweep(options) on tokens[0, eval_len). A setting that fails is
 // recorded with its error and the sweep goes on; InvalidArgument for bad options, too few
@@ -124,12 +149,13 @@ absl::StatusOr<PplSweepResult> RunPplSweep(
     const std::function<void(const PplSweepProgress&)>& progress = nullptr);
 
 // {"eval_len", "seconds", "peak_rss_per_setting", "rows": [{"config": {...}, "reference",
-// "ppl", "ppl_vs_reference", "nll", "n_scored", "seconds", "cpu_seconds", "tokens_per_second",
-// "peak_rss_bytes", "n_chunks", "memory_len", "plan", "load_average", "error", "pending"}]}.
+// "ppl", "ppl_vs_reference", "nll", "n_scored", "kl", "chunk_kl" (null without KL), "seconds",
+// "cpu_seconds", "tokens_per_second", "peak_rss_bytes", "n_chunks", "memory_len", "plan",
+// "load_average", "error", "pending"}]}.
 nlohmann::json PplSweepToJson(const PplSweepResult& result);
 
-// Markdown: one table of every row (PPL, ratio to the reference, time, tokens/s, peak RSS, load
-// average), then per chunk size a pivot of PPL with memory types as columns; settings not run
+// Markdown: one table of every row (PPL, ratio to the reference, KL, time, tokens/s, peak RSS,
+// load average), then per chunk size a pivot of PPL with memory types as columns; settings not run
 // yet read "pending", and a line counts them.
 std::string PplSweepToMarkdown(const PplSweepResult& result);
 

@@ -6,22 +6,16 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/dense_ops.h"
 #include "common/model/torch_call.h"
 #include "common/status.h"
 
 namespace ctxmem::model {
 namespace {
 
-// x @ w^T + b. Activations are fp32; a bf16/fp16 weight gets its input cast to its dtype (the
-// GEMM accumulates in fp32 inside oneDNN/cuBLAS) and the output cast back to fp32, so the
-// residual stream, norms, RoPE and attention stay fp32. Differentiable (casts have gradients).
+// The projections and norms are dense_ops.h's (shared with BatchedDecoder).
 at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  if (w.scalar_type() != x.scalar_type()) {
-    auto xw = x.to(w.scalar_type());
-    auto y = b.defined() ? at::linear(xw, w, b.to(w.scalar_type())) : at::linear(xw, w);
-    return y.to(x.scalar_type());
-  }
-  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+  return DenseLinear(x, w, b);
 }
 
 // Boolean mask [n_tokens, past_len + n_tokens]: true = may attend. The chunk sees the whole
@@ -49,13 +43,7 @@ Transformer::Transformer(ModelConfig config, ModelWeights weights, c10::Device d
 c10::ScalarType Transformer::dtype() const { return at::kFloat; }
 
 at::Tensor Transformer::Norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
-  if (config_.layer_norm) {
-    return at::layer_norm(x, {config_.hidden}, w, b, config_.norm_eps);
-  }
-  // RMSNorm in fp32, as HF does, then back to the activation dtype.
-  auto xf = x.to(at::kFloat);
-  auto y = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + config_.norm_eps);
-  return w * y.to(x.scalar_type());
+  return DenseNorm(config_, x, w, b);
 }
 
 at::Tensor Transformer::RotateKeys(const at::Tensor& k_pre_rope,

@@ -15,12 +15,17 @@
 
 namespace ctxmem::service {
 
+class DecodeBatcher;
+
 // Every pointer is borrowed and must outlive every call started with these deps (the servers
 // are shut down and the queue drained first).
 struct DecoderDeps {
   const model::Model* model = nullptr;
   MemoryLoader* loader = nullptr;
   WorkQueue* queue = nullptr;
+  // Where Generate streams decode (batched with the other streams); null = each call
+  // generates on its own worker (model::Generate).
+  DecodeBatcher* batcher = nullptr;
   TenantStreamLimiter* limiter = nullptr;
   const TokenAuth* auth = nullptr;
   MetricsEndpoint* endpoint = nullptr;

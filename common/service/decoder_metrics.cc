@@ -69,6 +69,25 @@ DecoderMetrics::DecoderMetrics(prometheus::Registry& registry) {
                          .Help("Generate streams open now")
                          .Register(registry)
                          .Add({});
+  batch_rows_ =
+      &prometheus::BuildHistogram()
+           .Name("ctxmem_decode_batch_rows")
+           .Help("Streams decoded together in one batched model step")
+           .Register(registry)
+           .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64});
+  batch_queued_ = &prometheus::BuildGauge()
+                       .Name("ctxmem_decode_batch_queued")
+                       .Help("Generate streams waiting for a slot in the decode batch")
+                       .Register(registry)
+                       .Add({});
+}
+
+void DecoderMetrics::ObserveBatchRows(int64_t n_rows) {
+  batch_rows_->Observe(static_cast<double>(n_rows));
+}
+
+void DecoderMetrics::SetBatchQueued(int64_t n_waiting) {
+  batch_queued_->Set(static_cast<double>(n_waiting));
 }
 
 void DecoderMetrics::ObserveFetch(uint64_t n_bytes, double seconds) {

@@ -1,7 +1,7 @@
 #pragma once
 // DecoderMetrics: the decoder's Prometheus families (names in the service contract), added to
 // a MetricsEndpoint's registry: fetches, cache tiers, time to first token by source, generated
-// tokens and decode speed, queue depth and open streams.
+// tokens and decode speed, queue depth and open streams, rows per batched decode step.
 // Thread-safety: thread-safe (prometheus-cpp metrics are atomic).
 
 #include <prometheus/counter.h>
@@ -32,8 +32,10 @@ class DecoderMetrics {
   void ObserveTtft(bool from_memory, double seconds);
   // ctxmem_generated_tokens_total and, with a decode phase, ctxmem_decode_tokens_per_second.
   void ObserveGeneration(int64_t n_generated, double decode_tokens_per_second);
-  void SetQueueDepth(int64_t n_waiting);  // ctxmem_decoder_queue_depth
-  void AddActiveStreams(int64_t delta);   // ctxmem_generate_streams_active
+  void SetQueueDepth(int64_t n_waiting);   // ctxmem_decoder_queue_depth
+  void AddActiveStreams(int64_t delta);    // ctxmem_generate_streams_active
+  void ObserveBatchRows(int64_t n_rows);   // ctxmem_decode_batch_rows: streams in one step
+  void SetBatchQueued(int64_t n_waiting);  // ctxmem_decode_batch_queued
 
  private:
   prometheus::Counter* fetch_bytes_;
@@ -49,6 +51,8 @@ class DecoderMetrics {
   prometheus::Histogram* decode_tokens_per_second_;
   prometheus::Gauge* queue_depth_;
   prometheus::Gauge* streams_active_;
+  prometheus::Histogram* batch_rows_;
+  prometheus::Gauge* batch_queued_;
 };
 
 }  // namespace ctxmem::service

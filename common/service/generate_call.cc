@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/model/generator.h"
+#include "common/service/decode_batcher.h"
 #include "common/service/request_id.h"
 #include "common/service/service_log.h"
 #include "common/status.h"
@@ -96,37 +97,67 @@ class Call {
     return options_.cancelled != nullptr && options_.cancelled->load(std::memory_order_relaxed);
   }
 
-  // On a worker.
+  // On a worker: loads the memories, then generates here or hands the stream to the batcher,
+  // whose thread then owns the call (and finishes it).
   void Run() {
     deps_.metrics->SetQueueDepth(deps_.queue->pending());
-    absl::Status status = cancelled() ? absl::CancelledError("cancelled while queued") : Work();
+    absl::Status status = cancelled() ? absl::CancelledError("cancelled while queued") : Load();
+    if (status.ok() && deps_.batcher != nullptr) {
+      BatchStream stream;
+      stream.prompt = inputs_.prompt_ids;
+      stream.options = inputs_.options;
+      stream.past = std::move(loaded_.past);
+      stream.on_token = [this](int32_t id, std::string_view delta) { return OnToken(id, delta); };
+      stream.cancelled = [this] { return cancelled(); };
+      stream.on_done = [this](absl::StatusOr<model::GenerateResult> result) {
+        Complete(std::move(result));
+      };
+      status = deps_.batcher->Submit(std::move(stream));
+      if (status.ok()) return;  // the batcher finishes the call
+      status = Overloaded(status);
+    } else if (status.ok()) {
+      return Complete(model::Generate(
+          *deps_.model, inputs_.prompt_ids, &loaded_.past, inputs_.options,
+          [this](int32_t id, std::string_view delta) { return OnToken(id, delta); }));
+    }
     if (!status.ok() && cancelled()) status = absl::CancelledError("cancelled by the client");
-    Finish(status);  // the last use of `this` by the job
+    Finish(status);
   }
 
-  absl::Status Work() {
+  absl::Status Load() {
     CTXMEM_ASSIGN_OR_RETURN(
-        LoadedPast loaded, deps_.loader->Load(inputs_.memory_ids, tenant_, options_.authorization));
+        loaded_, deps_.loader->Load(inputs_.memory_ids, tenant_, options_.authorization));
     if (cancelled()) return absl::CancelledError("cancelled by the client");
-    CTXMEM_RETURN_IF_ERROR(CheckFitsContext(
-        *deps_.model, loaded.past, static_cast<int64_t>(inputs_.prompt_ids.size()), 0, "prompt"));
+    return CheckFitsContext(*deps_.model, loaded_.past,
+                            static_cast<int64_t>(inputs_.prompt_ids.size()), 0, "prompt");
+  }
+
+  // Streams one token; false once the client has cancelled.
+  bool OnToken(int32_t id, std::string_view delta) {
+    if (!first_token_seen_) {
+      ttft_ = SecondsSince(start_);
+      first_token_seen_ = true;
+    }
+    v1::GenerateEvent event;
+    event.mutable_delta()->set_text(std::string(delta));
+    event.mutable_delta()->add_token_ids(id);
+    sink_.on_event(std::move(event));
+    return !cancelled();
+  }
+
+  // The generation's outcome -> the done event, the log line and the final status.
+  void Complete(absl::StatusOr<model::GenerateResult> generated) {
+    absl::Status status = Done(std::move(generated));
+    if (!status.ok() && cancelled()) status = absl::CancelledError("cancelled by the client");
+    Finish(status);  // the last use of `this`
+  }
+
+  absl::Status Done(absl::StatusOr<model::GenerateResult> generated) {
+    CTXMEM_RETURN_IF_ERROR(generated.status());
+    const model::GenerateResult& result = *generated;
+    const LoadedPast& loaded = loaded_;
+    const double ttft = ttft_;
     const bool from_memory = !inputs_.memory_ids.empty();
-    double ttft = 0;
-    bool first = true;
-    const auto on_token = [&](int32_t id, std::string_view delta) {
-      if (first) {
-        ttft = SecondsSince(start_);
-        first = false;
-      }
-      v1::GenerateEvent event;
-      event.mutable_delta()->set_text(std::string(delta));
-      event.mutable_delta()->add_token_ids(id);
-      sink_.on_event(std::move(event));
-      return !cancelled();
-    };
-    CTXMEM_ASSIGN_OR_RETURN(
-        model::GenerateResult result,
-        model::Generate(*deps_.model, inputs_.prompt_ids, &loaded.past, inputs_.options, on_token));
     if (result.stop_reason == model::StopReason::kCancelled) {
       return absl::CancelledError("cancelled by the client");
     }
@@ -165,6 +196,9 @@ class Call {
   const std::string request_id_;
   std::string tenant_;
   GenerateInputs inputs_;
+  LoadedPast loaded_;  // the past moves to the batcher; the counts and timings stay
+  double ttft_ = 0;
+  bool first_token_seen_ = false;
   StreamLease lease_;  // released when the call is deleted
 };
 

@@ -6,8 +6,10 @@
 // (authentication, request validation, the tenant's stream limit, the bounded work queue),
 // memory loading, generation, metrics (ctxmem_requests_total{method}, TTFT, streams) and log
 // lines are all here, once.
+// With DecoderDeps::batcher the stream decodes in the DecodeBatcher together with the other
+// active streams (the worker only loads the memories).
 // Thread-safety: Start is thread-safe; a call's sink is invoked from one thread at a time (the
-// caller's thread for admission errors, then a single worker).
+// caller's thread for admission errors, then a worker, then the batcher's thread).
 
 #include <atomic>
 #include <functional>
@@ -26,8 +28,8 @@ struct GenerateSink {
   // then, on success, one GenerateDone with usage and timings.
   std::function<void(v1::GenerateEvent event)> on_event;
   // Exactly once, last: the call's final status (OK after the done event). Runs on the thread
-  // that called Start when admission fails, on the worker otherwise. Once it returns the call
-  // touches nothing of the transport (the sink, `cancelled`) again.
+  // that called Start when admission fails, on the worker or the batcher's thread otherwise. Once
+  // it returns the call touches nothing of the transport (the sink, `cancelled`) again.
   std::function<void(const absl::Status& status)> on_finish;
 };
 
@@ -47,7 +49,8 @@ class GenerateCall {
   // authenticated caller), validates it against deps.limits (ParseGenerateRequest), takes a
   // stream slot of the tenant and queues the work; every failure goes to sink.on_finish. The
   // work loads the memories (NotFound for another tenant's), checks the context window
-  // (ResourceExhausted), generates and streams. `deps` must outlive the call.
+  // (ResourceExhausted), generates and streams; a full decode batch queue is ResourceExhausted
+  // (IsOverloaded). `deps` must outlive the call.
   static void Start(const DecoderDeps& deps, GenerateCallOptions options,
                     absl::StatusOr<v1::GenerateRequest> request, GenerateSink sink);
 };

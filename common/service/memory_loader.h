@@ -4,11 +4,18 @@
 // caller's authorization when missing), an ownership check with the compressor (StatMemory as
 // the caller) the first time a tenant reads a blob the cache got for someone else, then
 // DecodeMemory (or, with a shared S3 store, the blob and the ownership check from the bucket,
-// as the tenant); the memories are concatenated in order and placed as a fresh KvCache. Every
-// call builds its own KvCache, so one request's past is never another's.
-// Thread-safety: thread-safe (the cache, fetcher and model are).
+// as the tenant); the memories are concatenated in order and placed as a KvCache. Concurrent
+// requests on the same memories (after each passed its own checks) share one decoded past:
+// it is kept while a request still holds it and decoded again after the last one let go, so
+// a memory read by many requests at once exists once in RAM. Nothing writes into a past's
+// tensors (forwards build new ones; the batched decoder only reads them), so sharing is safe.
+// Thread-safety: thread-safe (the cache, fetcher and model are; the shared pasts are guarded).
+
+#include <absl/base/thread_annotations.h>
+#include <absl/synchronization/mutex.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,7 +30,8 @@
 namespace ctxmem::service {
 
 struct LoadedPast {
-  model::KvCache past;         // batch 1, RoPE applied; empty without memories
+  model::KvCache past;         // batch 1, RoPE applied; empty without memories; read only
+                               // (its tensors may be shared with concurrent requests)
   int64_t memory_entries = 0;  // entries per kv head over all memories
   double fetch_seconds = 0;    // getting blobs (and ownership checks); 0 when all were cached
   double load_seconds = 0;     // blob -> Memory -> concatenation -> KvCache
@@ -55,6 +63,14 @@ class MemoryLoader {
   const model::Model* model_;
   DecoderMetrics* metrics_;
   blob::BlobStore* store_;
+  struct SharedPast {
+    model::KvCache past;
+    int64_t memory_entries = 0;
+  };
+  // Decoded pasts by their memory ids joined with ','; an entry whose tensors only this map
+  // holds any more is dropped by the next Load.
+  mutable absl::Mutex pasts_mu_;
+  mutable std::map<std::string, SharedPast> pasts_ ABSL_GUARDED_BY(pasts_mu_);
   // One blob from the store, checked against the cache's expectations (model, tokenizer).
   absl::StatusOr<blob::CachedBlob> FetchFromStore(const std::string& id,
                                                   const std::string& tenant) const;

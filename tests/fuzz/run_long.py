@@ -20,7 +20,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from load_bench import git_commit, machine  # noqa: E402
+from loopback_bench import git_commit, machine  # noqa: E402
 
 TARGETS = ["gguf", "safetensors", "memory_blob", "blob_metadata", "tokenizer_json", "bpe",
            "chat_template", "compress_request", "decoder_request", "compression_config",

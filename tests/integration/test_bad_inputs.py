@@ -4,7 +4,6 @@ memory_id, wrong model, oversize messages and contexts, decoder limits; and a fu
 queue answers RESOURCE_EXHAUSTED at once."""
 
 import threading
-import time
 import unittest
 
 import harness
@@ -14,6 +13,9 @@ MAX_REQUEST_BYTES = 64 * 1024
 MAX_CONTEXT_TOKENS = 300
 MAX_NEW_TOKENS = 32
 MAX_PROMPT_TOKENS = 256
+# Deadlines are safety nets only (a call that hangs fails instead of blocking ctest), never
+# a claim about speed: generous, so a machine that stalls for a while under load still passes.
+CALL_TIMEOUT_S = 300
 
 
 class BadInputTest(ClusterTestCase):
@@ -26,7 +28,8 @@ class BadInputTest(ClusterTestCase):
         cls.dec = c.start_decoder([cls.comp], extra=[
             "--max-new-tokens", str(MAX_NEW_TOKENS), "--max-prompt-tokens", str(MAX_PROMPT_TOKENS),
             "--max-request-bytes", str(MAX_REQUEST_BYTES)])
-        cls.client = harness.Client(cls.comp.grpc_addr, cls.dec.grpc_addr, timeout=120)
+        cls.client = harness.Client(cls.comp.grpc_addr, cls.dec.grpc_addr,
+                                    timeout=CALL_TIMEOUT_S)
         cls.addClassCleanup(cls.client.close)
         cls.channel = grpc.insecure_channel(cls.comp.grpc_addr)
         cls.addClassCleanup(cls.channel.close)
@@ -67,25 +70,29 @@ class BadInputTest(ClusterTestCase):
         self.assertIn("Llama-70B", e.details)
 
     def test_config_rejected_before_upload(self):
-        # Only the start message, the stream left open: the answer must not wait for the text.
-        stop = threading.Event()
+        # Only the start message, the stream held open until the answer came: the answer must
+        # not wait for the text. Checked by order, not by time: the request stream is only
+        # half-closed after the answer (or after the 600-s safety net, which fails the test).
+        answered = threading.Event()
+        half_closed = threading.Event()
 
         def requests():
             yield harness.start_msg(pruner="nonsense_pruner")
-            stop.wait(30)
+            answered.wait(600)
+            half_closed.set()
 
         call = self.channel.stream_stream(
             "/ctxmem.v1.Compressor/Compress",
             request_serializer=compressor_pb2.CompressRequest.SerializeToString,
-            response_deserializer=compressor_pb2.CompressEvent.FromString)(requests(), timeout=20)
-        t0 = time.monotonic()
+            response_deserializer=compressor_pb2.CompressEvent.FromString)(requests())
         try:
             with self.assertRaises(grpc.RpcError) as cm:
                 list(call)
+            closed_before_answer = half_closed.is_set()
         finally:
-            stop.set()
+            answered.set()
         self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
-        self.assertLess(time.monotonic() - t0, 10)
+        self.assertFalse(closed_before_answer, "the refusal waited for the end of the upload")
 
     # Compressor: context -----------------------------------------------------------------
     def test_empty_context(self):
@@ -96,7 +103,7 @@ class BadInputTest(ClusterTestCase):
         raw_text_piece = b"\x12\x04\xff\xfe\xfd\xfc"  # field 2 (text), 4 bytes of invalid UTF-8
         call = harness.raw_compress_call(
             self.channel, [harness.start_msg(**SMALL_CONFIG), harness.text_msg("Hello "),
-                           raw_text_piece], timeout=30)
+                           raw_text_piece], timeout=CALL_TIMEOUT_S)
         with self.assertRaises(grpc.RpcError) as cm:
             list(call)
         self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT,
@@ -110,14 +117,16 @@ class BadInputTest(ClusterTestCase):
         call = harness.raw_compress_call(
             self.channel, [harness.start_msg(**SMALL_CONFIG), harness.text_msg("Hello "),
                            b"\x12\x01\xc3", b"\x12\x01\xa9",
-                           harness.text_msg(" world, split characters.")], timeout=60)
+                           harness.text_msg(" world, split characters.")],
+            timeout=CALL_TIMEOUT_S)
         done = list(call)[-1].done
         self.assertEqual(done.memory.n_original_tokens, whole.memory.n_original_tokens,
                          "the context was cut at the split character")
         self.assertEqual(done.memory.memory_id, whole.memory_id)
 
     def test_first_message_not_start(self):
-        call = harness.raw_compress_call(self.channel, [harness.text_msg("no start")], timeout=30)
+        call = harness.raw_compress_call(self.channel, [harness.text_msg("no start")],
+                                         timeout=CALL_TIMEOUT_S)
         with self.assertRaises(grpc.RpcError) as cm:
             list(call)
         self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
@@ -125,7 +134,7 @@ class BadInputTest(ClusterTestCase):
     def test_repeated_start(self):
         call = harness.raw_compress_call(
             self.channel, [harness.start_msg(**SMALL_CONFIG), harness.text_msg("a"),
-                           harness.start_msg(**SMALL_CONFIG)], timeout=30)
+                           harness.start_msg(**SMALL_CONFIG)], timeout=CALL_TIMEOUT_S)
         with self.assertRaises(grpc.RpcError) as cm:
             list(call)
         self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
@@ -134,7 +143,7 @@ class BadInputTest(ClusterTestCase):
         call = harness.raw_compress_call(
             self.channel, [harness.start_msg(**SMALL_CONFIG), harness.text_msg("some text"),
                            compressor_pb2.CompressRequest(tokens=memory_pb2.TokenIds(ids=[1, 2]))],
-            timeout=30)
+            timeout=CALL_TIMEOUT_S)
         with self.assertRaises(grpc.RpcError) as cm:
             list(call)
         self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
@@ -152,12 +161,10 @@ class BadInputTest(ClusterTestCase):
         self.assertTrue(e.details)
 
     def test_context_over_max_tokens(self):
-        t0 = time.monotonic()
         text = harness.book_text(3000, 8 * MAX_CONTEXT_TOKENS)  # ~2x the limit
         e = self.compress_status(SMALL_CONFIG, text=text, piece_chars=1000,
                                  code=grpc.StatusCode.RESOURCE_EXHAUSTED)
         self.assertIn(str(MAX_CONTEXT_TOKENS), e.details)
-        self.assertLess(time.monotonic() - t0, 60)
 
     def test_label_too_long(self):
         self.compress_status(SMALL_CONFIG, label="L" * 300)
@@ -228,50 +235,48 @@ class BadInputTest(ClusterTestCase):
 
 
 class QueueFullTest(ClusterTestCase):
-    """--workers 1 --queue-depth 0: while one job runs, another Compress is refused at once."""
+    """--workers 1 --queue-depth 0: while one admitted job holds the only slot, another Compress
+    is refused at its first message; once the first has ended, the next is admitted.
+
+    Deterministic: the first job holds its slot by not finishing its upload (a job is admitted
+    at its CompressStart, docs/services.md), and the test only moves on on events the server
+    sends (`accepted`, `done`), never on elapsed time."""
 
     @classmethod
     def setUpClass(cls):
         c = cls.make_cluster("queue")
         cls.comp = c.start_compressor(extra=["--workers", "1", "--queue-depth", "0"])
-        cls.client = harness.CompressorClient(cls.comp.grpc_addr, timeout=300)
+        cls.client = harness.CompressorClient(cls.comp.grpc_addr, timeout=CALL_TIMEOUT_S)
         cls.addClassCleanup(cls.client.close)
+        cls.channel = grpc.insecure_channel(cls.comp.grpc_addr)
+        cls.addClassCleanup(cls.channel.close)
 
     def test_queue_full_is_resource_exhausted_at_once(self):
-        started = threading.Event()
-        cancel = threading.Event()
-        outcome = {}
+        finish_upload = threading.Event()
 
-        def long_job():
-            try:
-                self.client.compress(harness.book_text(200, 6000),
-                                     {"pruner": "no_compress", "chunk_size": 128},
-                                     on_progress=lambda p: p.chunks_done and started.set(),
-                                     cancel=cancel)
-                outcome["result"] = "done"
-            except harness.CtxmemError as e:
-                outcome["result"] = e.code
+        def requests():
+            yield harness.start_msg(**SMALL_CONFIG)
+            yield harness.text_msg("The first context, its upload held open by the test. ")
+            finish_upload.wait(600)  # safety net only: the test sets it
+            yield harness.text_msg("Its last piece.")
 
-        t = threading.Thread(target=long_job)
-        t.start()
+        events = iter(harness.raw_compress_call(self.channel, requests()))
         try:
-            self.assertTrue(started.wait(120), "the first job never reported")
-            t0 = time.monotonic()
+            self.assertTrue(next(events).HasField("accepted"))
             e = self.assertStatus(grpc.StatusCode.RESOURCE_EXHAUSTED, self.client.compress,
-                                  "A second context.", harness.SMALL_CONFIG)
-            self.assertLess(time.monotonic() - t0, 5, "refusal must not wait for the running job")
+                                  "A second context.", SMALL_CONFIG)
             self.assertRegex(e.details.lower(), "queue|busy|capacity")
-            self.assertGreaterEqual(self.comp.metric("ctxmem_compress_jobs_running"), 1)
+            self.assertIn("0 running, 1 waiting", e.details)
+            self.assertEqual(self.comp.metric("ctxmem_compress_queue_depth"), 1)
         finally:
-            cancel.set()
-            t.join(120)
-        self.assertEqual(outcome.get("result"), grpc.StatusCode.CANCELLED)
-        # Once the running job is gone, the queue admits again.
-        deadline = time.monotonic() + 60
-        while self.comp.metric("ctxmem_compress_jobs_running") > 0 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        r = self.client.compress("A second context, now admitted.", harness.SMALL_CONFIG)
+            finish_upload.set()
+        rest = list(events)
+        self.assertTrue(rest and rest[-1].HasField("done"), rest[-1:])
+        # The slot is given back before the client sees the end of its stream, so the next
+        # job is admitted at once.
+        r = self.client.compress("A second context, now admitted.", SMALL_CONFIG)
         self.assertFalse(r.existed)
+        self.assertEqual(self.comp.metric("ctxmem_compress_jobs_running"), 0)
 
 
 if __name__ == "__main__":
