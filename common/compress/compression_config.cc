@@ -140,8 +140,10 @@ absl::Status CompressionConfig::Validate() const {
   }
   if (!perceiver_weights.empty() && pruner != "perceiver" && pruner != "perceiver_fuser" &&
       pruner != "llm_fuser") {
-    return bad("perceiver_weights is only read by pruner=perceiver, perceiver_fuser and "
-               "llm_fuser, got pruner=", pruner);
+    return bad(
+        "perceiver_weights is only read by pruner=perceiver, perceiver_fuser and "
+        "llm_fuser, got pruner=",
+        pruner);
   }
   CTXMEM_RETURN_IF_ERROR(learned::ParsePerceiverRouting(perceiver_routing).status());
   if (expected_length < 0) {

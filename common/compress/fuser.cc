@@ -40,23 +40,22 @@ absl::StatusOr<std::vector<LayerMemory>> Fuser::Fuse(const FuseInput& in) const 
   const int64_t n = c0.len();
   if (in.target < 1 || in.target >= n) {
     return absl::InvalidArgumentError(absl::StrCat("fuser ", std::string(name()),
-                                                   ": target=", in.target, " must be in [1, n=",
-                                                   n, ") (the caller passes fitting candidates)"));
+                                                   ": target=", in.target, " must be in [1, n=", n,
+                                                   ") (the caller passes fitting candidates)"));
   }
   for (size_t l = 0; l < in.candidates->size(); ++l) {
     const LayerMemory& c = (*in.candidates)[l];
     if (!c.k.defined() || !c.v.defined() || c.k.sizes() != c0.k.sizes() ||
         c.v.sizes() != c0.k.sizes() || c.src.dim() != 2 || c.src.size(0) != c0.k.size(0) ||
         c.src.size(1) != n) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("fuser ", std::string(name()), ": layer ", l, " candidates must be k, v [",
-                       c0.k.size(0), ", ", n, ", ", c0.k.size(2), "] and src [", c0.k.size(0),
-                       ", ", n, "] like layer 0"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "fuser ", std::string(name()), ": layer ", l, " candidates must be k, v [", c0.k.size(0),
+          ", ", n, ", ", c0.k.size(2), "] and src [", c0.k.size(0), ", ", n, "] like layer 0"));
     }
   }
   std::vector<LayerMemory> out;
-  CTXMEM_RETURN_IF_ERROR(model::TorchCall(absl::StrCat("fuser ", std::string(name())),
-                                          [&] { out = FuseLayers(in); }));
+  CTXMEM_RETURN_IF_ERROR(
+      model::TorchCall(absl::StrCat("fuser ", std::string(name())), [&] { out = FuseLayers(in); }));
   return out;
 }
 

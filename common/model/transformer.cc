@@ -114,10 +114,10 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
     }
 
     const at::Tensor& embd = options.input_embeddings;
-    if (embd.defined() && (embd.dim() != 3 || embd.size(0) != batch ||
-                           embd.size(1) != n_tokens || embd.size(2) != c.hidden)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input_embeddings must be [", batch, ", ", n_tokens, ", ", c.hidden, "]"));
+    if (embd.defined() && (embd.dim() != 3 || embd.size(0) != batch || embd.size(1) != n_tokens ||
+                           embd.size(2) != c.hidden)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input_embeddings must be [", batch, ", ", n_tokens, ", ", c.hidden, "]"));
     }
     auto x = embd.defined() ? embd.to(device_).to(at::kFloat)
                             : at::embedding(weights_.tok_embd, tok).to(at::kFloat);

@@ -54,7 +54,8 @@ TEST(MeanFuserTest, IdenticalEntriesComeBackUnchanged) {
 
 TEST(MeanFuserTest, GroupsCoverEveryCandidateOnceWithSizesDifferingByAtMostOne) {
   for (int64_t n : {5, 12, 100, 640}) {
-    for (int64_t t : {1, 2, 4, 7, n - 1}) {
+    for (int64_t t : std::vector<int64_t>{1, 2, 4, 7, n - 1}) {
+      if (t >= n) continue;  // Fuse() is only called with fewer targets than candidates
       at::Tensor g = GroupOfCandidate(n, t, at::kCPU);
       at::Tensor counts = at::bincount(g, {}, t);
       EXPECT_EQ(counts.size(0), t);
@@ -122,7 +123,9 @@ TEST_P(MeanFuserMemoryTest, MemoryTypesKeepTheirSizes) {
       EXPECT_LT(l.src.max().item<int64_t>(), m.n_tokens);
     }
   }
-  if (GetParam() == compress::MemoryType::kFm) EXPECT_EQ(state->visible().len(), 8);
+  if (GetParam() == compress::MemoryType::kFm) {
+    EXPECT_EQ(state->visible().len(), 8);
+  }
   if (GetParam() == compress::MemoryType::kDoubleCompress) {
     EXPECT_EQ(state->visible().len(), 5);
     EXPECT_EQ(state->hidden_len(), 6);
