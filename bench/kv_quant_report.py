@@ -57,10 +57,12 @@ def main():
         "a quantize-dequantize round trip of its format (what a decoder loads from the blob). "
         f"Full fp16 KV = {full:.0f} bytes per original token. Ratios are against the bf16 memory "
         "of the same pruner and M in this run. G = KIVI group size (keys: tokens per channel "
-        "group, values: channels per token group). zstd = zstd -3 of the whole sealed blob.",
+        "group, values: channels per token group). zstd = zstd -3 of the whole sealed blob. "
+        "load = the 1-minute load average when the setting finished (2 cores shared with other "
+        "engineers' builds: compare CPU s, not wall time).",
         "",
-        "| M | pruner | kv | G | PPL | PPL vs bf16 | blob bytes | blob vs bf16 | bytes/token | x fewer than fp16 KV | zstd/blob | CPU s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| M | pruner | kv | G | PPL | PPL vs bf16 | blob bytes | blob vs bf16 | bytes/token | x fewer than fp16 KV | zstd/blob | CPU s | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         pv = f"{(r['ppl_vs_bf16'] - 1) * 100:+.2f}%" if r["ppl_vs_bf16"] else "-"
@@ -68,7 +70,8 @@ def main():
         lines.append(
             f"| {r['memory']} | {r['pruner']} | {r['kv_dtype']} | {r['group_size'] or '-'} | "
             f"{r['ppl']:.3f} | {pv} | {r['blob_bytes']} | {bv} | {r['bytes_per_token']:.1f} | "
-            f"{r['x_fewer_than_fp16']:.1f} | {r['zstd3_ratio']:.3f} | {r['cpu_seconds']:.0f} |")
+            f"{r['x_fewer_than_fp16']:.1f} | {r['zstd3_ratio']:.3f} | {r['cpu_seconds']:.0f} | "
+            f"{(r.get('load_average') or ['?'])[0]} |")
     lines.append("")
     ok = [r for r in rows if r["meets_16x_at_1pct"] and r["kv_dtype"] != "bf16"]
     q = [r for r in rows if r["kv_dtype"] != "bf16"]

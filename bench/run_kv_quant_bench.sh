@@ -33,10 +33,21 @@ jsonl="$out/kv_quant.jsonl"
 touch "$jsonl"
 
 run_one() {  # pruner memory dtype group
-  local key="\"pruner\":\"$1\",\"memory_type\":\"FM\",\"chunk\":$chunk,\"memory\":$2,\"kv_dtype\":\"$3\""
   local g="$4"
   [ "$3" = "bf16" ] && g=0
-  if grep -F "$key" "$jsonl" | grep -qF "\"group_size\":$g,"; then
+  # Parsed, not grepped: the binary writes its keys sorted, so a fixed key order never matches.
+  if "$CTXMEM_PYTHON" - "$jsonl" "$1" "$2" "$3" "$g" "$chunk" <<'PY'; then
+import json, sys
+path, pruner, memory, dtype, group, chunk = sys.argv[1:]
+for line in open(path):
+    if not line.strip():
+        continue
+    j = json.loads(line)
+    if (j.get("pruner"), j.get("memory_type"), j.get("chunk"), j.get("memory"), j.get("kv_dtype"),
+            j.get("group_size")) == (pruner, "FM", int(chunk), int(memory), dtype, int(group)):
+        sys.exit(0)
+sys.exit(1)
+PY
     echo "[kv_quant] skip $1 M=$2 $3 G=$4 (done)"
     return
   fi

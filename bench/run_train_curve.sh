@@ -4,11 +4,12 @@
 # tova and conv (resumable: rerun the same line). Snapshots are what `ctxmem train` left in
 # OUT/checkpoint, copied per step to OUT/snapshots/step_<N>.{safetensors,state.json} while it ran.
 # Usage: bench/run_train_curve.sh "RUN_DIR[:STEPS] ..."   (STEPS: comma-separated, default all)
-# Env: CTXMEM (binary), MODEL, TEXT (held-out text), EVAL_LEN, CHUNK, MEMORY, OUT, NAME, THREADS.
+# Env: BASELINES (default tova,conv; "" for the snapshots alone), CTXMEM (binary), MODEL (default scripts/env.sh's CTXMEM_MODEL), TEXT (held-out text), EVAL_LEN, CHUNK, MEMORY, OUT, NAME, THREADS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/env.sh
 CTXMEM=${CTXMEM:-build/clients/cpp/ctxmem}
-MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
+MODEL=${MODEL:-$CTXMEM_MODEL}
 TEXT=${TEXT:-tests/data/text/pride_and_prejudice.txt}
 EVAL_LEN=${EVAL_LEN:-2048}
 CHUNK=${CHUNK:-512}
@@ -17,7 +18,7 @@ OUT=${OUT:-bench/results}
 NAME=${NAME:-train_curve}
 THREADS=${THREADS:-1}
 learned=()
-pruners=tova,conv
+pruners=${BASELINES-tova,conv}
 points="{"
 for spec in $1; do
   dir=${spec%%:*}
@@ -33,7 +34,7 @@ for spec in $1; do
     [ -f "$f" ] || { echo "missing $f" >&2; exit 1; }
     name=${run}_s$s
     learned+=(--learned "$name=$f")
-    pruners+=",$name"
+    pruners+="${pruners:+,}$name"
     windows=$(python3 -c "import json;print(json.load(open('$dir/snapshots/step_$s.state.json'))['windows'])")
     wlen=$(python3 -c "import json;c=json.load(open('$dir/curves.json'));print(c['n_chunks']*c['chunk_size'])")
     [ "$points" = "{" ] || points+=","
@@ -46,5 +47,5 @@ echo "$points" > "$OUT/${NAME}_points.json"
 OMP_NUM_THREADS=$THREADS "$CTXMEM" eval-ppl --model "$MODEL" --text "$TEXT" --eval-len "$EVAL_LEN" \
   --chunk "$CHUNK" --memory "$MEMORY" --pruners "$pruners" --memory-types FM "${learned[@]}" \
   --threads "$THREADS" --out "$OUT" --name "$NAME" --no-plot
-python3 tools/plot_train_curve.py "$OUT/$NAME.json" --points "$OUT/${NAME}_points.json" \
+"$CTXMEM_PYTHON" tools/plot_train_curve.py "$OUT/$NAME.json" --points "$OUT/${NAME}_points.json" \
   --chunk "$CHUNK" --out "$OUT/$NAME.png"

@@ -43,12 +43,14 @@ struct Flags : service::ServerFlags {
 };
 
 // The directory store, or the shared S3 bucket when --store-url is given (sealing into
-// <store-dir>/staging).
-absl::StatusOr<std::unique_ptr<blob::BlobStore>> OpenStore(const Flags& f) {
+// <store-dir>/staging), its S3 client reporting to `observer`.
+absl::StatusOr<std::unique_ptr<blob::BlobStore>> OpenStore(const Flags& f,
+                                                           blob::S3Observer* observer) {
   if (f.store.s3()) {
     absl::StatusOr<blob::S3BlobStoreOptions> options =
         service::S3StoreOptionsFromFlags(f.store, f.store_dir + "/staging", std::getenv);
     if (!options.ok()) return options.status();
+    options->client.observer = observer;
     absl::StatusOr<std::unique_ptr<blob::S3BlobStore>> store = blob::S3BlobStore::Open(*options);
     if (!store.ok()) return store.status();
     service::LogInfo(absl::StrFormat("store %s endpoint=%s region=%s staging=%s", (*store)->url(),
@@ -121,16 +123,17 @@ int Run(const Flags& f) {
                                    f.model_name, f.model, identity->model_fingerprint,
                                    identity->tokenizer_fingerprint));
 
-  absl::StatusOr<std::unique_ptr<blob::BlobStore>> store = OpenStore(f);
-  if (!store.ok()) {
-    return Fail(f.store.s3() ? "--store-url " + f.store.store_url : "--store-dir " + f.store_dir,
-                store.status());
-  }
-
   absl::StatusOr<std::unique_ptr<service::MetricsEndpoint>> endpoint =
       service::MetricsEndpoint::Start(f.metrics_listen);
   if (!endpoint.ok()) return Fail("--metrics-listen", endpoint.status());
   service::CompressorMetrics metrics((*endpoint)->registry());
+
+  // After the metrics, which the S3 client reports to (and which outlive it).
+  absl::StatusOr<std::unique_ptr<blob::BlobStore>> store = OpenStore(f, metrics.s3());
+  if (!store.ok()) {
+    return Fail(f.store.s3() ? "--store-url " + f.store.store_url : "--store-dir " + f.store_dir,
+                store.status());
+  }
 
   service::CompressJobEnv env;
   env.model = model->get();

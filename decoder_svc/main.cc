@@ -128,12 +128,18 @@ int Run(const Flags& flags) {
   absl::StatusOr<std::unique_ptr<blob::BlobCache>> cache = blob::BlobCache::Open(cache_options);
   if (!cache.ok()) return Fail(cache.status());
 
+  absl::StatusOr<std::unique_ptr<service::MetricsEndpoint>> endpoint =
+      service::MetricsEndpoint::Start(flags.metrics_listen);
+  if (!endpoint.ok()) return Fail(endpoint.status());
+  service::DecoderMetrics metrics((*endpoint)->registry());
+
   // With --store-url the blobs come from the bucket; compressors (if given) are not asked.
   std::unique_ptr<blob::S3BlobStore> store;
   if (flags.store.s3()) {
     absl::StatusOr<blob::S3BlobStoreOptions> store_options =
         service::S3StoreOptionsFromFlags(flags.store, flags.cache_dir + "/s3-staging", std::getenv);
     if (!store_options.ok()) return Fail(store_options.status());
+    store_options->client.observer = metrics.s3();  // the metrics outlive the store
     absl::StatusOr<std::unique_ptr<blob::S3BlobStore>> opened =
         blob::S3BlobStore::Open(*store_options);
     if (!opened.ok()) return Fail(opened.status());
@@ -158,10 +164,6 @@ int Run(const Flags& flags) {
     fetcher = *std::move(created);
   }
 
-  absl::StatusOr<std::unique_ptr<service::MetricsEndpoint>> endpoint =
-      service::MetricsEndpoint::Start(flags.metrics_listen);
-  if (!endpoint.ok()) return Fail(endpoint.status());
-  service::DecoderMetrics metrics((*endpoint)->registry());
   metrics.SetCacheBytes((*cache)->ram_bytes(), (*cache)->disk_bytes());
 
   service::MemoryLoader loader(cache->get(), fetcher.get(), model->get(), &metrics, store.get());

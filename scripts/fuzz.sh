@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Longer fuzzing of every libFuzzer target (tests/fuzz/run_long.py): builds build-fuzz (clang,
-# ASan+UBSan), then runs each target in turn, niced, resuming its work corpus. Results:
-# bench/results/fuzz_long.{json,md}. Defaults: 10M executions or 30 min per target.
-# decoder_request is included when build-fuzz has -DCTXMEM_FUZZ_MODEL_TARGETS=ON.
-#   scripts/fuzz.sh [--runs N] [--seconds S] [--targets gguf,bpe,...]
+# ASan+UBSan), then runs each target in turn, niced, resuming its work corpus; resumable per
+# target (a rerun continues the campaign; --fresh starts a new one). Results:
+# bench/results/fuzz_long.{json,md}. Defaults: 10M executions per target, sessions of at most
+# 30 min; --until HH:MM (UTC) shares the time left among the targets below the goal.
+#   scripts/fuzz.sh [--runs N] [--seconds S] [--until HH:MM] [--targets gguf,bpe,...] [--fresh]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$here/.."

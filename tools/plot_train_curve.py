@@ -5,7 +5,9 @@ Reads an eval-ppl JSON whose learned rows are checkpoint snapshots (bench/run_tr
 and the points JSON naming each snapshot's run, step and text tokens seen. One column per
 memory size M: top PPL, bottom KL(no_compress || row); one line per run over its snapshots,
 tova / conv / no_compress as horizontal lines. Also prints a markdown table.
-Usage: plot_train_curve.py curve.json --points curve_points.json --chunk 512 --out curve.png
+Several eval JSONs (and points files) are merged: later runs of the script add snapshots.
+Usage: plot_train_curve.py curve.json [more.json] --points curve_points.json [more_points.json]
+       --chunk 512 --out curve.png
 Needs matplotlib only.
 """
 
@@ -23,20 +25,24 @@ BASELINES = ["tova", "conv"]
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("eval_json")
-    parser.add_argument("--points", required=True)
+    parser.add_argument("eval_json", nargs="+")
+    parser.add_argument("--points", required=True, nargs="+")
     parser.add_argument("--chunk", type=int, default=512)
     parser.add_argument("--out", required=True, help="output PNG path")
     args = parser.parse_args()
-    with open(args.eval_json, encoding="utf-8") as f:
-        data = json.load(f)
-    with open(args.points, encoding="utf-8") as f:
-        points = json.load(f)
+    rows = []
+    for path in args.eval_json:
+        with open(path, encoding="utf-8") as f:
+            rows += json.load(f).get("rows") or []
+    points = {}
+    for path in args.points:
+        with open(path, encoding="utf-8") as f:
+            points.update(json.load(f))
 
     ref = None
     base = defaultdict(dict)  # base[M][pruner] = (ppl, kl)
     runs = defaultdict(lambda: defaultdict(list))  # runs[M][run] = [(tokens, step, ppl, kl)]
-    for row in data.get("rows") or []:
+    for row in rows:
         if row.get("pending") or row.get("error") or "ppl" not in row:
             continue
         c = row["config"]

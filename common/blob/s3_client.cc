@@ -23,6 +23,7 @@ namespace ctxmem::blob {
 
 struct S3Client::Request {
   std::string method = "GET";
+  std::string op;   // S3Attempt::op: "put", "get", ...
   std::string key;  // "" = the bucket itself
   std::vector<std::pair<std::string, std::string>> query;
   std::vector<std::pair<std::string, std::string>> headers;  // sent and signed
@@ -243,6 +244,7 @@ void S3Client::ReturnHandle(CurlPtr handle) const {
 }
 
 absl::StatusOr<S3Client::Response> S3Client::Attempt(const Request& request) const {
+  const Clock::time_point started = Clock::now();
   const bool bucket_only = request.key.empty();
   std::string path;
   if (options_.virtual_hosted || options_.endpoint.empty()) {
@@ -334,6 +336,14 @@ absl::StatusOr<S3Client::Response> S3Client::Attempt(const Request& request) con
     absl::MutexLock lock(&mu_);
     ++stats_.n_requests;
   }
+  if (options_.observer != nullptr) {
+    curl_off_t sent = 0, received = 0;
+    curl_easy_getinfo(curl, CURLINFO_SIZE_UPLOAD_T, &sent);
+    curl_easy_getinfo(curl, CURLINFO_SIZE_DOWNLOAD_T, &received);
+    options_.observer->OnAttempt({request.op, code == CURLE_OK ? response.status : 0L,
+                                  static_cast<uint64_t>(sent), static_cast<uint64_t>(received),
+                                  std::chrono::duration<double>(Clock::now() - started).count()});
+  }
   if (code != CURLE_OK) {
     // The handle may hold a broken connection: drop it rather than pool it.
     return absl::UnavailableError(
@@ -363,6 +373,7 @@ absl::StatusOr<S3Client::Response> S3Client::Execute(Request& request) const {
       absl::MutexLock lock(&mu_);
       ++stats_.n_retries;
     }
+    if (options_.observer != nullptr) options_.observer->OnRetry(request.op);
     std::this_thread::sleep_for(delay);
   }
   if (absl::IsUnavailable(last)) {
@@ -380,6 +391,7 @@ absl::Status S3Client::PutObject(const std::string& key, absl::string_view body,
   request.key = key;
   request.body = body;
   request.what = absl::StrCat("PUT ", key);
+  request.op = "put";
   for (const auto& [name, value] : metadata) {
     request.headers.emplace_back(absl::StrCat("x-amz-meta-", name), value);
   }
@@ -399,6 +411,7 @@ absl::StatusOr<std::string> S3Client::CreateMultipartUpload(
   request.key = key;
   request.query = {{"uploads", ""}};
   request.what = absl::StrCat("CreateMultipartUpload ", key);
+  request.op = "create_multipart";
   for (const auto& [name, value] : metadata) {
     request.headers.emplace_back(absl::StrCat("x-amz-meta-", name), value);
   }
@@ -420,6 +433,7 @@ absl::StatusOr<std::string> S3Client::UploadPart(const std::string& key,
   request.query = {{"partNumber", absl::StrCat(part_number)}, {"uploadId", upload_id}};
   request.body = body;
   request.what = absl::StrCat("UploadPart ", key, " #", part_number);
+  request.op = "upload_part";
   CTXMEM_ASSIGN_OR_RETURN(const Response response, Execute(request));
   if (!IsSuccess(response.status)) return StatusOf(response, request.what);
   auto it = response.headers.find("etag");
@@ -446,6 +460,7 @@ absl::Status S3Client::CompleteMultipartUpload(const std::string& key, const std
   request.headers = {{"content-type", "application/xml"}};
   if (if_none_match) request.headers.emplace_back("if-none-match", "*");
   request.what = absl::StrCat("CompleteMultipartUpload ", key);
+  request.op = "complete_multipart";
   CTXMEM_ASSIGN_OR_RETURN(Response response, Execute(request));
   if (if_none_match && (response.status == 412 || response.status == 409)) {
     return absl::AlreadyExistsError(absl::StrCat(key, " exists"));
@@ -464,6 +479,7 @@ absl::Status S3Client::AbortMultipartUpload(const std::string& key, const std::s
   request.key = key;
   request.query = {{"uploadId", upload_id}};
   request.what = absl::StrCat("AbortMultipartUpload ", key);
+  request.op = "abort_multipart";
   CTXMEM_ASSIGN_OR_RETURN(const Response response, Execute(request));
   if (IsSuccess(response.status) || response.status == 404) return absl::OkStatus();
   return StatusOf(response, request.what);
@@ -474,6 +490,7 @@ absl::StatusOr<S3Object> S3Client::HeadObject(const std::string& key) const {
   request.method = "HEAD";
   request.key = key;
   request.what = absl::StrCat("HEAD ", key);
+  request.op = "head";
   CTXMEM_ASSIGN_OR_RETURN(const Response response, Execute(request));
   if (!IsSuccess(response.status)) return StatusOf(response, request.what);
   return ObjectFromHeaders(key, response);
@@ -488,6 +505,7 @@ absl::StatusOr<S3Object> S3Client::GetObject(const std::string& key, uint64_t of
   Request request;
   request.key = key;
   request.what = absl::StrCat("GET ", key);
+  request.op = "get";
   request.sink = [&](absl::string_view bytes, const Response& answer) {
     if (etag.empty()) {
       auto it = answer.headers.find("etag");
@@ -499,8 +517,11 @@ absl::StatusOr<S3Object> S3Client::GetObject(const std::string& key, uint64_t of
   request.before_attempt = [&](Request& r) {
     r.headers.clear();
     if (n_attempts++ > 0 && received > 0) {
-      absl::MutexLock lock(&mu_);
-      ++stats_.n_resumes;
+      {
+        absl::MutexLock lock(&mu_);
+        ++stats_.n_resumes;
+      }
+      if (options_.observer != nullptr) options_.observer->OnResume(r.op);
     }
     const uint64_t from = offset + received;
     if (from > 0 || length > 0) {
@@ -550,6 +571,7 @@ absl::StatusOr<S3ListPage> S3Client::ListObjectsV2(const std::string& prefix,
     request.query.emplace_back("continuation-token", continuation_token);
   }
   request.what = absl::StrCat("ListObjectsV2 ", prefix);
+  request.op = "list";
   CTXMEM_ASSIGN_OR_RETURN(const Response response, Execute(request));
   if (!IsSuccess(response.status)) return StatusOf(response, request.what);
   S3ListPage page;
@@ -572,6 +594,7 @@ absl::Status S3Client::DeleteObject(const std::string& key) {
   request.method = "DELETE";
   request.key = key;
   request.what = absl::StrCat("DELETE ", key);
+  request.op = "delete";
   CTXMEM_ASSIGN_OR_RETURN(const Response response, Execute(request));
   if (IsSuccess(response.status) || response.status == 404) return absl::OkStatus();
   return StatusOf(response, request.what);

@@ -10,6 +10,7 @@
 // Statuses: NotFound (404), AlreadyExists (412 to If-None-Match), PermissionDenied (403),
 // OutOfRange (416), InvalidArgument (other 4xx), Unavailable (unreachable / 5xx after the
 // retries, or the deadline passed), DataLoss (a body shorter than its Content-Length).
+// Every attempt, retry and resume is reported to S3ClientOptions::observer when set.
 // Thread-safety: thread-safe (each call uses its own curl handle from a small pool).
 
 #include <chrono>
@@ -24,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "common/blob/s3_observer.h"
 #include "common/blob/sigv4_signer.h"
 
 namespace ctxmem::blob {
@@ -44,6 +46,8 @@ struct S3ClientOptions {
   int max_pooled_handles = 16;            // idle curl handles kept (their connections are reused)
   int64_t max_send_bytes_per_second = 0;  // upload bandwidth cap per request; 0 = none
   int64_t max_recv_bytes_per_second = 0;  // download bandwidth cap per request; 0 = none
+  S3Observer* observer =
+      nullptr;  // told of every attempt (metrics); not owned, outlives the client
 
   // InvalidArgument naming the field: bucket name, endpoint scheme (http/https), credentials,
   // positive timeouts and attempts.

@@ -13,7 +13,9 @@
 #include "absl/strings/str_join.h"
 #include "common/blob/blob_id.h"
 #include "common/blob/memory_blob.h"
+#include "common/compress/blob_tensor_table.h"
 #include "common/compress/compression_config.h"
+#include "common/compress/kivi_blob_codec.h"
 #include "common/compress/kv_quantizer.h"
 #include "common/model/model.h"
 #include "common/model/torch_call.h"
@@ -49,64 +51,6 @@ void PutString(std::string* out, const std::string& s) {
   out->append(s);
 }
 
-// A tensor of a verified blob, borrowed from its bytes.
-struct TensorRef {
-  StDtype dtype = StDtype::kF32;
-  std::vector<int64_t> shape;
-  const uint8_t* data = nullptr;
-  uint64_t n_bytes = 0;
-};
-using TensorLookup = std::function<absl::StatusOr<TensorRef>(const std::string& name)>;
-
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
-}
-
-absl::StatusOr<at::ScalarType> TorchType(StDtype dtype) {
-  switch (dtype) {
-    case StDtype::kF32:
-      return at::kFloat;
-    case StDtype::kF16:
-      return at::kHalf;
-    case StDtype::kBF16:
-      return at::kBFloat16;
-    case StDtype::kI64:
-      return at::kLong;
-    case StDtype::kI8:
-      return at::kChar;
-    case StDtype::kI32:
-      return at::kInt;
-    case StDtype::kU8:
-      return at::kByte;
-    default:
-      return absl::DataLossError(absl::StrCat(
-          "blob tensor dtype ", AsAbsl(weights::StDtypeName(dtype)), " is not a memory dtype"));
-  }
-}
-
-// An owned CPU copy of a blob tensor.
-absl::StatusOr<at::Tensor> ToTorch(const TensorRef& ref) {
-  CTXMEM_ASSIGN_OR_RETURN(const at::ScalarType type, TorchType(ref.dtype));
-  at::Tensor out;
-  CTXMEM_RETURN_IF_ERROR(model::TorchCall("blob tensor", [&] {
-    out = at::empty(ref.shape, at::TensorOptions().dtype(type));
-    if (ref.n_bytes > 0) std::memcpy(out.data_ptr(), ref.data, ref.n_bytes);
-  }));
-  return out;
-}
-
-absl::StatusOr<TensorRef> Need(const TensorLookup& lookup, const std::string& name, StDtype dtype,
-                               const std::vector<int64_t>& shape) {
-  CTXMEM_ASSIGN_OR_RETURN(TensorRef ref, lookup(name));
-  if (ref.dtype != dtype || ref.shape != shape) {
-    return absl::DataLossError(
-        absl::StrCat("blob tensor ", name, " is ", AsAbsl(weights::StDtypeName(ref.dtype)), " ",
-                     ShapeString(ref.shape), ", its metadata says ",
-                     AsAbsl(weights::StDtypeName(dtype)), " ", ShapeString(shape)));
-  }
-  return ref;
-}
-
 absl::StatusOr<PositionMode> BlobPositionMode(const blob::BlobMetadata& metadata) {
   nlohmann::json config = nlohmann::json::parse(metadata.compression_config, nullptr,
                                                 /*allow_exceptions=*/false);
@@ -121,39 +65,17 @@ absl::StatusOr<PositionMode> BlobPositionMode(const blob::BlobMetadata& metadata
   return mode;
 }
 
-// One layer's k or v from a KIVI blob: codes and F16 scale/zero, dequantized to fp32.
-absl::StatusOr<at::Tensor> DecodeKivi(const TensorLookup& lookup, const std::string& codes_name,
-                                      const std::string& scale_name, const std::string& zero_name,
-                                      const KvFormat& format, KiviGroupAxis axis, int64_t n_kv,
-                                      int64_t len, int64_t head_dim) {
-  CTXMEM_ASSIGN_OR_RETURN(
-      TensorRef codes_ref,
-      Need(lookup, codes_name, StDtype::kU8, KiviCodeShape(n_kv, len, head_dim, format.dtype)));
-  const std::vector<int64_t> scale_shape =
-      KiviScaleShape(n_kv, len, head_dim, format.group_size, axis);
-  CTXMEM_ASSIGN_OR_RETURN(TensorRef scale_ref,
-                          Need(lookup, scale_name, StDtype::kF16, scale_shape));
-  CTXMEM_ASSIGN_OR_RETURN(TensorRef zero_ref, Need(lookup, zero_name, StDtype::kF16, scale_shape));
-  QuantizedTensor q;
-  CTXMEM_ASSIGN_OR_RETURN(q.codes, ToTorch(codes_ref));
-  CTXMEM_ASSIGN_OR_RETURN(q.scale, ToTorch(scale_ref));
-  CTXMEM_ASSIGN_OR_RETURN(q.zero, ToTorch(zero_ref));
-  absl::StatusOr<at::Tensor> out = KiviDequantize(q, format, axis, len, head_dim);
-  if (!out.ok()) return absl::DataLossError(absl::StrCat("blob ", out.status().message()));
-  return out;
-}
-
 // A src tensor [n_kv, len] or [len], I64 (or I32 in version 2), as int64 [n_kv, len].
-absl::StatusOr<at::Tensor> DecodeSrc(const TensorLookup& lookup, const std::string& name,
+absl::StatusOr<at::Tensor> DecodeSrc(const BlobTensorTable& lookup, const std::string& name,
                                      int64_t n_kv, int64_t len) {
-  CTXMEM_ASSIGN_OR_RETURN(TensorRef ref, lookup(name));
+  CTXMEM_ASSIGN_OR_RETURN(BlobTensorRef ref, lookup(name));
   if ((ref.dtype != StDtype::kI64 && ref.dtype != StDtype::kI32) || ref.shape.empty() ||
       ref.shape.back() != len ||
       !(ref.shape.size() == 1 || (ref.shape.size() == 2 && ref.shape[0] == n_kv))) {
     return absl::DataLossError(absl::StrCat("blob tensor ", name, " is ", ShapeString(ref.shape),
                                             ", expected [", n_kv, ", ", len, "] I64 or I32"));
   }
-  CTXMEM_ASSIGN_OR_RETURN(at::Tensor src, ToTorch(ref));
+  CTXMEM_ASSIGN_OR_RETURN(at::Tensor src, CopyToTorch(ref));
   CTXMEM_RETURN_IF_ERROR(model::TorchCall("decode src", [&] {
     src = src.to(at::kLong);
     if (src.dim() == 1) src = src.unsqueeze(0).expand({n_kv, len}).contiguous();
@@ -161,7 +83,7 @@ absl::StatusOr<at::Tensor> DecodeSrc(const TensorLookup& lookup, const std::stri
   return src;
 }
 
-absl::StatusOr<Memory> Decode(const TensorLookup& lookup, const blob::BlobMetadata& m,
+absl::StatusOr<Memory> Decode(const BlobTensorTable& lookup, const blob::BlobMetadata& m,
                               const model::Transformer& model) {
   const model::ModelConfig& c = model.config();
   if (m.n_layers() != c.n_layers) {
@@ -197,7 +119,7 @@ absl::StatusOr<Memory> Decode(const TensorLookup& lookup, const blob::BlobMetada
       kivi ? KiviCodeShape(c.n_kv_heads, len, c.head_dim, format.dtype)[2] : c.head_dim;
   for (int64_t i = 0; i < m.n_layers(); ++i) {
     const std::string k_name = blob::KeyTensorName(i);
-    CTXMEM_ASSIGN_OR_RETURN(TensorRef k_ref, lookup(k_name));
+    CTXMEM_ASSIGN_OR_RETURN(BlobTensorRef k_ref, lookup(k_name));
     // The model's shape is checked first: a different model is FailedPrecondition, not loss.
     if (k_ref.shape.size() != 3 || k_ref.shape[0] != c.n_kv_heads || k_ref.shape[2] != code_dim) {
       return absl::FailedPreconditionError(
@@ -210,29 +132,30 @@ absl::StatusOr<Memory> Decode(const TensorLookup& lookup, const blob::BlobMetada
     at::Tensor k, v;  // [n_kv_heads, len, head_dim]
     if (kivi) {
       CTXMEM_ASSIGN_OR_RETURN(
-          k, DecodeKivi(lookup, k_name, blob::KeyScaleTensorName(i), blob::KeyZeroTensorName(i),
-                        format, KiviGroupAxis::kTokens, c.n_kv_heads, len, c.head_dim));
+          k,
+          DecodeKiviTensor(lookup, k_name, blob::KeyScaleTensorName(i), blob::KeyZeroTensorName(i),
+                           format, KiviGroupAxis::kTokens, c.n_kv_heads, len, c.head_dim));
       CTXMEM_ASSIGN_OR_RETURN(
-          v, DecodeKivi(lookup, blob::ValueTensorName(i), blob::ValueScaleTensorName(i),
-                        blob::ValueZeroTensorName(i), format, KiviGroupAxis::kChannels,
-                        c.n_kv_heads, len, c.head_dim));
+          v, DecodeKiviTensor(lookup, blob::ValueTensorName(i), blob::ValueScaleTensorName(i),
+                              blob::ValueZeroTensorName(i), format, KiviGroupAxis::kChannels,
+                              c.n_kv_heads, len, c.head_dim));
     } else {
       const std::vector<int64_t> kv_shape = {c.n_kv_heads, len, c.head_dim};
-      CTXMEM_ASSIGN_OR_RETURN(k_ref, Need(lookup, k_name, m.kv_dtype, kv_shape));
-      CTXMEM_ASSIGN_OR_RETURN(TensorRef v_ref,
-                              Need(lookup, blob::ValueTensorName(i), m.kv_dtype, kv_shape));
-      CTXMEM_ASSIGN_OR_RETURN(k, ToTorch(k_ref));
-      CTXMEM_ASSIGN_OR_RETURN(v, ToTorch(v_ref));
+      CTXMEM_ASSIGN_OR_RETURN(k_ref, NeedTensor(lookup, k_name, m.kv_dtype, kv_shape));
+      CTXMEM_ASSIGN_OR_RETURN(BlobTensorRef v_ref,
+                              NeedTensor(lookup, blob::ValueTensorName(i), m.kv_dtype, kv_shape));
+      CTXMEM_ASSIGN_OR_RETURN(k, CopyToTorch(k_ref));
+      CTXMEM_ASSIGN_OR_RETURN(v, CopyToTorch(v_ref));
     }
     at::Tensor k_scale, v_scale;  // [n_kv_heads, 1, head_dim]
     if (int8) {
       const std::vector<int64_t> scale_shape = {c.n_kv_heads, 1, c.head_dim};
-      CTXMEM_ASSIGN_OR_RETURN(
-          TensorRef ks, Need(lookup, blob::KeyScaleTensorName(i), StDtype::kF32, scale_shape));
-      CTXMEM_ASSIGN_OR_RETURN(
-          TensorRef vs, Need(lookup, blob::ValueScaleTensorName(i), StDtype::kF32, scale_shape));
-      CTXMEM_ASSIGN_OR_RETURN(k_scale, ToTorch(ks));
-      CTXMEM_ASSIGN_OR_RETURN(v_scale, ToTorch(vs));
+      CTXMEM_ASSIGN_OR_RETURN(BlobTensorRef ks, NeedTensor(lookup, blob::KeyScaleTensorName(i),
+                                                           StDtype::kF32, scale_shape));
+      CTXMEM_ASSIGN_OR_RETURN(BlobTensorRef vs, NeedTensor(lookup, blob::ValueScaleTensorName(i),
+                                                           StDtype::kF32, scale_shape));
+      CTXMEM_ASSIGN_OR_RETURN(k_scale, CopyToTorch(ks));
+      CTXMEM_ASSIGN_OR_RETURN(v_scale, CopyToTorch(vs));
     }
     LayerMemory layer;
     bool src_ok = true;
@@ -257,60 +180,6 @@ absl::StatusOr<Memory> Decode(const TensorLookup& lookup, const blob::BlobMetada
     memory.layers.push_back(std::move(layer));
   }
   return memory;
-}
-
-// The tensor table of a verified blob's header, bounds-checked against the bytes.
-absl::StatusOr<TensorLookup> TableOf(absl::string_view bytes) {
-  if (bytes.size() < 8) return absl::DataLossError("blob is shorter than 8 bytes");
-  uint64_t n_header = 0;
-  for (int i = 0; i < 8; ++i) {
-    n_header |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
-  }
-  if (n_header > bytes.size() - 8) return absl::DataLossError("blob header length past the end");
-  auto header = std::make_shared<nlohmann::json>(nlohmann::json::parse(
-      bytes.begin() + 8, bytes.begin() + 8 + n_header, nullptr, /*allow_exceptions=*/false));
-  if (header->is_discarded() || !header->is_object()) {
-    return absl::DataLossError("blob header is not a JSON object");
-  }
-  const uint8_t* data = reinterpret_cast<const uint8_t*>(bytes.data()) + 8 + n_header;
-  const uint64_t data_bytes = bytes.size() - 8 - n_header;
-  return TensorLookup(
-      [header, data, data_bytes](const std::string& name) -> absl::StatusOr<TensorRef> {
-        auto it = header->find(name);
-        if (it == header->end())
-          return absl::DataLossError(absl::StrCat("blob has no tensor ", name));
-        const nlohmann::json& t = *it;
-        const auto bad = [&] {
-          return absl::DataLossError(absl::StrCat("blob tensor ", name, " entry is malformed"));
-        };
-        if (!t.is_object() || !t.contains("dtype") || !t["dtype"].is_string() ||
-            !t.contains("shape") || !t["shape"].is_array() || !t.contains("data_offsets") ||
-            !t["data_offsets"].is_array() || t["data_offsets"].size() != 2) {
-          return bad();
-        }
-        TensorRef ref;
-        absl::StatusOr<StDtype> dtype = weights::ParseStDtype(t["dtype"].get<std::string>());
-        if (!dtype.ok()) return bad();
-        ref.dtype = *dtype;
-        uint64_t n_elements = 1;
-        for (const auto& d : t["shape"]) {
-          if (!d.is_number_unsigned() || d.get<uint64_t>() > (uint64_t{1} << 40)) return bad();
-          ref.shape.push_back(d.get<int64_t>());
-          n_elements *= d.get<uint64_t>();
-          if (n_elements > (uint64_t{1} << 40)) return bad();
-        }
-        const auto& off = t["data_offsets"];
-        if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned()) return bad();
-        const uint64_t begin = off[0].get<uint64_t>();
-        const uint64_t end = off[1].get<uint64_t>();
-        if (begin > end || end > data_bytes ||
-            end - begin != n_elements * static_cast<uint64_t>(weights::StDtypeBytes(ref.dtype))) {
-          return bad();
-        }
-        ref.data = data + begin;
-        ref.n_bytes = end - begin;
-        return ref;
-      });
 }
 
 }  // namespace
@@ -396,7 +265,7 @@ absl::StatusOr<EncodedMemory> EncodeMemory(const Memory& memory, weights::StDtyp
                      " cannot store a memory; valid: bf16, f16, f32"));
   }
   if (memory.layers.empty()) return absl::InvalidArgumentError("memory has no layers");
-  CTXMEM_ASSIGN_OR_RETURN(const at::ScalarType type, TorchType(kv_dtype));
+  CTXMEM_ASSIGN_OR_RETURN(const at::ScalarType type, TorchTypeOf(kv_dtype));
   EncodedMemory out;
   out.metadata = std::move(base);
   out.metadata.n_original_tokens = memory.n_tokens;
@@ -439,19 +308,13 @@ absl::StatusOr<EncodedMemory> EncodeMemory(const Memory& memory, weights::StDtyp
 }
 
 absl::StatusOr<Memory> DecodeMemory(const blob::MemoryBlob& blob, const model::Transformer& model) {
-  const weights::SafetensorsFile& file = blob.file();
-  TensorLookup lookup = [&file](const std::string& name) -> absl::StatusOr<TensorRef> {
-    const weights::StTensorInfo* info = file.Find(name);
-    if (info == nullptr) return absl::DataLossError(absl::StrCat("blob has no tensor ", name));
-    return TensorRef{info->dtype, info->shape, file.TensorData(*info), info->n_bytes};
-  };
-  return Decode(lookup, blob.metadata(), model);
+  return Decode(TableOfFile(blob.file()), blob.metadata(), model);
 }
 
 absl::StatusOr<Memory> DecodeMemory(absl::string_view verified_bytes,
                                     const blob::BlobMetadata& metadata,
                                     const model::Transformer& model) {
-  CTXMEM_ASSIGN_OR_RETURN(TensorLookup lookup, TableOf(verified_bytes));
+  CTXMEM_ASSIGN_OR_RETURN(BlobTensorTable lookup, TableOfBytes(verified_bytes));
   return Decode(lookup, metadata, model);
 }
 
@@ -474,65 +337,11 @@ absl::StatusOr<StDtype> FloatStDtype(KvDtype dtype) {
   }
 }
 
-// Adds a CPU tensor to `out` under `name`, keeping it alive in out->storage.
-void AddTensor(EncodedMemory* out, std::string name, StDtype dtype, at::Tensor t) {
-  out->storage.push_back(std::move(t));
-  const at::Tensor& kept = out->storage.back();
-  out->tensors.push_back({std::move(name), dtype, kept.sizes().vec(), kept.data_ptr()});
-}
-
-absl::StatusOr<EncodedMemory> EncodeKivi(const Memory& memory, const KvFormat& format,
-                                         blob::BlobMetadata base) {
-  if (memory.layers.empty()) return absl::InvalidArgumentError("memory has no layers");
-  EncodedMemory out;
-  out.metadata = std::move(base);
-  out.metadata.format_version = 2;
-  out.metadata.n_original_tokens = memory.n_tokens;
-  out.metadata.n_sinks = memory.n_sinks;
-  out.metadata.fused_entries = memory.fused;
-  out.metadata.kv_dtype = StDtype::kU8;
-  out.metadata.quantization = format.dtype == KvDtype::kInt4 ? blob::BlobQuantization::kKiviInt4
-                                                             : blob::BlobQuantization::kKiviInt8;
-  out.metadata.kv_group_size = format.group_size;
-  out.metadata.n_kept.clear();
-  const int64_t len = memory.len();
-  if (len == 0) return absl::InvalidArgumentError("a quantized memory needs at least one entry");
-  out.storage.reserve(memory.layers.size() * 7);
-  for (size_t i = 0; i < memory.layers.size(); ++i) {
-    const LayerMemory& layer = memory.layers[i];
-    const auto li = static_cast<int64_t>(i);
-    if (layer.len() != len || !layer.k.defined() || !layer.v.defined() || layer.k.dim() != 3 ||
-        layer.v.dim() != 3 || layer.k.size(1) != len || layer.v.size(1) != len ||
-        layer.src.size(0) != layer.k.size(0)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("memory layer ", i, " must hold k, v [n_kv_heads, ", len,
-                       ", head_dim] and src [n_kv_heads, ", len, "] like layer 0"));
-    }
-    out.metadata.n_kept.push_back(len);
-    CTXMEM_ASSIGN_OR_RETURN(QuantizedTensor qk,
-                            KiviQuantize(layer.k, format, KiviGroupAxis::kTokens));
-    CTXMEM_ASSIGN_OR_RETURN(QuantizedTensor qv,
-                            KiviQuantize(layer.v, format, KiviGroupAxis::kChannels));
-    at::Tensor src;
-    CTXMEM_RETURN_IF_ERROR(model::TorchCall("encode src", [&] {
-      src = layer.src.to(at::kCPU).to(at::kInt).contiguous();  // [n_kv_heads, len]
-    }));
-    AddTensor(&out, blob::KeyTensorName(li), StDtype::kU8, qk.codes);
-    AddTensor(&out, blob::KeyScaleTensorName(li), StDtype::kF16, qk.scale);
-    AddTensor(&out, blob::KeyZeroTensorName(li), StDtype::kF16, qk.zero);
-    AddTensor(&out, blob::ValueTensorName(li), StDtype::kU8, qv.codes);
-    AddTensor(&out, blob::ValueScaleTensorName(li), StDtype::kF16, qv.scale);
-    AddTensor(&out, blob::ValueZeroTensorName(li), StDtype::kF16, qv.zero);
-    AddTensor(&out, blob::SrcTensorName(li), StDtype::kI32, src);
-  }
-  return out;
-}
-
 // The append state's tensors and metadata. The hidden store is kept in `hidden_dtype`.
 absl::Status AddAppendState(const Memory& memory, const AppendState& state, StDtype hidden_dtype,
                             EncodedMemory* out) {
   out->metadata.append_state = state.ToJson();
-  CTXMEM_ASSIGN_OR_RETURN(const at::ScalarType hidden_type, TorchType(hidden_dtype));
+  CTXMEM_ASSIGN_OR_RETURN(const at::ScalarType hidden_type, TorchTypeOf(hidden_dtype));
   if (!state.hidden.empty() && state.hidden.size() != memory.layers.size()) {
     return absl::InvalidArgumentError(absl::StrCat("hidden store has ", state.hidden.size(),
                                                    " layers, the memory ", memory.layers.size()));
@@ -542,24 +351,30 @@ absl::Status AddAppendState(const Memory& memory, const AppendState& state, StDt
       const auto li = static_cast<int64_t>(i);
       const LayerMemory& layer = memory.layers[i];
       if (state.has_rank && layer.len() > 0) {
-        AddTensor(out, blob::RankTensorName(li), StDtype::kF32,
-                  layer.rank.to(at::kCPU).to(at::kFloat).contiguous());  // [n_kv_heads, len]
+        out->Add(blob::RankTensorName(li), StDtype::kF32,
+                 layer.rank.to(at::kCPU).to(at::kFloat).contiguous());  // [n_kv_heads, len]
       }
       if (state.hidden.empty() || state.hidden[i].len() == 0) continue;
       const LayerMemory& h = state.hidden[i];  // [n_kv_heads, hidden_len, *]
-      AddTensor(out, blob::HiddenTensorName(li, "k"), hidden_dtype,
-                h.k.to(at::kCPU).to(hidden_type).contiguous());
-      AddTensor(out, blob::HiddenTensorName(li, "v"), hidden_dtype,
-                h.v.to(at::kCPU).to(hidden_type).contiguous());
-      AddTensor(out, blob::HiddenTensorName(li, "src"), StDtype::kI64,
-                h.src.to(at::kCPU).to(at::kLong).contiguous());
-      AddTensor(out, blob::HiddenTensorName(li, "rank"), StDtype::kF32,
-                h.rank.to(at::kCPU).to(at::kFloat).contiguous());
+      out->Add(blob::HiddenTensorName(li, "k"), hidden_dtype,
+               h.k.to(at::kCPU).to(hidden_type).contiguous());
+      out->Add(blob::HiddenTensorName(li, "v"), hidden_dtype,
+               h.v.to(at::kCPU).to(hidden_type).contiguous());
+      out->Add(blob::HiddenTensorName(li, "src"), StDtype::kI64,
+               h.src.to(at::kCPU).to(at::kLong).contiguous());
+      out->Add(blob::HiddenTensorName(li, "rank"), StDtype::kF32,
+               h.rank.to(at::kCPU).to(at::kFloat).contiguous());
     }
   });
 }
 
 }  // namespace
+
+void EncodedMemory::Add(std::string name, StDtype dtype, at::Tensor t) {
+  storage.push_back(std::move(t));
+  const at::Tensor& kept = storage.back();
+  tensors.push_back({std::move(name), dtype, kept.sizes().vec(), kept.data_ptr()});
+}
 
 absl::StatusOr<KvFormat> BlobKvFormat(const blob::BlobMetadata& metadata) {
   KvFormat format;
@@ -603,7 +418,7 @@ absl::StatusOr<EncodedMemory> EncodeMemory(const Memory& memory, const KvFormat&
   EncodedMemory out;
   StDtype hidden_dtype = StDtype::kBF16;
   if (format.quantized()) {
-    CTXMEM_ASSIGN_OR_RETURN(out, EncodeKivi(memory, format, std::move(base)));
+    CTXMEM_ASSIGN_OR_RETURN(out, EncodeKiviMemory(memory, format, std::move(base)));
   } else {
     CTXMEM_ASSIGN_OR_RETURN(hidden_dtype, FloatStDtype(format.dtype));
     CTXMEM_ASSIGN_OR_RETURN(out, EncodeMemory(memory, hidden_dtype, std::move(base)));
@@ -623,22 +438,22 @@ absl::StatusOr<ResumableMemory> DecodeResumableMemory(absl::string_view verified
   bool has_hidden = false;
   ResumableMemory out;
   CTXMEM_ASSIGN_OR_RETURN(out.state, AppendState::FromJson(metadata.append_state, &has_hidden));
-  CTXMEM_ASSIGN_OR_RETURN(TensorLookup lookup, TableOf(verified_bytes));
+  CTXMEM_ASSIGN_OR_RETURN(BlobTensorTable lookup, TableOfBytes(verified_bytes));
   CTXMEM_ASSIGN_OR_RETURN(out.memory, Decode(lookup, metadata, model));
   const model::ModelConfig& c = model.config();
   const int64_t len = out.memory.len();
   const auto device = model.device();
   for (int64_t i = 0; i < c.n_layers && out.state.has_rank && len > 0; ++i) {
-    CTXMEM_ASSIGN_OR_RETURN(
-        TensorRef ref, Need(lookup, blob::RankTensorName(i), StDtype::kF32, {c.n_kv_heads, len}));
-    CTXMEM_ASSIGN_OR_RETURN(at::Tensor rank, ToTorch(ref));
+    CTXMEM_ASSIGN_OR_RETURN(BlobTensorRef ref, NeedTensor(lookup, blob::RankTensorName(i),
+                                                          StDtype::kF32, {c.n_kv_heads, len}));
+    CTXMEM_ASSIGN_OR_RETURN(at::Tensor rank, CopyToTorch(ref));
     CTXMEM_RETURN_IF_ERROR(
         model::TorchCall("decode rank", [&] { out.memory.layers[i].rank = rank.to(device); }));
   }
   if (!has_hidden) return out;
   out.state.hidden.resize(c.n_layers);
   for (int64_t i = 0; i < c.n_layers; ++i) {
-    absl::StatusOr<TensorRef> src_ref = lookup(blob::HiddenTensorName(i, "src"));
+    absl::StatusOr<BlobTensorRef> src_ref = lookup(blob::HiddenTensorName(i, "src"));
     if (!src_ref.ok()) continue;  // this layer's hidden store is empty
     if (src_ref->dtype != StDtype::kI64 || src_ref->shape.size() != 2 ||
         src_ref->shape[0] != c.n_kv_heads) {
@@ -647,17 +462,19 @@ absl::StatusOr<ResumableMemory> DecodeResumableMemory(absl::string_view verified
                                               c.n_kv_heads, ", n] I64"));
     }
     const int64_t n = src_ref->shape[1];
-    CTXMEM_ASSIGN_OR_RETURN(TensorRef k_ref, lookup(blob::HiddenTensorName(i, "k")));
-    CTXMEM_ASSIGN_OR_RETURN(k_ref, Need(lookup, blob::HiddenTensorName(i, "k"), k_ref.dtype,
-                                        {c.n_kv_heads, n, c.head_dim}));
-    CTXMEM_ASSIGN_OR_RETURN(TensorRef v_ref, Need(lookup, blob::HiddenTensorName(i, "v"),
-                                                  k_ref.dtype, {c.n_kv_heads, n, c.head_dim}));
-    CTXMEM_ASSIGN_OR_RETURN(TensorRef r_ref, Need(lookup, blob::HiddenTensorName(i, "rank"),
-                                                  StDtype::kF32, {c.n_kv_heads, n}));
-    CTXMEM_ASSIGN_OR_RETURN(at::Tensor k, ToTorch(k_ref));
-    CTXMEM_ASSIGN_OR_RETURN(at::Tensor v, ToTorch(v_ref));
-    CTXMEM_ASSIGN_OR_RETURN(at::Tensor src, ToTorch(*src_ref));
-    CTXMEM_ASSIGN_OR_RETURN(at::Tensor rank, ToTorch(r_ref));
+    CTXMEM_ASSIGN_OR_RETURN(BlobTensorRef k_ref, lookup(blob::HiddenTensorName(i, "k")));
+    CTXMEM_ASSIGN_OR_RETURN(k_ref, NeedTensor(lookup, blob::HiddenTensorName(i, "k"), k_ref.dtype,
+                                              {c.n_kv_heads, n, c.head_dim}));
+    CTXMEM_ASSIGN_OR_RETURN(BlobTensorRef v_ref,
+                            NeedTensor(lookup, blob::HiddenTensorName(i, "v"), k_ref.dtype,
+                                       {c.n_kv_heads, n, c.head_dim}));
+    CTXMEM_ASSIGN_OR_RETURN(
+        BlobTensorRef r_ref,
+        NeedTensor(lookup, blob::HiddenTensorName(i, "rank"), StDtype::kF32, {c.n_kv_heads, n}));
+    CTXMEM_ASSIGN_OR_RETURN(at::Tensor k, CopyToTorch(k_ref));
+    CTXMEM_ASSIGN_OR_RETURN(at::Tensor v, CopyToTorch(v_ref));
+    CTXMEM_ASSIGN_OR_RETURN(at::Tensor src, CopyToTorch(*src_ref));
+    CTXMEM_ASSIGN_OR_RETURN(at::Tensor rank, CopyToTorch(r_ref));
     CTXMEM_RETURN_IF_ERROR(model::TorchCall("decode hidden store", [&] {
       LayerMemory& h = out.state.hidden[i];
       h.k = k.to(device, model.dtype()).contiguous();

@@ -60,6 +60,9 @@ struct EncodedMemory {
   std::vector<blob::RawTensor> tensors;  // layers.{i}.k / .v / .src, borrowing from storage
   blob::BlobMetadata metadata;
   std::vector<at::Tensor> storage;  // contiguous CPU tensors the RawTensors point into
+
+  // Adds the contiguous CPU tensor `t` under `name`, kept alive in storage.
+  void Add(std::string name, weights::StDtype dtype, at::Tensor t);
 };
 
 // Converts `memory` (any device) to blob tensors: per layer k, v as `kv_dtype` (F32, F16 or

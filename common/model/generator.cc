@@ -60,27 +60,6 @@ std::string_view StopReasonName(StopReason reason) {
   return "unknown";
 }
 
-absl::Status GenerateOptions::Validate() const {
-  if (max_new_tokens < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_new_tokens=", max_new_tokens, " must be >= 1"));
-  }
-  CTXMEM_RETURN_IF_ERROR(sampling.Validate());
-  for (size_t i = 0; i < stop_strings.size(); ++i) {
-    if (stop_strings[i].empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("stop_strings[", i, "] is empty"));
-    }
-  }
-  for (int32_t id : stop_ids) {
-    if (id < 0) return absl::InvalidArgumentError(absl::StrCat("stop id ", id, " is negative"));
-  }
-  if (max_context < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_context=", max_context, " must be >= 0 (0 = the model's)"));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<GenerateResult> Generate(const Model& model, absl::Span<const int32_t> prompt,
                                         KvCache* past, const GenerateOptions& options,
                                         const TokenCallback& on_token) {

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/model/generate_options.h"
 #include "common/model/kv_cache.h"
 #include "common/model/model.h"
 #include "common/model/sampler.h"
@@ -30,22 +31,6 @@ enum class StopReason {
 
 // "eos", "stop_string", "max_tokens", "cancelled", "context_limit".
 std::string_view StopReasonName(StopReason reason);
-
-struct GenerateOptions {
-  int64_t max_new_tokens = 256;  // >= 1
-  SamplingOptions sampling;      // default: greedy
-  // Generation stops when the decoded text contains one of these; the stop string and anything
-  // after it are not part of the result. Empty strings are not allowed.
-  std::vector<std::string> stop_strings;
-  bool stop_at_eos = true;        // stop at the tokenizer's eos_id()
-  std::vector<int32_t> stop_ids;  // more ids that end generation (ChatML: "<|im_end|>")
-  // Highest position + 1 the model may use (past, prompt and generated tokens together);
-  // 0 = the model's max_positions (no limit when that is unknown, i.e. 0).
-  int64_t max_context = 0;
-
-  // InvalidArgument naming the field and value for anything out of range.
-  absl::Status Validate() const;
-};
 
 // Called once per generated token, in order, with the text that became final with it (may be
 // empty: an incomplete UTF-8 character or a possible stop-string start is held back; the last

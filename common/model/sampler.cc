@@ -34,24 +34,6 @@ absl::Status ApplyRepetitionPenalty(float penalty, absl::Span<const int32_t> his
   return absl::OkStatus();
 }
 
-absl::Status SamplingOptions::Validate() const {
-  if (!std::isfinite(temperature) || temperature < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("temperature=", temperature, " must be >= 0 (0 = greedy)"));
-  }
-  if (top_k < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("top_k=", top_k, " must be >= 0 (0 = off)"));
-  }
-  if (!(top_p > 0.0f && top_p <= 1.0f)) {
-    return absl::InvalidArgumentError(absl::StrCat("top_p=", top_p, " must be in (0, 1]"));
-  }
-  if (!std::isfinite(repetition_penalty) || repetition_penalty <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("repetition_penalty=", repetition_penalty, " must be > 0 (1 = off)"));
-  }
-  return absl::OkStatus();
-}
-
 Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(options.seed) {}
 
 absl::StatusOr<Sampler> Sampler::Create(const SamplingOptions& options) {

@@ -14,21 +14,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/model/generate_options.h"
 
 namespace ctxmem::model {
-
-struct SamplingOptions {
-  float temperature = 0.0f;         // >= 0; 0 = greedy (top_k, top_p and seed are ignored)
-  int32_t top_k = 0;                // >= 0; 0 = off
-  float top_p = 1.0f;               // (0, 1]; 1 = off
-  float repetition_penalty = 1.0f;  // > 0; 1 = off. HF semantics: for every id already seen,
-                                    // positive logits are divided by it, negative multiplied.
-  uint64_t seed = 0;                // RNG seed; the same seed gives the same sequence
-
-  // InvalidArgument naming the field and value for anything out of range (or not finite).
-  absl::Status Validate() const;
-  bool greedy() const { return temperature == 0.0f; }
-};
 
 // HF RepetitionPenaltyLogitsProcessor on one row: for each distinct id of `history` (however
 // often it occurs), a positive score is divided by `penalty` and a negative one multiplied.

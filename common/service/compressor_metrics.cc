@@ -17,7 +17,7 @@ prometheus::Gauge* MakeGauge(prometheus::Registry& registry, const char* name, c
 
 }  // namespace
 
-CompressorMetrics::CompressorMetrics(prometheus::Registry& registry) {
+CompressorMetrics::CompressorMetrics(prometheus::Registry& registry) : s3_(registry) {
   tokens_ = &prometheus::BuildCounter()
                  .Name("ctxmem_compress_tokens_total")
                  .Help("Context tokens run through the model by compressions")

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "common/service/s3_store_metrics.h"
+
 namespace ctxmem::service {
 
 class CompressorMetrics {
@@ -29,7 +31,11 @@ class CompressorMetrics {
   // Store size now, and its budget (--store-max-bytes; 0 = unlimited) for alerts on how full it is.
   void SetStore(uint64_t bytes, int64_t n_blobs, uint64_t max_bytes);
 
+  // The S3 store's families (ctxmem_s3_*), to set as S3ClientOptions::observer.
+  S3StoreMetrics* s3() { return &s3_; }
+
  private:
+  S3StoreMetrics s3_;
   prometheus::Counter* tokens_;             // ctxmem_compress_tokens_total
   prometheus::Histogram* chunk_seconds_;    // ctxmem_compress_chunk_seconds
   prometheus::Histogram* job_seconds_;      // ctxmem_compress_seconds

@@ -11,7 +11,7 @@ prometheus::Histogram::BucketBoundaries SecondsBuckets() {
 
 }  // namespace
 
-DecoderMetrics::DecoderMetrics(prometheus::Registry& registry) {
+DecoderMetrics::DecoderMetrics(prometheus::Registry& registry) : s3_(registry) {
   fetch_bytes_ = &prometheus::BuildCounter()
                       .Name("ctxmem_fetch_bytes_total")
                       .Help("Blob bytes received from compressors")

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "common/blob/blob_cache.h"
+#include "common/service/s3_store_metrics.h"
 
 namespace ctxmem::service {
 
@@ -37,7 +38,11 @@ class DecoderMetrics {
   void ObserveBatchRows(int64_t n_rows);   // ctxmem_decode_batch_rows: streams in one step
   void SetBatchQueued(int64_t n_waiting);  // ctxmem_decode_batch_queued
 
+  // The S3 store's families (ctxmem_s3_*), to set as S3ClientOptions::observer.
+  S3StoreMetrics* s3() { return &s3_; }
+
  private:
+  S3StoreMetrics s3_;
   prometheus::Counter* fetch_bytes_;
   prometheus::Histogram* fetch_seconds_;
   prometheus::Counter* hits_ram_;

@@ -12,7 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "common/model/generator.h"
+#include "common/model/generate_options.h"
 #include "common/tokenizer/tokenizer.h"
 #include "ctxmem/v1/decoder.pb.h"
 

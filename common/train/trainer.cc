@@ -326,6 +326,10 @@ absl::StatusOr<TrainResult> Train(const model::Transformer& model, const TextWin
     }
   }
 
+  // A resume with no step left still leaves curves.json as the checkpoint has it (a run killed
+  // after its last checkpoint may have written steps the checkpoint does not hold).
+  CTXMEM_RETURN_IF_ERROR(write_curves());
+
   // The trained file and its manifest.
   TrainResult result;
   result.weights_path = options.out_dir + "/" + options.name + ".safetensors";

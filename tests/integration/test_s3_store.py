@@ -79,6 +79,20 @@ class S3ReplicasTest(ClusterTestCase):
         self.assertEqual(self.answer(self.da, mid), reference)
         self.assertEqual(self.dec_a.metric("ctxmem_cache_hits_total"), hits + 1)
         self.assertEqual(self.dec_a.metric("ctxmem_fetch_bytes_total"), fetched)
+        # Both servers count their S3 traffic (ctxmem_s3_*): A put the blob, the S3 decoder
+        # downloaded it (the gRPC-fetching decoder has none).
+        blob_bytes = info.memory.blob_bytes
+        self.assertGreaterEqual(self.comp_a.metric("ctxmem_s3_requests_total", op="put",
+                                                   status="200"), 1)
+        self.assertGreaterEqual(self.comp_a.metric("ctxmem_s3_bytes_total", op="put",
+                                                   direction="sent"), blob_bytes)
+        self.assertGreaterEqual(self.comp_b.metric("ctxmem_s3_requests_total", op="head"), 1)
+        self.assertGreaterEqual(self.dec_a.metric("ctxmem_s3_requests_total", op="get",
+                                                  status="200"), 1)
+        self.assertGreaterEqual(self.dec_a.metric("ctxmem_s3_bytes_total", op="get",
+                                                  direction="received"), blob_bytes)
+        self.assertGreater(self.dec_a.metric("ctxmem_s3_request_seconds_count", op="get"), 0)
+        self.assertEqual(self.dec_grpc.metric("ctxmem_s3_requests_total"), 0)
         # Delete on B: gone for A's listing and stat.
         self.cb.rm(mid)
         self.assertStatus(grpc.StatusCode.NOT_FOUND, self.ca.stat, mid)
@@ -117,6 +131,58 @@ class S3ReplicasTest(ClusterTestCase):
         info = self.ca.compress(text, SMALL_CONFIG)
         self.assertEqual(info.memory_id, mid)
         self.assertFalse(info.existed)
+        self.assertEqual(self.cb.stat(mid).blob_bytes, info.memory.blob_bytes)
+        self.assertTrue(self.answer(self.db, mid))
+
+    def test_2b_kill_compressor_mid_multipart_upload(self):
+        # Multipart from 5 MiB (the smallest part S3 takes) and a memory of 256 entries (a
+        # ~6 MB blob: 2 parts) going up at 1 MB/s. The compressor is killed once its first
+        # part is in (its own metrics say so): the upload is never completed, so nothing is
+        # visible; a compressor with the same flags then completes the same upload.
+        c = self.cluster
+        multipart = ["--s3-multipart-threshold-bytes", str(5 << 20),
+                     "--s3-part-bytes", str(5 << 20)]
+        slow = c.start_compressor("stage-mp-slow", s3=self.weed,
+                                  extra=multipart + ["--s3-max-upload-bytes-per-second",
+                                                     "1000000"])
+        config = dict(SMALL_CONFIG, memory_size=256)
+        text = harness.book_text(1600, 1500)
+        errors = []
+
+        def compress():
+            try:
+                harness.CompressorClient(slow.grpc_addr, timeout=300).compress(text, config)
+            except Exception as e:  # the kill ends it
+                errors.append(e)
+
+        t = threading.Thread(target=compress, daemon=True)
+        t.start()
+        parts = lambda: slow.metric("ctxmem_s3_requests_total", op="upload_part", status="200")
+        self.assertTrue(wait_until(lambda: parts() >= 1, 240), "no part was ever uploaded")
+        self.assertEqual(slow.metric("ctxmem_s3_requests_total", op="complete_multipart"), 0)
+        staging = c.path("stage-mp-slow", "staging")
+        sealed = [n for n in os.listdir(staging) if n.endswith(".safetensors")
+                  and not n.startswith(".")]
+        slow.kill()
+        t.join(30)
+        self.assertTrue(errors, "the compress call should have failed with its server")
+        self.assertEqual(len(sealed), 1, sealed)
+        mid = sealed[0].split(".")[0]
+        self.assertStatus(grpc.StatusCode.NOT_FOUND, self.ca.stat, mid)
+        self.assertNotIn(mid, [m.memory_id for m in self.cb.ls()])
+        # The same memory through a compressor with the same multipart flags, unthrottled.
+        fast = c.start_compressor("stage-mp-fast", s3=self.weed, extra=multipart)
+        cf = harness.CompressorClient(fast.grpc_addr, timeout=300)
+        self.addCleanup(cf.close)
+        self.addCleanup(fast.stop)
+        info = cf.compress(text, config)
+        self.assertEqual(info.memory_id, mid)
+        self.assertGreater(info.memory.blob_bytes, 5 << 20)
+        self.assertFalse(info.existed)  # the killed upload left nothing behind
+        self.assertEqual(fast.metric("ctxmem_s3_requests_total", op="upload_part",
+                                     status="200"), 2)
+        self.assertEqual(fast.metric("ctxmem_s3_requests_total", op="complete_multipart",
+                                     status="200"), 1)
         self.assertEqual(self.cb.stat(mid).blob_bytes, info.memory.blob_bytes)
         self.assertTrue(self.answer(self.db, mid))
 

@@ -14,8 +14,10 @@
 #include "tests/fuzz/targets/fuzz_util.h"
 
 // protobuf logs every string field with invalid UTF-8 it refuses: quiet, fuzzing is faster.
+// The tokenizer is loaded here, before libFuzzer's per-input timer starts (bpe_fuzzer.cc).
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   google::protobuf::SetLogHandler(nullptr);
+  ctxmem::fuzz::SmolLm2Tokenizer();
   return 0;
 }
 

@@ -6,8 +6,10 @@
 #include <atomic>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/blob/sha256.h"
 #include "tests/unit/blob_s3/seaweed_server.h"
 
@@ -54,6 +56,92 @@ TEST_F(S3ClientTest, PutGetHeadDelete) {
   EXPECT_EQ(client_->HeadObject(Key("a")).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(client_->GetObject(Key("a"), 0, 0, &got).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(client_->DeleteObject(Key("a")).ok());  // S3: deleting nothing is fine
+}
+
+// Records what the client reports (the servers' metrics are fed the same way).
+class RecordingObserver final : public S3Observer {
+ public:
+  struct Seen {
+    std::string op;
+    long http_status;
+    uint64_t bytes_sent, bytes_received;
+    double seconds;
+  };
+  void OnAttempt(const S3Attempt& a) override {
+    absl::MutexLock lock(&mu_);
+    attempts_.push_back(
+        {std::string(a.op), a.http_status, a.bytes_sent, a.bytes_received, a.seconds});
+  }
+  void OnRetry(absl::string_view op) override {
+    absl::MutexLock lock(&mu_);
+    retries_.emplace_back(op);
+  }
+  void OnResume(absl::string_view op) override {
+    absl::MutexLock lock(&mu_);
+    resumes_.emplace_back(op);
+  }
+  std::vector<Seen> attempts() {
+    absl::MutexLock lock(&mu_);
+    return attempts_;
+  }
+  std::vector<std::string> retries() {
+    absl::MutexLock lock(&mu_);
+    return retries_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<Seen> attempts_;
+  std::vector<std::string> retries_, resumes_;
+};
+
+TEST_F(S3ClientTest, ObserverSeesEveryAttemptWithOpStatusAndBytes) {
+  RecordingObserver observer;
+  S3ClientOptions options = server_->ClientOptions();
+  options.observer = &observer;
+  auto client = *S3Client::Create(options);
+  const std::string body = Pattern(3000, 7);
+  ASSERT_TRUE(client->PutObject(Key("o"), body, {}, false).ok());
+  std::string got;
+  ASSERT_TRUE(client->GetObject(Key("o"), 0, 0, &got).ok());
+  EXPECT_EQ(client->HeadObject(Key("missing")).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(client->ListObjectsV2(prefix_, "", "", 10).ok());
+  ASSERT_TRUE(client->DeleteObject(Key("o")).ok());
+  const std::vector<RecordingObserver::Seen> seen = observer.attempts();
+  ASSERT_EQ(seen.size(), 5u);
+  EXPECT_EQ(seen[0].op, "put");
+  EXPECT_EQ(seen[0].http_status, 200);
+  EXPECT_EQ(seen[0].bytes_sent, body.size());
+  EXPECT_EQ(seen[1].op, "get");
+  EXPECT_EQ(seen[1].http_status, 200);
+  EXPECT_EQ(seen[1].bytes_received, body.size());
+  EXPECT_EQ(seen[2].op, "head");
+  EXPECT_EQ(seen[2].http_status, 404);
+  EXPECT_EQ(seen[3].op, "list");
+  EXPECT_EQ(seen[3].http_status, 200);
+  EXPECT_GT(seen[3].bytes_received, 0u);  // the XML listing
+  EXPECT_EQ(seen[4].op, "delete");
+  EXPECT_EQ(seen[4].http_status / 100, 2);
+  for (const auto& s : seen) EXPECT_GT(s.seconds, 0) << s.op;
+  EXPECT_TRUE(observer.retries().empty());
+}
+
+TEST_F(S3ClientTest, ObserverSeesRetriesOfAnUnreachableServer) {
+  RecordingObserver observer;
+  S3ClientOptions options = server_->ClientOptions();
+  options.endpoint = "http://127.0.0.1:1";  // nothing listens there
+  options.max_attempts = 3;
+  options.backoff_initial = std::chrono::milliseconds(10);
+  options.observer = &observer;
+  auto client = *S3Client::Create(options);
+  EXPECT_EQ(client->HeadObject("x").status().code(), absl::StatusCode::kUnavailable);
+  const std::vector<RecordingObserver::Seen> seen = observer.attempts();
+  ASSERT_EQ(seen.size(), 3u);
+  for (const auto& s : seen) {
+    EXPECT_EQ(s.op, "head");
+    EXPECT_EQ(s.http_status, 0);  // no answer
+  }
+  EXPECT_EQ(observer.retries(), (std::vector<std::string>{"head", "head"}));
 }
 
 TEST_F(S3ClientTest, IfNoneMatchRefusesASecondPut) {
