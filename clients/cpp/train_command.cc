@@ -43,6 +43,10 @@ void DrawProgress(const train::TrainProgress& p) {
 CLI::App* AddTrainCommand(CLI::App* app, TrainArgs* args) {
   CLI::App* cmd = app->add_subcommand(
       "train", "Train a learned compressor around the frozen model (docs/training.md)");
+  // Training keeps the fp32 dense reference by default (the frozen model's forward is
+  // backpropagated through); --dtype bf16 is there to ask for it.
+  args->model.dtype = "fp32";
+  args->model.decode = "dense";
   AddModelFlags(cmd, &args->model);
   cmd->add_option("--method", args->method, "perceiver | perceiver_fuser | llm_fuser")
       ->capture_default_str();

@@ -27,7 +27,8 @@ class BatchTest(ClusterTestCase):
         common = ["--max-streams-per-tenant", "64", "--workers", "2", "--max-new-tokens",
                   str(LONG)]
         cls.dense = c.start_decoder([cls.comp], cache="cache-dense", extra=common + [
-            "--max-batch", "8", "--max-queued", "16", "--http-listen", "127.0.0.1:0"])
+            "--max-batch", "8", "--max-queued", "16", "--http-listen", "127.0.0.1:0",
+            "--decode", "dense", "--dtype", "fp32"])
         cls.packed = c.start_decoder([cls.comp], cache="cache-packed", extra=common + [
             "--max-batch", "8", "--max-queued", "16", "--decode", "packed"])
         cls.single = c.start_decoder([cls.comp], cache="cache-single", extra=common + [
