@@ -39,6 +39,10 @@ struct TrainArgs {
   int64_t d_query = 96;
   double temperature = 1.0;
   std::string init_weights;
+  int64_t fuse_k = 4;              // perceiver_fuser
+  std::string fuser_norm = "pre";  // perceiver_fuser: pre | seed
+  int64_t lora_rank = 16;          // llm_fuser
+  double lora_alpha = 0;           // llm_fuser; <= 0: 2 * rank
   int64_t checkpoint_every = 10;
   int64_t eval_every = 10;
   int64_t val_windows = 2;

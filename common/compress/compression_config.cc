@@ -139,8 +139,12 @@ absl::Status CompressionConfig::Validate() const {
     return bad("double_compress_size=", double_compress_size,
                " must be in [1, memory_size=", memory_size, "] with memory_type=DOUBLE_COMPRESS");
   }
-  if (!perceiver_weights.empty() && pruner != "perceiver") {
-    return bad("perceiver_weights is only read by pruner=perceiver, got pruner=", pruner);
+  if (!perceiver_weights.empty() && pruner != "perceiver" && pruner != "perceiver_fuser" &&
+      pruner != "llm_fuser") {
+    return bad(
+        "perceiver_weights is only read by pruner=perceiver, perceiver_fuser and "
+        "llm_fuser, got pruner=",
+        pruner);
   }
   CTXMEM_RETURN_IF_ERROR(learned::ParsePerceiverRouting(perceiver_routing).status());
   if (pruner == "rcc") {

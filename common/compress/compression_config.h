@@ -70,7 +70,8 @@ struct CompressionConfig {
   uint64_t seed = 0;                 // random pruner (§12.4); perceiver's random routing
   // perceiver only (§3.9): its trained weights (a safetensors file, perceiver_weights.h) and
   // routing ("rank" | "positional" | "greedy" | "random"). Without weights the perceiver refuses
-  // to run. The services do not take these from clients (a server-side path is not a request
+  // to run. perceiver_fuser and llm_fuser (§7) read their trained file from perceiver_weights
+  // too. The services do not take these from clients (a server-side path is not a request
   // field); the library and the `ctxmem` CLI do.
   std::string perceiver_weights;
   std::string perceiver_routing = "rank";

@@ -40,6 +40,7 @@ absl::StatusOr<CompressResult> Run(const model::Transformer& model, TokenSource&
   const model::ModelConfig& mc = model.config();
   CTXMEM_ASSIGN_OR_RETURN(MemoryState state,
                           MemoryState::Create(config, result.plan, *pruner, mc.n_layers));
+  state.set_model(&model);
   const int64_t first_step = base == nullptr ? 0 : base->state.n_steps_done;
   if (base != nullptr) {
     if (first_step < 1) {

@@ -39,6 +39,10 @@ nlohmann::json CompressionConfigToJson(const CompressionConfig& config) {
     j["rcc_window"] = config.rcc_window;
     j["rcc_rate"] = config.rcc_rate;
   }
+  if (config.pruner == "perceiver_fuser" || config.pruner == "llm_fuser") {  // spec §7
+    absl::StatusOr<std::string> id = learned::WeightsContentId(config.perceiver_weights);
+    j["weights"] = id.ok() ? *id : "unreadable:" + config.perceiver_weights;
+  }
   if (std::string id = PrunerRegistry::Global().ContentId(config.pruner); !id.empty()) {
     j["weights"] = id;
     j["perceiver_routing"] = config.perceiver_routing;
