@@ -33,12 +33,13 @@ void RegisterLearnedPruners(compress::PrunerRegistry& registry) {
       });
   // RCC is not a pruner: Compress() hands pruner=rcc to RccCompress (docs/rcc.md). The name is
   // registered so configs validate and the method is listed with the others.
-  registry.Register("rcc", [](const compress::CompressionConfig&)
-                               -> absl::StatusOr<std::unique_ptr<compress::Pruner>> {
-    return absl::InvalidArgumentError(
-        "rcc is not a pruner: it builds its memory in learned::RccCompress (compress::Compress "
-        "runs it); it cannot run inside another method");
-  });
+  registry.Register(
+      "rcc",
+      [](const compress::CompressionConfig&) -> absl::StatusOr<std::unique_ptr<compress::Pruner>> {
+        return absl::InvalidArgumentError(
+            "rcc is not a pruner: it builds its memory in learned::RccCompress (compress::Compress "
+            "runs it); it cannot run inside another method");
+      });
   // §7 fusers: mean_fuser is training-free; the learned two read CompressionConfig's
   // perceiver_weights (or come as --learned NAME=FILE, learned_method.h).
   registry.Register("mean_fuser", [](const compress::CompressionConfig&) {

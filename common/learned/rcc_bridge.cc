@@ -124,8 +124,7 @@ absl::StatusOr<RccBridge> RccBridge::Load(const std::string& path) {
   for (const weights::StTensorInfo& info : file->tensors()) {
     int64_t l = 0;
     std::string part;
-    if (!SplitName(info.name, &l, &part) ||
-        (part != "weight" && part != "up" && part != "down")) {
+    if (!SplitName(info.name, &l, &part) || (part != "weight" && part != "up" && part != "down")) {
       return bad("unexpected tensor '", info.name,
                  "'; an rcc bridge holds proj.<l>.weight or proj.<l>.up + proj.<l>.down");
     }
@@ -156,11 +155,11 @@ absl::StatusOr<RccBridge> RccBridge::Load(const std::string& path) {
   const int64_t h = b.shape_.hidden, r = b.shape_.rank;
   for (size_t l = 0; l < b.proj_.size(); ++l) {
     const Projection& p = b.proj_[l];
-    const bool ok = full ? (!p.up.defined() && !p.down.defined() && p.weight.size(0) == h &&
-                            p.weight.size(1) == h)
-                         : (!p.weight.defined() && p.up.defined() && p.down.defined() &&
-                            p.up.size(0) == h && p.up.size(1) == r && p.down.size(0) == r &&
-                            p.down.size(1) == h);
+    const bool ok =
+        full ? (!p.up.defined() && !p.down.defined() && p.weight.size(0) == h &&
+                p.weight.size(1) == h)
+             : (!p.weight.defined() && p.up.defined() && p.down.defined() && p.up.size(0) == h &&
+                p.up.size(1) == r && p.down.size(0) == r && p.down.size(1) == h);
     if (!ok || h < 1) {
       return bad("proj.", l, " is weight ", ShapeOf(p.weight), " up ", ShapeOf(p.up), " down ",
                  ShapeOf(p.down), "; expected every projection as proj.0: ",
@@ -180,14 +179,15 @@ absl::Status RccBridge::Save(const std::string& path, bool bf16,
   CTXMEM_RETURN_IF_ERROR(model::TorchCall("rcc bridge save", [&] {
     for (size_t l = 0; l < proj_.size(); ++l) {
       const Projection& p = proj_[l];
-      for (const auto& [name, t] : {std::pair{"weight", &p.weight}, std::pair{"up", &p.up},
-                                    std::pair{"down", &p.down}}) {
+      for (const auto& [name, t] :
+           {std::pair{"weight", &p.weight}, std::pair{"up", &p.up}, std::pair{"down", &p.down}}) {
         if (!t->defined()) continue;
         at::Tensor c = t->detach().to(at::kCPU).to(bf16 ? at::kBFloat16 : at::kFloat).contiguous();
         keep.push_back(c);
         tensors.push_back({absl::StrCat("proj.", l, ".", name),
                            bf16 ? weights::StDtype::kBF16 : weights::StDtype::kF32,
-                           {c.size(0), c.size(1)}, c.data_ptr()});
+                           {c.size(0), c.size(1)},
+                           c.data_ptr()});
       }
     }
   }));
@@ -205,9 +205,9 @@ absl::Status RccBridge::Save(const std::string& path, bool bf16,
 
 absl::Status RccBridge::CheckFits(int64_t n_layers, int64_t hidden) const {
   if (n_layers != shape_.n_layers || hidden != shape_.hidden) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "rcc bridge is for ", shape_.n_layers, " layers x hidden ", shape_.hidden,
-        "; the model has ", n_layers, " x ", hidden));
+    return absl::InvalidArgumentError(absl::StrCat("rcc bridge is for ", shape_.n_layers,
+                                                   " layers x hidden ", shape_.hidden,
+                                                   "; the model has ", n_layers, " x ", hidden));
   }
   return absl::OkStatus();
 }

@@ -60,8 +60,8 @@ absl::StatusOr<compress::CompressResult> RccCompress(const model::Transformer& m
   options.kv_with_past = true;
   for (int64_t step = first_step;; ++step) {
     if (hooks.should_stop && hooks.should_stop()) {
-      return absl::CancelledError(absl::StrCat("rcc compression stopped after ",
-                                               step - first_step, " windows"));
+      return absl::CancelledError(
+          absl::StrCat("rcc compression stopped after ", step - first_step, " windows"));
     }
     bool is_last = false;
     CTXMEM_RETURN_IF_ERROR(WithContext(reader.Next(window, &ids, &is_last), "token source"));
@@ -72,8 +72,7 @@ absl::StatusOr<compress::CompressResult> RccCompress(const model::Transformer& m
     const int64_t window_start = memory.n_tokens;
     CTXMEM_RETURN_IF_ERROR(model::TorchCall("rcc memory", [&] {
       const int64_t s = slots.size();
-      at::Tensor src = (at::tensor(slots.rows, at::TensorOptions().dtype(at::kLong)) +
-                        window_start)
+      at::Tensor src = (at::tensor(slots.rows, at::TensorOptions().dtype(at::kLong)) + window_start)
                            .unsqueeze(0)
                            .expand({mc.n_kv_heads, s});  // [n_kv, S]
       if (memory.layers.empty()) memory.layers.resize(mc.n_layers);

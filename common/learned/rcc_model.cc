@@ -25,9 +25,8 @@ absl::StatusOr<RccSlots> RccEncode(const model::Transformer& model,
   if (rate < 1) return absl::InvalidArgumentError(absl::StrCat("rcc rate=", rate, " must be >= 1"));
   const int64_t max_pos = model.config().max_positions;
   if (max_pos > 0 && n > max_pos) {
-    return absl::InvalidArgumentError(absl::StrCat("rcc window of ", n,
-                                                   " tokens exceeds the model's max_positions=",
-                                                   max_pos));
+    return absl::InvalidArgumentError(
+        absl::StrCat("rcc window of ", n, " tokens exceeds the model's max_positions=", max_pos));
   }
   RccSlots slots;
   slots.rows = RccGatherRows(n, rate);
