@@ -170,7 +170,8 @@ def to_markdown(r: Dict) -> str:
         f"{r['memories'][0]['blob_bytes']} bytes each. `one` = every stream reads memory 0, "
         f"`many` = stream w reads memory w mod {r['n_memories']}. Each request: one chat "
         f"question, greedy, max_tokens {r['max_tokens']}. Decoder: "
-        f"{' '.join(r['decoder_args'])} --decode {r['decode']} --threads {r['threads']}, "
+        f"{' '.join(r['decoder_args'])} --decode {r['decode']} --dtype {r.get('dtype', 'fp32')} "
+        f"--threads {r['threads']}, "
         f"niced; each --max-batch setting is its own decoder process, one after the other. "
         f"Budget per level: {r['duration_seconds']:g} s or {r['max_requests']} requests; "
         f"loopback only.",
@@ -269,7 +270,8 @@ def batch_rows(dec) -> tuple:
 def run_decoder(cluster: harness.Cluster, comp, mems: List, dec_args: List[str], args,
                 max_batch: int) -> Dict:
     """One decoder_svc with --max-batch `max_batch`: every memory mode x concurrency level."""
-    extra = dec_args + ["--max-batch", str(max_batch), "--decode", args.decode]
+    extra = dec_args + ["--max-batch", str(max_batch), "--decode", args.decode, "--dtype",
+                        args.dtype]
     dec = cluster.start_decoder([comp], cache=f"cache-b{max_batch}", extra=extra,
                                 threads=args.threads)
     ids = [m.memory_id for m in mems]
@@ -321,6 +323,8 @@ def main() -> int:
     p.add_argument("--baseline-concurrency", default="",
                    help="levels for the --max-batch 1 run (default: --concurrency)")
     p.add_argument("--decode", default="dense", choices=["dense", "packed", "auto"])
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="decoder --dtype (weight matrices; the recorded runs used fp32)")
     p.add_argument("--duration", type=float, default=30.0, help="seconds per level (max 600)")
     p.add_argument("--max-requests", type=int, default=400, help="requests per level (max 10000)")
     p.add_argument("--max-tokens", type=int, default=32)
@@ -361,7 +365,8 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": git_commit(),
         "machine": mach, "loadavg_end": list(os.getloadavg()),
         "config": config, "decoder_args": dec_args, "threads": args.threads,
-        "decode": args.decode, "max_tokens": args.max_tokens, "n_memories": args.n_memories,
+        "decode": args.decode, "dtype": args.dtype, "max_tokens": args.max_tokens,
+        "n_memories": args.n_memories,
         "context_chars": args.context_chars,
         "duration_seconds": args.duration, "max_requests": args.max_requests,
         "memories": [{"memory_id": m.memory_id, "n_original_tokens": m.memory.n_original_tokens,

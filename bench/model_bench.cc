@@ -1,10 +1,11 @@
 // Prefill and decode throughput of the bundled model on the CPU (2 threads).
 //   BM_Prefill/<n>: one forward over n prompt tokens (logits of the last one), tokens/s, with
-//     the default ModelOptions (what decoder_svc and compressor_svc run);
+//     model::ServingModelOptions() (what the CLI, decoder_svc and compressor_svc run);
 //     BM_PrefillFp32 / BM_PrefillBf16: the same with the dtype named, as a baseline.
 //   BM_Decode/<prompt>/<n_new>: greedy generation of n_new tokens after a prompt, timed from
 //     the first generated token to the last (the prefill is excluded), tokens/s; default
-//     options (packed quantized decode on a GGUF); BM_DecodeDense: decode="dense" baseline.
+//     serving options (packed quantized decode on a GGUF); BM_DecodeDense: decode="dense"
+//     baseline.
 //   BM_DecodeAtenOps/<dense>: ATen operators per decoded token (a RecordFunction callback
 //     counts them), packed (0) or dense (1).
 // The model is $CTXMEM_MODEL or the setup default. Run through bench/run_model_bench.sh.
@@ -31,6 +32,7 @@
 #include "common/model/generator.h"
 #include "common/model/model.h"
 #include "common/model/perplexity.h"
+#include "common/model/serving_options.h"
 
 namespace ctxmem::model {
 namespace {
@@ -45,7 +47,7 @@ std::string ModelPath() {
 }
 
 // $CTXMEM_BENCH_DEVICE / $CTXMEM_BENCH_DTYPE (bench/run_gpu_checks.sh) override the default
-// model's device ("cpu") and dtype ("fp32").
+// model's device ("cpu") and dtype (model::kServingDtype).
 std::string EnvOr(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? v : fallback;
@@ -53,7 +55,7 @@ std::string EnvOr(const char* name, const char* fallback) {
 
 std::unique_ptr<Model> LoadModel(const std::string& dtype, const std::string& decode,
                                  const std::string& device = "cpu") {
-  ModelOptions options;
+  ModelOptions options = ServingModelOptions();
   options.n_threads = kThreads;
   options.device = device;
   if (!dtype.empty()) options.dtype = dtype;
@@ -68,7 +70,7 @@ std::unique_ptr<Model> LoadModel(const std::string& dtype, const std::string& de
 }
 
 // Loaded once, on first use; nullptr (and the benchmarks skip) when loading fails.
-const Model* BundledModel() {  // default options
+const Model* BundledModel() {  // serving options
   static const std::unique_ptr<Model> model =
       LoadModel(EnvOr("CTXMEM_BENCH_DTYPE", ""), "auto", EnvOr("CTXMEM_BENCH_DEVICE", "cpu"));
   return model.get();

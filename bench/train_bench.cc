@@ -2,7 +2,8 @@
 // runs common/train's Train() on the bundled model with `ctxmem train`'s options (same
 // defaults, same output folder layout, so `ctxmem train --resume --out DIR` continues a run
 // started here and vice versa). Prints the progress bar's numbers, one line per step.
-// Usage: train_bench --model M --data DIR --out DIR [--objective next_kl] [--steps 60]
+// Usage: train_bench --model M --data DIR --out DIR [--method perceiver|perceiver_fuser|
+//        llm_fuser] [--objective next_kl] [--lora-rank 16] [--fuse-k 4] [--steps 60]
 //        [--accum 2] [--lr 3e-3] [--warmup 5] [--chunk 512] [--memory 128] [--chunks 3]
 //        [--eval-every 10] [--checkpoint-every 5] [--val-windows 2] [--threads 1] [--resume]
 
@@ -25,7 +26,11 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_path)->required();
   app.add_option("--data", data)->required();
   app.add_option("--out", o.out_dir)->required();
+  app.add_option("--method", o.method, "perceiver | perceiver_fuser | llm_fuser");
   app.add_option("--objective", objective);
+  app.add_option("--lora-rank", o.lora_rank);
+  app.add_option("--fuse-k", o.fuse_k);
+  app.add_option("--eval-ppl", o.eval_ppl);
   app.add_option("--name", o.name);
   app.add_option("--steps", o.steps);
   app.add_option("--accum", o.accum);
@@ -43,13 +48,17 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads);
   app.add_flag("--resume", o.resume);
   CLI11_PARSE(app, argc, argv);
-  auto obj = train::ParsePerceiverObjective(objective);
-  if (!obj.ok()) {
-    std::fprintf(stderr, "%s\n", obj.status().ToString().c_str());
-    return 1;
+  if (o.method == "perceiver") {
+    auto obj = train::ParsePerceiverObjective(objective);
+    if (!obj.ok()) {
+      std::fprintf(stderr, "%s\n", obj.status().ToString().c_str());
+      return 1;
+    }
+    o.loss.objective = *obj;
+  } else {
+    objective = "lm";  // the fusers' one objective (spec §7)
   }
-  o.loss.objective = *obj;
-  if (o.name == "perceiver") o.name = "perceiver_" + objective;
+  if (o.name == "perceiver") o.name = o.method + "_" + objective;
   std::string command;
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   o.command = command;

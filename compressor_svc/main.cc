@@ -17,6 +17,7 @@
 #include "common/compress/memory_codec.h"
 #include "common/learned/learned_method.h"
 #include "common/model/model.h"
+#include "common/model/serving_options.h"
 #include "common/service/compressor_metrics.h"
 #include "common/service/metrics_endpoint.h"
 #include "common/service/server_flags.h"
@@ -113,6 +114,7 @@ int Run(const Flags& f) {
 
   model::ModelOptions model_options;
   model_options.device = f.device;
+  model_options.dtype = f.dtype;
   model_options.n_threads = f.threads;
   absl::StatusOr<std::unique_ptr<model::Model>> model = model::Model::Load(f.model, model_options);
   if (!model.ok()) return Fail("--model " + f.model, model.status());
@@ -185,6 +187,7 @@ int main(int argc, char** argv) {
   f.listen = "127.0.0.1:50051";
   f.metrics_listen = "127.0.0.1:9464";
   f.max_streams_per_tenant = 4;
+  f.dtype = model::kServingDtype;
   CLI::App app{"ctxmem compressor service: long contexts in, sealed memory blobs out"};
   service::AddServerFlags(app, &f);
   app.add_option("--store-dir", f.store_dir,

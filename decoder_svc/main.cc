@@ -15,6 +15,7 @@
 #include "common/blob/s3_blob_store.h"
 #include "common/compress/memory_codec.h"
 #include "common/model/model.h"
+#include "common/model/serving_options.h"
 #include "common/service/blob_fetcher.h"
 #include "common/service/decode_batcher.h"
 #include "common/service/decoder_metrics.h"
@@ -47,8 +48,8 @@ struct Flags : service::ServerFlags {
   service::StoreFlags store;  // --store-url s3://...: read blobs from the bucket
   int workers = 2;
   int64_t queue_depth = 16;
-  service::DecodeBatcherOptions batch;  // --max-batch, --max-queued
-  std::string decode = "dense";         // model::ModelOptions::decode
+  service::DecodeBatcherOptions batch;         // --max-batch, --max-queued
+  std::string decode = model::kServingDecode;  // model::ModelOptions::decode
   int64_t max_new_tokens = 1024;
   int64_t max_prompt_tokens = 8192;
   std::string http_listen;  // OpenAI-compatible HTTP HOST:PORT; "" = off
@@ -102,8 +103,9 @@ int Run(const Flags& flags) {
 
   model::ModelOptions model_options;
   model_options.device = flags.device;
-  model_options.n_threads = flags.threads;
+  model_options.dtype = flags.dtype;
   model_options.decode = flags.decode;
+  model_options.n_threads = flags.threads;
   service::LogInfo(absl::StrCat("loading model ", flags.model, " on ", flags.device));
   absl::StatusOr<std::unique_ptr<model::Model>> model =
       model::Model::Load(flags.model, model_options);
@@ -245,6 +247,7 @@ int main(int argc, char** argv) {
   flags.listen = "127.0.0.1:50052";
   flags.metrics_listen = "127.0.0.1:9465";
   flags.max_streams_per_tenant = 8;
+  flags.dtype = ctxmem::model::kServingDtype;
   CLI::App app{"ctxmem decoder service: answers questions from memory blobs"};
   ctxmem::service::AddServerFlags(app, &flags);
   app.add_option("--compressor", flags.compressors,
@@ -272,7 +275,8 @@ int main(int argc, char** argv) {
                  "Generate streams waiting for a batch slot; more get RESOURCE_EXHAUSTED")
       ->capture_default_str();
   app.add_option("--decode", flags.decode,
-                 "Decode steps: dense (fp32/bf16 weights), packed (the GGUF blocks, CPU), auto")
+                 "Decode steps: auto (packed where the model has them), packed (the GGUF "
+                 "blocks, CPU), dense (fp32/bf16 weights; the reference)")
       ->check(CLI::IsMember({"dense", "packed", "auto"}))
       ->capture_default_str();
   app.add_option("--max-new-tokens", flags.max_new_tokens, "Largest max_tokens a request may ask")

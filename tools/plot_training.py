@@ -3,7 +3,7 @@
 
 Left: training loss per step (and its LM / aux parts) with the validation loss. Right:
 held-out compressed PPL vs LLM tokens seen in training, with the training-free references
-(no_compress, tova, conv) at the same chunk and memory size as horizontal lines. Several
+(no_compress, tova, conv; mean_fuser for a fuser run) at the same chunk and memory size as horizontal lines. Several
 curves.json files can be given (one line each, labelled by their objective / folder).
 
 Usage: plot_training.py RUN/curves.json [MORE/curves.json ...] --out curves.png
@@ -19,7 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def label(path, c):
-    return "%s (%s)" % (c.get("objective", "?"), os.path.basename(os.path.dirname(os.path.abspath(path))))
+    return "%s %s (%s)" % (c.get("method", "perceiver"), c.get("objective", "?"),
+                           os.path.basename(os.path.dirname(os.path.abspath(path))))
 
 
 def main():
@@ -42,12 +43,13 @@ def main():
         val = [r for r in c.get("validation", []) if "ppl" in r]
         if val:
             ax2.plot([r["tokens"] / 1e3 for r in val], [r["ppl"] for r in val], "o-",
-                     label=lab + " perceiver")
+                     label=lab)
         refs = refs or c.get("reference")
         title = "C=%s M=%s FM, %s validation windows" % (c.get("chunk_size"), c.get("memory_size"),
                                                           c.get("val_windows"))
     if refs:
-        for name, style in (("no_compress", ":"), ("tova", "--"), ("conv", "-.")):
+        for name, style in (("no_compress", ":"), ("tova", "--"), ("conv", "-."),
+                            ("mean_fuser", (0, (5, 1)))):
             if name in refs:
                 ax2.axhline(refs[name], linestyle=style, color="gray")
                 ax2.annotate("%s %.2f" % (name, refs[name]), (0, refs[name]), fontsize=8,

@@ -1,18 +1,21 @@
 // The `ctxmem` command-line tool: `ctxmem generate ...`, `ctxmem ppl ...`, `ctxmem probe ...`,
-// `ctxmem eval-ppl ...`, `ctxmem eval-passkey ...`, `ctxmem train ...`.
-// Service clients: `ctxmem compress`, `ask`, `ls`, `stat`, `rm`, `health` (service_flags.h).
+// `ctxmem eval-ppl ...`, `ctxmem eval-passkey ...`, `ctxmem eval-recon ...`, `ctxmem score ...`,
+// `ctxmem train ...`. Service clients: `ctxmem compress`, `ask`, `ls`, `stat`, `rm`, `health`
+// (service_flags.h).
 
 #include "CLI/CLI.hpp"
 #include "clients/cpp/ask_command.h"
 #include "clients/cpp/compress_command.h"
 #include "clients/cpp/eval_passkey_command.h"
 #include "clients/cpp/eval_ppl_command.h"
+#include "clients/cpp/eval_recon_command.h"
 #include "clients/cpp/generate_command.h"
 #include "clients/cpp/health_command.h"
 #include "clients/cpp/ls_command.h"
 #include "clients/cpp/ppl_command.h"
 #include "clients/cpp/probe_command.h"
 #include "clients/cpp/rm_command.h"
+#include "clients/cpp/score_command.h"
 #include "clients/cpp/stat_command.h"
 #include "clients/cpp/train_command.h"
 
@@ -29,6 +32,10 @@ int main(int argc, char** argv) {
   CLI::App* eval_ppl = ctxmem::cli::AddEvalPplCommand(&app, &eval_ppl_args);
   ctxmem::cli::EvalPasskeyArgs eval_passkey_args;
   CLI::App* eval_passkey = ctxmem::cli::AddEvalPasskeyCommand(&app, &eval_passkey_args);
+  ctxmem::cli::EvalReconArgs eval_recon_args;
+  CLI::App* eval_recon = ctxmem::cli::AddEvalReconCommand(&app, &eval_recon_args);
+  ctxmem::cli::ScoreArgs score_args;
+  CLI::App* score = ctxmem::cli::AddScoreCommand(&app, &score_args);
   ctxmem::cli::CompressArgs compress_args;
   CLI::App* compress = ctxmem::cli::AddCompressCommand(&app, &compress_args);
   ctxmem::cli::AskArgs ask_args;
@@ -54,6 +61,8 @@ int main(int argc, char** argv) {
   if (probe->parsed()) return ctxmem::cli::RunProbe(probe_args);
   if (eval_ppl->parsed()) return ctxmem::cli::RunEvalPpl(eval_ppl_args);
   if (eval_passkey->parsed()) return ctxmem::cli::RunEvalPasskey(eval_passkey_args);
+  if (eval_recon->parsed()) return ctxmem::cli::RunEvalRecon(eval_recon_args);
+  if (score->parsed()) return ctxmem::cli::RunScore(score_args);
   if (compress->parsed()) return ctxmem::cli::RunCompress(compress_args);
   if (ask->parsed()) return ctxmem::cli::RunAsk(ask_args);
   if (ls->parsed()) return ctxmem::cli::RunLs(ls_args);

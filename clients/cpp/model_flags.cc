@@ -14,10 +14,12 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags) {
       ->envname("CTXMEM_MODEL");
   cmd->add_option("--device", flags->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_option("--dtype", flags->dtype,
-                  "fp32 | bf16 | fp16: storage of the weight matrices (activations stay fp32)")
+                  "fp32 | bf16 | fp16: storage of the weight matrices (activations stay fp32; "
+                  "fp32 is the reference)")
       ->capture_default_str();
   cmd->add_option("--decode", flags->decode,
-                  "auto | packed | dense: decode steps on the GGUF's quantized blocks or dense")
+                  "auto | packed | dense: decode steps on the GGUF's quantized blocks (auto: "
+                  "where the model has them) or dense (the reference)")
       ->capture_default_str();
   cmd->add_option("--threads", flags->n_threads, "CPU threads (0 = torch's default)")
       ->check(CLI::NonNegativeNumber)

@@ -10,15 +10,16 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "common/model/model.h"
+#include "common/model/serving_options.h"
 
 namespace ctxmem::cli {
 
 struct ModelFlags {
   std::string path;  // GGUF file or HF checkpoint folder; $CTXMEM_MODEL when not given
   std::string device = "cpu";
-  std::string dtype = "fp32";
-  std::string decode = "dense";  // auto | packed | dense (model::ModelOptions::decode)
-  int n_threads = 0;             // 0 = torch's default
+  std::string dtype = model::kServingDtype;    // fp32 | bf16 | fp16 (ModelOptions::dtype)
+  std::string decode = model::kServingDecode;  // auto | packed | dense (ModelOptions::decode)
+  int n_threads = 0;                           // 0 = torch's default
 };
 
 // Registers the flags on `cmd`; `flags` must outlive the parse.

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/plot_runner.h"
+#include "common/train/train_method.h"
 #include "common/train/trainer.h"
 #include "nlohmann/json.hpp"
 
@@ -42,8 +43,12 @@ void DrawProgress(const train::TrainProgress& p) {
 CLI::App* AddTrainCommand(CLI::App* app, TrainArgs* args) {
   CLI::App* cmd = app->add_subcommand(
       "train", "Train a learned compressor around the frozen model (docs/training.md)");
+  // Training keeps the fp32 dense reference by default (the frozen model's forward is
+  // backpropagated through); --dtype bf16 is there to ask for it.
+  args->model.dtype = "fp32";
+  args->model.decode = "dense";
   AddModelFlags(cmd, &args->model);
-  cmd->add_option("--method", args->method, "perceiver | perceiver_fuser | llm_fuser")
+  cmd->add_option("--method", args->method, "perceiver | rcc | perceiver_fuser | llm_fuser")
       ->capture_default_str();
   cmd->add_option("--objective", args->objective, "perceiver: seed | next_mse | next_kl")
       ->capture_default_str();
@@ -77,7 +82,14 @@ CLI::App* AddTrainCommand(CLI::App* app, TrainArgs* args) {
       ->capture_default_str();
   cmd->add_option("--temperature", args->temperature, "Perceiver softmax temperature")
       ->capture_default_str();
-  cmd->add_option("--init", args->init_weights, "Start from this perceiver file");
+  cmd->add_option("--init", args->init_weights, "Start from this file of the method");
+  cmd->add_option("--fuse-k", args->fuse_k, "perceiver_fuser: entries fused per anchor")
+      ->capture_default_str();
+  cmd->add_option("--fuser-norm", args->fuser_norm, "perceiver_fuser: pre (ctxmem) | seed")
+      ->capture_default_str();
+  cmd->add_option("--lora-rank", args->lora_rank, "llm_fuser: LoRA rank r")->capture_default_str();
+  cmd->add_option("--lora-alpha", args->lora_alpha, "llm_fuser: LoRA alpha (<= 0: 2 r)")
+      ->capture_default_str();
   cmd->add_option("--checkpoint-every", args->checkpoint_every, "Steps between checkpoints")
       ->capture_default_str();
   cmd->add_option("--eval-every", args->eval_every, "Steps between validations")
@@ -91,18 +103,38 @@ CLI::App* AddTrainCommand(CLI::App* app, TrainArgs* args) {
       ->envname("CTXMEM_PYTHON")
       ->capture_default_str();
   cmd->add_flag("--no-plot", args->no_plot, "Write JSON only");
+  AddRccTrainFlags(cmd, &args->rcc);
   return cmd;
 }
 
 int RunTrain(const TrainArgs& args, const std::string& command_line) {
   const std::string kCommand = "train";
+  if (args.method == "rcc") return RunTrainRcc(args, command_line);
   train::TrainOptions o;
   o.method = args.method;
-  absl::StatusOr<train::PerceiverObjective> objective =
-      train::ParsePerceiverObjective(args.objective);
-  if (!objective.ok()) return ReportError(kCommand, objective.status());
-  o.loss.objective = *objective;
-  o.name = args.name.empty() ? absl::StrCat(args.method, "_", args.objective) : args.name;
+  if (absl::Status s = train::CheckTrainMethod(args.method); !s.ok()) {
+    return ReportError(kCommand, s);
+  }
+  std::string objective_name = args.objective;
+  if (args.method == "perceiver") {
+    absl::StatusOr<train::PerceiverObjective> objective =
+        train::ParsePerceiverObjective(args.objective);
+    if (!objective.ok()) return ReportError(kCommand, objective.status());
+    o.loss.objective = *objective;
+  } else {
+    // The fusers have one objective, the seed's LM loss (spec §7): "lm" (or the default "seed").
+    if (args.objective != "lm" && args.objective != "seed") {
+      return ReportError(kCommand, absl::InvalidArgumentError(absl::StrCat(
+                                       "--objective ", args.objective, ": ", args.method,
+                                       " trains with lm (the seed's LM loss) only")));
+    }
+    objective_name = "lm";
+  }
+  o.name = args.name.empty() ? absl::StrCat(args.method, "_", objective_name) : args.name;
+  o.fuse_k = args.fuse_k;
+  o.fuser_norm = args.fuser_norm;
+  o.lora_rank = args.lora_rank;
+  o.lora_alpha = args.lora_alpha;
   o.loss.chunk_size = args.chunk_size;
   o.loss.memory_size = args.memory_size;
   o.loss.n_sinks = args.n_sinks;
@@ -128,12 +160,6 @@ int RunTrain(const TrainArgs& args, const std::string& command_line) {
   o.out_dir = args.out_dir;
   o.resume = args.resume;
   o.command = command_line;
-  if (o.method != "perceiver") {
-    return ReportError(kCommand, absl::UnimplementedError(
-                                     absl::StrCat("--method ", o.method,
-                                                  " is not trainable yet (spec §7 fusers: see "
-                                                  "docs/training.md); --method perceiver is")));
-  }
   if (absl::Status s = MakeOutputDir(args.out_dir); !s.ok()) return ReportError(kCommand, s);
   absl::StatusOr<std::unique_ptr<model::Model>> model = LoadModel(args.model);
   if (!model.ok()) return ReportError(kCommand, model.status());

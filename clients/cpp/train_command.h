@@ -10,6 +10,7 @@
 
 #include "CLI/CLI.hpp"
 #include "clients/cpp/model_flags.h"
+#include "clients/cpp/train_rcc_command.h"
 
 namespace ctxmem::cli {
 
@@ -38,6 +39,10 @@ struct TrainArgs {
   int64_t d_query = 96;
   double temperature = 1.0;
   std::string init_weights;
+  int64_t fuse_k = 4;              // perceiver_fuser
+  std::string fuser_norm = "pre";  // perceiver_fuser: pre | seed
+  int64_t lora_rank = 16;          // llm_fuser
+  double lora_alpha = 0;           // llm_fuser; <= 0: 2 * rank
   int64_t checkpoint_every = 10;
   int64_t eval_every = 10;
   int64_t val_windows = 2;
@@ -45,6 +50,7 @@ struct TrainArgs {
   bool resume = false;
   std::string python = "python3";
   bool no_plot = false;
+  RccTrainFlags rcc;  // --method rcc
 };
 
 // Adds the `train` subcommand to `app`; `args` must outlive the parse.

@@ -153,7 +153,8 @@ bool operator==(const BlobMetadata& a, const BlobMetadata& b) {
          a.n_original_tokens == b.n_original_tokens && a.n_sinks == b.n_sinks &&
          a.n_kept == b.n_kept && a.kv_dtype == b.kv_dtype && a.quantization == b.quantization &&
          a.created_unix_ms == b.created_unix_ms && a.kv_group_size == b.kv_group_size &&
-         a.append_state == b.append_state && a.extra == b.extra;
+         a.append_state == b.append_state && a.fused_entries == b.fused_entries &&
+         a.extra == b.extra;
 }
 
 MetadataEntries ToMetadataEntries(const BlobMetadata& m) {
@@ -177,6 +178,7 @@ MetadataEntries ToMetadataEntries(const BlobMetadata& m) {
     entries.emplace_back(std::string(kKeyKvGroupSize), absl::StrCat(m.kv_group_size));
   }
   if (!m.append_state.empty()) entries.emplace_back(std::string(kKeyAppendState), m.append_state);
+  if (m.fused_entries) entries.emplace_back(std::string(kKeyEntries), "fused");
   for (const auto& [key, value] : m.extra) entries.emplace_back(key, value);
   return entries;
 }
@@ -256,6 +258,10 @@ absl::StatusOr<BlobMetadata> ParseBlobMetadata(const std::map<std::string, std::
     CTXMEM_RETURN_IF_ERROR(get_count(kKeyKvGroupSize, &m.kv_group_size));
   }
   if (const std::string* state = get(kKeyAppendState); state != nullptr) m.append_state = *state;
+  if (const std::string* e = get(kKeyEntries); e != nullptr) {
+    if (*e != "fused") return Malformed(kKeyEntries, *e, "'fused'");
+    m.fused_entries = true;
+  }
 
   for (const auto& [key, value] : entries) {
     if (!absl::StartsWith(key, kReservedKeyPrefix)) m.extra.emplace(key, value);

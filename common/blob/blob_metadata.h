@@ -44,6 +44,9 @@ inline constexpr absl::string_view kKeyCreatedUnixMs = "ctxmem.created_unix_ms";
 // Optional keys, written only when set (version 1 readers ignore unknown ctxmem. keys).
 inline constexpr absl::string_view kKeyKvGroupSize = "ctxmem.kv_group_size";  // KIVI only
 inline constexpr absl::string_view kKeyAppendState = "ctxmem.append_state";   // JSON object
+// "fused": the entries after the sinks are synthetic (a fuser, spec §7): their src is the newest
+// token each summarises, not a token they are. Absent = a subset of the input's tokens.
+inline constexpr absl::string_view kKeyEntries = "ctxmem.entries";
 inline constexpr absl::string_view kReservedKeyPrefix = "ctxmem.";
 
 // Bounds on values read from a blob (metadata is untrusted until it is checked).
@@ -79,6 +82,7 @@ struct BlobMetadata {
   int64_t kv_group_size = 0;    // KIVI group size, >= 1 with a KIVI quantization; else 0
   // What continuing the memory needs (compress::AppendState::ToJson()); "" = not appendable.
   std::string append_state;
+  bool fused_entries = false;  // kKeyEntries = "fused"
   // Free-form entries (e.g. "x.client_label"); keys must not start with "ctxmem.".
   std::map<std::string, std::string> extra;
 

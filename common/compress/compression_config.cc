@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/compress/pruner_registry.h"
 #include "common/learned/perceiver_pruner.h"
+#include "common/learned/rcc_bridge_registry.h"
 #include "common/status.h"
 
 namespace ctxmem::compress {
@@ -138,10 +139,21 @@ absl::Status CompressionConfig::Validate() const {
     return bad("double_compress_size=", double_compress_size,
                " must be in [1, memory_size=", memory_size, "] with memory_type=DOUBLE_COMPRESS");
   }
-  if (!perceiver_weights.empty() && pruner != "perceiver") {
-    return bad("perceiver_weights is only read by pruner=perceiver, got pruner=", pruner);
+  if (!perceiver_weights.empty() && pruner != "perceiver" && pruner != "perceiver_fuser" &&
+      pruner != "llm_fuser") {
+    return bad(
+        "perceiver_weights is only read by pruner=perceiver, perceiver_fuser and "
+        "llm_fuser, got pruner=",
+        pruner);
   }
   CTXMEM_RETURN_IF_ERROR(learned::ParsePerceiverRouting(perceiver_routing).status());
+  if (pruner == "rcc") {
+    if (rcc_rate < 1 || rcc_window < rcc_rate || rcc_window % rcc_rate != 0) {
+      return bad("rcc_window=", rcc_window, " rcc_rate=", rcc_rate,
+                 ": need rcc_rate >= 1 and rcc_window a multiple of rcc_rate");
+    }
+    CTXMEM_RETURN_IF_ERROR(learned::CheckRccBridge(rcc_bridge));
+  }
   if (expected_length < 0) {
     return bad("expected_length=", expected_length, " must be >= 0 (0 = unknown)");
   }

@@ -70,10 +70,17 @@ struct CompressionConfig {
   uint64_t seed = 0;                 // random pruner (§12.4); perceiver's random routing
   // perceiver only (§3.9): its trained weights (a safetensors file, perceiver_weights.h) and
   // routing ("rank" | "positional" | "greedy" | "random"). Without weights the perceiver refuses
-  // to run. The services do not take these from clients (a server-side path is not a request
+  // to run. perceiver_fuser and llm_fuser (§7) read their trained file from perceiver_weights
+  // too. The services do not take these from clients (a server-side path is not a request
   // field); the library and the `ctxmem` CLI do.
   std::string perceiver_weights;
   std::string perceiver_routing = "rank";
+  // rcc only (docs/rcc.md): the bridge (learned/rcc_bridge_registry.h: "stride" or a name
+  // registered with --learned), the encoder window W and the rate r (one slot per r tokens).
+  // RCC reads none of the pruner fields above (chunk_size, memory_size, sinks, memory type).
+  std::string rcc_bridge = "stride";
+  int64_t rcc_window = 512;
+  int64_t rcc_rate = 16;
   // Tokens the caller expects from a stream of unknown length; 0 = no expectation. Used to plan
   // IM schedules and decremental chunks when the source does not know its length (§12.8).
   int64_t expected_length = 0;

@@ -11,6 +11,7 @@
 #include "common/compress/chunk_reader.h"
 #include "common/compress/memory_state.h"
 #include "common/compress/pruner_registry.h"
+#include "common/learned/rcc_compressor.h"
 #include "common/model/torch_call.h"
 #include "common/model/transformer.h"
 #include "common/status.h"
@@ -22,6 +23,8 @@ namespace {
 absl::StatusOr<CompressResult> Run(const model::Transformer& model, TokenSource& source,
                                    const CompressionConfig& config, const ResumableMemory* base,
                                    const CompressHooks& hooks) {
+  // RCC builds its memory with its own encoder/decoder passes (docs/rcc.md).
+  if (config.pruner == "rcc") return learned::RccCompress(model, source, config, base, hooks);
   CTXMEM_RETURN_IF_ERROR(config.Validate());
   CTXMEM_ASSIGN_OR_RETURN(std::unique_ptr<Pruner> pruner, PrunerRegistry::Global().Create(config));
   CompressResult result;
@@ -37,6 +40,7 @@ absl::StatusOr<CompressResult> Run(const model::Transformer& model, TokenSource&
   const model::ModelConfig& mc = model.config();
   CTXMEM_ASSIGN_OR_RETURN(MemoryState state,
                           MemoryState::Create(config, result.plan, *pruner, mc.n_layers));
+  state.set_model(&model);
   const int64_t first_step = base == nullptr ? 0 : base->state.n_steps_done;
   if (base != nullptr) {
     if (first_step < 1) {

@@ -4,6 +4,7 @@
 
 #include "common/compress/pruner_registry.h"
 #include "common/learned/learned_method.h"
+#include "common/learned/rcc_bridge_registry.h"
 
 namespace ctxmem::compress {
 
@@ -31,6 +32,16 @@ nlohmann::json CompressionConfigToJson(const CompressionConfig& config) {
     absl::StatusOr<std::string> id = learned::WeightsContentId(config.perceiver_weights);
     j["perceiver_weights"] = id.ok() ? *id : "unreadable:" + config.perceiver_weights;
     j["perceiver_routing"] = config.perceiver_routing;
+  }
+  if (config.pruner == "rcc") {  // the bridge by content, as the learned pruners' weights
+    j["rcc_bridge"] = config.rcc_bridge;
+    j["rcc_bridge_id"] = learned::RccBridgeContentId(config.rcc_bridge);
+    j["rcc_window"] = config.rcc_window;
+    j["rcc_rate"] = config.rcc_rate;
+  }
+  if (config.pruner == "perceiver_fuser" || config.pruner == "llm_fuser") {  // spec §7
+    absl::StatusOr<std::string> id = learned::WeightsContentId(config.perceiver_weights);
+    j["weights"] = id.ok() ? *id : "unreadable:" + config.perceiver_weights;
   }
   if (std::string id = PrunerRegistry::Global().ContentId(config.pruner); !id.empty()) {
     j["weights"] = id;

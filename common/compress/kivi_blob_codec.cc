@@ -21,6 +21,7 @@ absl::StatusOr<EncodedMemory> EncodeKiviMemory(const Memory& memory, const KvFor
   out.metadata.format_version = 2;
   out.metadata.n_original_tokens = memory.n_tokens;
   out.metadata.n_sinks = memory.n_sinks;
+  out.metadata.fused_entries = memory.fused;
   out.metadata.kv_dtype = StDtype::kU8;
   out.metadata.quantization = format.dtype == KvDtype::kInt4 ? blob::BlobQuantization::kKiviInt4
                                                              : blob::BlobQuantization::kKiviInt8;

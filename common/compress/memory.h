@@ -36,6 +36,9 @@ struct Memory {
   int64_t n_sinks = 0;   // entries [0, n_sinks) of every head are stream tokens 0..n_sinks-1
   int64_t n_tokens = 0;  // tokens of the source consumed so far
   PositionMode position_mode = PositionMode::kSlots;
+  // True when entries after the sinks may be synthetic (made by a fuser, spec §7, fuser.h):
+  // their src is then the newest token each summarises, not a token they are.
+  bool fused = false;
 
   int64_t len() const { return layers.empty() ? 0 : layers[0].len(); }  // entries per kv head
   bool empty() const { return len() == 0; }

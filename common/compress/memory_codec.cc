@@ -100,6 +100,7 @@ absl::StatusOr<Memory> Decode(const BlobTensorTable& lookup, const blob::BlobMet
   CTXMEM_ASSIGN_OR_RETURN(PositionMode position_mode, BlobPositionMode(m));
   Memory memory;
   memory.n_sinks = m.n_sinks;
+  memory.fused = m.fused_entries;
   memory.n_tokens = m.n_original_tokens;
   memory.position_mode = position_mode;
   if (m.n_layers() == 0) return memory;
@@ -269,6 +270,7 @@ absl::StatusOr<EncodedMemory> EncodeMemory(const Memory& memory, weights::StDtyp
   out.metadata = std::move(base);
   out.metadata.n_original_tokens = memory.n_tokens;
   out.metadata.n_sinks = memory.n_sinks;
+  out.metadata.fused_entries = memory.fused;
   out.metadata.kv_dtype = kv_dtype;
   out.metadata.quantization = blob::BlobQuantization::kNone;
   out.metadata.n_kept.clear();

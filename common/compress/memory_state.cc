@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/compress/fuser.h"
 #include "common/compress/memory_schedule.h"
 #include "common/compress/top_k.h"
 #include "common/model/torch_call.h"
@@ -22,6 +23,9 @@
 //  - Non-sink entries per head <= M = config.memory_size for every memory type (hidden_ too),
 //    except no_compress, whose memory is the whole context (§3.8).
 //  - Under DOUBLE_COMPRESS the visible non-sink entries are a subset of hidden_ of at most cc.
+//  - With a fuser (carry() = kFused, spec §7) the same counts hold; entries after the sinks are
+//    synthetic (src = the newest token each summarises, still strictly increasing) and
+//    visible_.fused is true.
 
 namespace ctxmem::compress {
 namespace {
@@ -204,6 +208,7 @@ absl::Status MemoryState::AppendLayer(int64_t layer, int64_t step, bool is_last,
       *visible = std::move(c.all);
       return absl::OkStatus();
     case MemoryCarry::kSelected:
+    case MemoryCarry::kFused:  // Append() takes AppendFused() instead
       break;
   }
   Selection selection = chunk.selection;
@@ -237,6 +242,71 @@ absl::Status MemoryState::AppendLayer(int64_t layer, int64_t step, bool is_last,
     }
   }
   *visible = Concat(Slice(c.all, 0, c.n_sinks), kept);
+  return absl::OkStatus();
+}
+
+absl::Status MemoryState::AppendFused(int64_t step, bool is_last,
+                                      const std::vector<ChunkLayer>& chunk,
+                                      std::vector<LayerMemory>* visible,
+                                      std::vector<LayerMemory>* hidden) const {
+  const auto* fuser = dynamic_cast<const Fuser*>(pruner_);
+  if (fuser == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("method ", std::string(pruner_->name()), " says kFused but is not a Fuser"));
+  }
+  const int64_t n_layers = static_cast<int64_t>(chunk.size());
+  std::vector<Candidates> cands(n_layers);
+  std::vector<LayerMemory> candidates(n_layers), prefix(n_layers);
+  for (int64_t i = 0; i < n_layers; ++i) {
+    const ChunkLayer& ch = chunk[i];
+    cands[i] = LayerCandidates(
+        i, step, is_last,
+        FreshEntries(ch.k, ch.v, ch.k.size(0), visible_.n_tokens, ch.k.size(1), ch.k.device()));
+    candidates[i] = cands[i].candidates;
+    // Fixed incremental keeps the frozen memory in front of the chunk's fused share.
+    const int64_t keep =
+        config_.memory_type == MemoryType::kFixedIncremental ? cands[i].begin : cands[i].n_sinks;
+    prefix[i] = Slice(cands[i].all, 0, keep);
+  }
+  const int64_t target = cands[0].input.target;
+  const int64_t n = candidates[0].len();
+  std::vector<LayerMemory> fused;
+  if (target <= 0 || n == 0) {
+    fused.assign(n_layers, LayerMemory{});
+  } else if (n <= target) {
+    fused = candidates;  // they fit: nothing to fuse (as a pruner keeps everything)
+  } else {
+    FuseInput in;
+    in.step = step;
+    in.target = target;
+    in.candidates = &candidates;
+    in.prefix = &prefix;
+    in.model = model_;
+    CTXMEM_ASSIGN_OR_RETURN(fused, fuser->Fuse(in));
+  }
+  for (int64_t i = 0; i < n_layers; ++i) {
+    const Candidates& c = cands[i];
+    LayerMemory kept = fused[i];
+    switch (config_.memory_type) {
+      case MemoryType::kFm:
+      case MemoryType::kIm:
+        break;
+      case MemoryType::kFixedIncremental: {
+        kept = Concat(Slice(c.all, c.n_sinks, c.begin - c.n_sinks), kept);
+        const int64_t over = kept.len() - config_.memory_size;
+        if (over > 0) kept = Slice(kept, over, config_.memory_size);
+        break;
+      }
+      case MemoryType::kDoubleCompress: {
+        // §7: the LLM reads the last cc entries of the new (fused) hidden store.
+        (*hidden)[i] = kept;
+        const int64_t cc = std::min(config_.double_compress_size, kept.len());
+        kept = Slice(kept, kept.len() - cc, cc);
+        break;
+      }
+    }
+    (*visible)[i] = Concat(Slice(c.all, 0, c.n_sinks), kept);
+  }
   return absl::OkStatus();
 }
 
@@ -280,6 +350,9 @@ absl::Status MemoryState::Append(int64_t step, bool is_last, const std::vector<C
   std::vector<LayerMemory> next_visible = visible_.layers;
   std::vector<LayerMemory> next_hidden = hidden_;
   CTXMEM_RETURN_IF_ERROR(model::TorchCall("memory update", [&]() -> absl::Status {
+    if (pruner_->carry() == MemoryCarry::kFused) {
+      return AppendFused(step, is_last, chunk, &next_visible, &next_hidden);
+    }
     for (int64_t i = 0; i < n_layers; ++i) {
       CTXMEM_RETURN_IF_ERROR(AppendLayer(i, step, is_last, chunk[i], &next_visible[i],
                                          next_hidden.empty() ? nullptr : &next_hidden[i]));
@@ -290,6 +363,7 @@ absl::Status MemoryState::Append(int64_t step, bool is_last, const std::vector<C
   visible_.layers = std::move(next_visible);
   hidden_ = std::move(next_hidden);
   visible_.n_tokens = n_tokens;
+  visible_.fused = pruner_->carry() == MemoryCarry::kFused;
   visible_.n_sinks =
       pruner_->carry() == MemoryCarry::kNothing ? 0 : std::min(config_.n_sink_tokens, n_tokens);
   return absl::OkStatus();

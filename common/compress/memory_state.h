@@ -17,6 +17,10 @@
 #include "common/compress/memory.h"
 #include "common/compress/pruner.h"
 
+namespace ctxmem::model {
+class Transformer;
+}
+
 namespace ctxmem::compress {
 
 // One layer of a chunk's forward, batch dimension removed.
@@ -39,6 +43,9 @@ class MemoryState {
   // outlive the state. InvalidArgument for n_layers < 1.
   static absl::StatusOr<MemoryState> Create(const CompressionConfig& config, const ChunkPlan& plan,
                                             const Pruner& pruner, int64_t n_layers);
+  // The model a fuser may run (llm_fuser, spec §7); borrowed, must outlive the state. Without
+  // it such a fuser's Append() fails with InvalidArgument.
+  void set_model(const model::Transformer* model) { model_ = model; }
 
   // Continues from a sealed memory (incremental append): `memory` becomes the visible memory
   // (its ranks as the pruner left them) and `hidden` DOUBLE_COMPRESS's hidden store (one entry
@@ -89,11 +96,16 @@ class MemoryState {
                              const LayerMemory& fresh) const;
   absl::Status AppendLayer(int64_t layer, int64_t step, bool is_last, const ChunkLayer& chunk,
                            LayerMemory* visible, LayerMemory* hidden) const;
+  // Append() for a fuser (carry() = kFused): every layer's candidates fused at once (§7).
+  absl::Status AppendFused(int64_t step, bool is_last, const std::vector<ChunkLayer>& chunk,
+                           std::vector<LayerMemory>* visible,
+                           std::vector<LayerMemory>* hidden) const;
 
   // Constant after construction.
   CompressionConfig config_;
   int64_t n_steps_ = 1;  // n of §5.1 from the plan
   const Pruner* pruner_ = nullptr;
+  const model::Transformer* model_ = nullptr;  // for fusers that run the LLM; may be null
 
   Memory visible_;
   std::vector<LayerMemory> hidden_;  // DOUBLE_COMPRESS only: H per layer, no sinks

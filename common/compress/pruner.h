@@ -55,6 +55,7 @@ enum class MemoryCarry {
   kSelected,    // the memory type's rule with Select() (every real pruner)
   kEverything,  // no_compress: every entry stays, the budget does not apply (§3.8)
   kNothing,     // local_window: no memory, not even sinks (§3.8, §12.11)
+  kFused,       // fusers (fuser.h, spec §7): the memory type's rule with synthetic entries
 };
 
 class Pruner {

@@ -130,6 +130,7 @@ absl::Status MemoryProbe::ObserveStep(const compress::Memory& memory,
 
   data_.n_kv_heads = n_kv;
   data_.n_sinks = memory.n_sinks;
+  data_.fused_entries = data_.fused_entries || memory.fused;
   data_.chunk_begin.push_back(chunk_end);
   data_.layers.resize(n_layers);
   const std::vector<int64_t>& bounds = data_.chunk_begin;
@@ -261,6 +262,7 @@ nlohmann::json ProbeDataToJson(const ProbeData& data) {
   j["n_layers"] = data.layers.size();
   j["n_kv_heads"] = data.n_kv_heads;
   j["n_sinks"] = data.n_sinks;
+  j["fused_entries"] = data.fused_entries;
   j["chunk_begin"] = data.chunk_begin;
   j["mean"] = LayerProbeToJson(data.mean);
   j["layers"] = nlohmann::json::array();

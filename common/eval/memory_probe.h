@@ -53,6 +53,10 @@ struct LayerProbe {
 struct ProbeData {
   int64_t n_kv_heads = 0;
   int64_t n_sinks = 0;  // sink entries of the last memory observed
+  // The memory was made by a fuser (spec §7, compress::Memory::fused): its entries are
+  // synthetic and every series counts their anchors (src = the newest token an entry
+  // summarises), not tokens the memory holds.
+  bool fused_entries = false;
   // Chunk t covers stream tokens [chunk_begin[t], chunk_begin[t + 1]); n_steps + 1 entries.
   std::vector<int64_t> chunk_begin = {0};
   std::vector<LayerProbe> layers;  // n_layers

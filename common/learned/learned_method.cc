@@ -9,8 +9,11 @@
 #include "common/blob/sha256.h"
 #include "common/compress/compression_config.h"
 #include "common/compress/pruner_registry.h"
+#include "common/learned/llm_fuser.h"
+#include "common/learned/perceiver_fuser.h"
 #include "common/learned/perceiver_pruner.h"
 #include "common/learned/perceiver_weights.h"
+#include "common/learned/rcc_bridge_registry.h"
 #include "common/status.h"
 #include "common/weights/safetensors_file.h"
 
@@ -52,10 +55,34 @@ absl::Status RegisterLearned(const std::string& name, const std::string& path) {
       method = it->second;
     }
   }
+  if (method == "rcc") return RegisterRccBridge(name, path, id);  // rcc_bridge = name
+  if (method == "perceiver_fuser") {  // spec §7: weights loaded once, shared
+    CTXMEM_ASSIGN_OR_RETURN(PerceiverFuserWeights w, PerceiverFuserWeights::Load(path));
+    auto shared = std::make_shared<const PerceiverFuserWeights>(std::move(w));
+    return compress::PrunerRegistry::RegisterGlobal(
+        name,
+        [shared](const compress::CompressionConfig&)
+            -> absl::StatusOr<std::unique_ptr<compress::Pruner>> {
+          return std::unique_ptr<compress::Pruner>(std::make_unique<PerceiverFuser>(shared));
+        },
+        id);
+  }
+  if (method == "llm_fuser") {
+    CTXMEM_ASSIGN_OR_RETURN(LlmFuserWeights w, LlmFuserWeights::Load(path));
+    auto shared = std::make_shared<const LlmFuserWeights>(std::move(w));
+    return compress::PrunerRegistry::RegisterGlobal(
+        name,
+        [shared](const compress::CompressionConfig&)
+            -> absl::StatusOr<std::unique_ptr<compress::Pruner>> {
+          return std::unique_ptr<compress::Pruner>(std::make_unique<LlmFuser>(shared));
+        },
+        id);
+  }
   if (method != "perceiver") {
     return absl::InvalidArgumentError(absl::StrCat(path, " holds a '", method,
                                                    "' method; this build runs learned "
-                                                   "'perceiver' files only"));
+                                                   "perceiver, perceiver_fuser and llm_fuser "
+                                                   "files"));
   }
   CTXMEM_ASSIGN_OR_RETURN(PerceiverWeights w, PerceiverWeights::Load(path));
   auto shared = std::make_shared<const PerceiverWeights>(std::move(w));

@@ -3,7 +3,8 @@
 // eval tools makes NAME a method of the one PrunerRegistry (so CompressionConfig::pruner =
 // NAME selects it, through the gRPC config as well), backed by the weights of FILE loaded once
 // and shared by every compression. What kind of method a file holds is read from its
-// "ctxmem.method" metadata (written by `ctxmem train`; absent = "perceiver").
+// "ctxmem.method" metadata (written by `ctxmem train`; absent = "perceiver"). An "rcc" file is a
+// bridge: NAME becomes a CompressionConfig::rcc_bridge for pruner=rcc (rcc_bridge_registry.h).
 // The memory id of a compression names the weights by content ("sha256:<hex>" of the file),
 // never by path: a moved file keeps its ids, a retrained file at the same path does not.
 // Thread-safety: thread-safe (registration takes the registry's lock).

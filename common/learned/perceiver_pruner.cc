@@ -30,6 +30,56 @@ constexpr float kPickedBonus = 2.0f;  // ranks of routed picks sit above every m
 
 }  // namespace
 
+at::Tensor PerceiverAttention(const at::Tensor& query, const at::Tensor& wq, const at::Tensor& wk,
+                              const at::Tensor& keys, int64_t n_q, double temperature) {
+  const int64_t h = keys.size(0), n = keys.size(1), head_dim = keys.size(2);
+  const int64_t dh = wq.size(0) / h;
+  const c10::Device device = keys.device();
+  // Keys flattened per slot: [n, h * head_dim] -> projected [n, d_query] -> [h, n, dh].
+  at::Tensor flat = keys.to(at::kFloat).permute({1, 0, 2}).reshape({n, h * head_dim});
+  at::Tensor k = at::matmul(flat, wk.to(device).t()).view({n, h, dh}).permute({1, 0, 2});
+  // Queries: [n_q, d_query] -> [h, n_q, dh].
+  at::Tensor q = at::matmul(query.narrow(0, 0, n_q).to(device), wq.to(device).t())
+                     .view({n_q, h, dh})
+                     .permute({1, 0, 2});
+  return at::softmax(at::matmul(q, k.transpose(1, 2)) / temperature, -1);  // [h, n_q, n]
+}
+
+at::Tensor PerceiverRoutedRank(PerceiverRouting routing, const at::Tensor& p, int64_t target) {
+  const int64_t h = p.size(0), n_q = p.size(1), n = p.size(2);
+  const c10::Device device = p.device();
+  at::Tensor mean = p.mean(1);  // [h, n]
+  if (routing == PerceiverRouting::kRank || routing == PerceiverRouting::kRandom || target <= 0 ||
+      n == 0) {
+    return mean;
+  }
+
+  // Routed picks, computed on the CPU (n_q x n is small), then raised above every mean.
+  at::Tensor pc = p.to(at::kCPU).contiguous();
+  at::Tensor picked = at::zeros({h, n}, at::kBool);  // [h, n]
+  if (routing == PerceiverRouting::kPositional) {
+    const int64_t seg = (n + n_q - 1) / n_q;  // segment length (the seed pads to a multiple)
+    for (int64_t i = 0; i < n_q; ++i) {
+      const int64_t begin = std::min(n, i * seg);
+      const int64_t len = std::min(n, begin + seg) - begin;
+      const int64_t share = Share(target, n_q, i);
+      if (len <= 0 || share <= 0) continue;
+      at::Tensor idx =
+          compress::TopKIndices(pc.select(1, i).narrow(1, begin, len), share);  // [h, <=share]
+      picked.scatter_(1, idx + begin, true);
+    }
+  } else {                            // kGreedy
+    at::Tensor owner = pc.argmax(1);  // [h, n], ties to the first query
+    for (int64_t i = 0; i < n_q; ++i) {
+      const int64_t share = Share(target, n_q, i);
+      if (share <= 0) continue;
+      at::Tensor adjusted = pc.select(1, i) + owner.eq(i).to(at::kFloat);  // [h, n]
+      picked.scatter_(1, compress::TopKIndices(adjusted, share), true);
+    }
+  }
+  return mean + picked.to(device).to(at::kFloat) * kPickedBonus;
+}
+
 absl::StatusOr<PerceiverRouting> ParsePerceiverRouting(std::string_view name) {
   if (name == "rank") return PerceiverRouting::kRank;
   if (name == "positional") return PerceiverRouting::kPositional;
@@ -99,44 +149,9 @@ at::Tensor PerceiverPruner::Rank(const compress::PruneInput& in) const {
   }
 
   const PerceiverLayerWeights& lw = w.layer(in.layer);
-  const int64_t dh = w.d_query() / h;
   const int64_t n_q = std::max<int64_t>(1, std::min(w.query_len(), in.target));
-  // Keys flattened per slot: [n, h * head_dim] -> projected [n, d_query] -> [h, n, dh].
-  at::Tensor flat = in.keys.to(at::kFloat).permute({1, 0, 2}).reshape({n, h * head_dim});
-  at::Tensor k = at::matmul(flat, lw.wk.to(device).t()).view({n, h, dh}).permute({1, 0, 2});
-  // Queries: [n_q, d_query] -> [h, n_q, dh].
-  at::Tensor q = at::matmul(lw.query.narrow(0, 0, n_q).to(device), lw.wq.to(device).t())
-                     .view({n_q, h, dh})
-                     .permute({1, 0, 2});
-  at::Tensor p = at::softmax(at::matmul(q, k.transpose(1, 2)) / w.temperature(),
-                             -1);  // [h, n_q, n]
-  at::Tensor mean = p.mean(1);     // [h, n]
-  if (routing_ == PerceiverRouting::kRank || in.target <= 0 || n == 0) return mean;
-
-  // Routed picks, computed on the CPU (n_q x n is small), then raised above every mean.
-  at::Tensor pc = p.to(at::kCPU).contiguous();
-  at::Tensor picked = at::zeros({h, n}, at::kBool);  // [h, n]
-  if (routing_ == PerceiverRouting::kPositional) {
-    const int64_t seg = (n + n_q - 1) / n_q;  // segment length (the seed pads to a multiple)
-    for (int64_t i = 0; i < n_q; ++i) {
-      const int64_t begin = std::min(n, i * seg);
-      const int64_t len = std::min(n, begin + seg) - begin;
-      const int64_t share = Share(in.target, n_q, i);
-      if (len <= 0 || share <= 0) continue;
-      at::Tensor idx =
-          compress::TopKIndices(pc.select(1, i).narrow(1, begin, len), share);  // [h, <=share]
-      picked.scatter_(1, idx + begin, true);
-    }
-  } else {                            // kGreedy
-    at::Tensor owner = pc.argmax(1);  // [h, n], ties to the first query
-    for (int64_t i = 0; i < n_q; ++i) {
-      const int64_t share = Share(in.target, n_q, i);
-      if (share <= 0) continue;
-      at::Tensor adjusted = pc.select(1, i) + owner.eq(i).to(at::kFloat);  // [h, n]
-      picked.scatter_(1, compress::TopKIndices(adjusted, share), true);
-    }
-  }
-  return mean + picked.to(device).to(at::kFloat) * kPickedBonus;
+  at::Tensor p = PerceiverAttention(lw.query, lw.wq, lw.wk, in.keys, n_q, w.temperature());
+  return PerceiverRoutedRank(routing_, p, in.target);
 }
 
 }  // namespace ctxmem::learned

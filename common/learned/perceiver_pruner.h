@@ -38,6 +38,19 @@ enum class PerceiverRouting { kRank, kPositional, kGreedy, kRandom };
 absl::StatusOr<PerceiverRouting> ParsePerceiverRouting(std::string_view name);
 std::string_view PerceiverRoutingName(PerceiverRouting routing);
 
+// P of §3.9 for one layer: learned queries `query` [query_len, d_query] (the first n_q used),
+// Wq [d_query, d_query], Wk [d_query, d_model] ([out, in]) over the pre-RoPE `keys` [n_kv_heads,
+// n, head_dim] flattened per slot (d_model = n_kv_heads * head_dim): [n_kv_heads, n_q, n] fp32,
+// rows summing to 1. Differentiable w.r.t. the weights (the trainer's modules call it). May throw.
+at::Tensor PerceiverAttention(const at::Tensor& query, const at::Tensor& wq, const at::Tensor& wk,
+                              const at::Tensor& keys, int64_t n_q, double temperature);
+
+// What PerceiverPruner ranks by, from the attention p [n_kv_heads, n_q, n] fp32 of its queries
+// over n candidates: the mean over the queries, plus 2 on the entries a routed query picked
+// (positional, greedy; kRandom is handled by the pruner and gives the mean here). The perceiver
+// fuser picks its anchors with it (spec §7). [n_kv_heads, n] on p's device; may throw.
+at::Tensor PerceiverRoutedRank(PerceiverRouting routing, const at::Tensor& p, int64_t target);
+
 class PerceiverPruner final : public compress::Pruner {
  public:
   // `weights` must not be null (Create() checks).

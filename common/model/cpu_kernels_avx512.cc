@@ -6,8 +6,8 @@
 // qmatvec: weight bytes are unsigned (q4 nibbles 0..15; q8 values xor 0x80 = q + 128), the
 // activations signed int8, so vpdpbusd multiplies them directly; the offsets (q4_0's -8, q8's
 // +128, q4_1's m) become one float correction per block, sum_b c_b * s_x[b] with s_x = d_x *
-// sum(q_x). Two blocks (64 values) per 512-bit step; up to 4 activation rows share each
-// weight load.
+// sum(q_x). Four blocks (128 values) per step (RowsDot); up to 4 activation rows share each
+// weight load, and with one activation row 4 weight rows share each activation load.
 
 #include <immintrin.h>
 
@@ -18,14 +18,8 @@
 namespace ctxmem::model {
 namespace {
 
-inline float HalfToFloat(uint16_t h) { return _cvtsh_ss(h); }
-
-inline float HorizontalSum256i(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return static_cast<float>(_mm_cvtsi128_si32(s));
-}
+// Weight rows one activation row is taken against at once (they share its loads).
+constexpr int kRowsPerStep = 4;
 
 // Correction coefficient c_b per 16 blocks: q4_1 m, q4_0 -8 d, q8_0 -128 d (fp16 -> fp32).
 template <int kType>
@@ -63,82 +57,156 @@ inline __m256i LoadTail(const uint8_t* row, int64_t b) {
   return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
 }
 
-// out[i] = dot(W[r, :], x[i0 + i, :]) for i < kN.
-template <int kType, int kN>
-void RowDot(const KernelWeights& w, int64_t r, const KernelActivations& x, int64_t i0, float* y,
-            int64_t ldy) {
+// Lane pattern of a product vector: lanes 0..7 take scale lane a, lanes 8..15 scale lane b.
+inline __m512i ScaleIndex(int a, int b) {
+  return _mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
+}
+
+// y[(i0 + i) * ldy + r0 + r] = dot(W[r0 + r, :], x[i0 + i, :]) for r < kR, i < kN.
+//
+// Blocks are taken four at a time (a "quad", 128 values): for q8_0 two 64-byte loads (blocks
+// 4q, 4q+1 and 4q+2, 4q+3); for q4 one 64-byte load (pairs 2q and 2q+1) whose low nibbles are
+// blocks 4q and 4q+2 and whose high nibbles are 4q+1 and 4q+3, matched by reshuffling the
+// activations' 256-bit halves. Each 32-bit lane of a vpdpbusd product belongs to one block, so
+// a product vector is scaled by a vector of per-block scales d_w * d_x, computed once per 16
+// blocks and spread over the lanes with one permute. A remaining pair and an odd last block go
+// through the same accumulators. kR weight rows share every activation load.
+template <int kType, int kR, int kN>
+void RowsDot(const KernelWeights& w, int64_t r0, const KernelActivations& x, int64_t i0, float* y,
+             int64_t ldy) {
   const int64_t nb = w.cols / 32;
-  const int64_t np = nb / 2;
-  const uint8_t* row = w.qs + r * w.row_bytes;
-  const uint16_t* d = w.d + r * nb;
-  const uint16_t* m = kType == kKernelQ4_1 ? w.m + r * nb : nullptr;
-  // lanes 0..7 take scale 0, lanes 8..15 scale 1
-  const __m512i pair_idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-  __m512 acc[kN];
-  for (int i = 0; i < kN; ++i) acc[i] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < np; ++p) {
-    const __m512i wv = LoadPair<kType>(row, p);
-    uint32_t d2;
-    std::memcpy(&d2, d + 2 * p, sizeof(d2));
-    const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d2)));  // [d0, d1, ., .]
-    for (int i = 0; i < kN; ++i) {
-      const int64_t xi = i0 + i;
-      const __m512i a = _mm512_loadu_si512(x.q + xi * x.cols + 64 * p);
-      const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, a);
-      const __m128 dx = _mm_castpd_ps(
-          _mm_load_sd(reinterpret_cast<const double*>(x.d + xi * nb + 2 * p)));  // [dx0, dx1, 0, 0]
-      const __m512 scale =
-          _mm512_permutexvar_ps(pair_idx, _mm512_castps128_ps512(_mm_mul_ps(dw, dx)));
-      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[i]);
-    }
+  const int64_t nq = nb / 4;
+  const uint8_t* row[kR];
+  const uint16_t* d[kR];
+  const uint16_t* m[kR];
+  for (int r = 0; r < kR; ++r) {
+    row[r] = w.qs + (r0 + r) * w.row_bytes;
+    d[r] = w.d + (r0 + r) * nb;
+    m[r] = kType == kKernelQ4_1 ? w.m + (r0 + r) * nb : nullptr;
   }
-  float tail[kN];
-  for (int i = 0; i < kN; ++i) tail[i] = 0;
-  if (nb & 1) {
-    const int64_t b = nb - 1;
-    const __m256i wv = LoadTail<kType>(row, b);
-    const float dw = HalfToFloat(d[b]);
-    for (int i = 0; i < kN; ++i) {
-      const int64_t xi = i0 + i;
-      const __m256i a =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + xi * x.cols + 32 * b));
-      const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wv, a);
-      tail[i] = dw * x.d[xi * nb + b] * HorizontalSum256i(dot);
-    }
+  const int8_t* xq[kN];
+  for (int i = 0; i < kN; ++i) xq[i] = x.q + (i0 + i) * x.cols;
+  const __m512i m4z = _mm512_set1_epi8(0x0F);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i base0 = kType == kKernelQ8_0 ? ScaleIndex(0, 1) : ScaleIndex(0, 2);
+  const __m512i base1 = kType == kKernelQ8_0 ? ScaleIndex(2, 3) : ScaleIndex(1, 3);
+  const __m512i four = _mm512_set1_epi32(4);
+  __m512 acc0[kR][kN], acc1[kR][kN];
+  for (int r = 0; r < kR; ++r) {
+    for (int i = 0; i < kN; ++i) acc0[r][i] = acc1[r][i] = _mm512_setzero_ps();
   }
-  // Offsets: sum_b c_b * s_x[b], 16 blocks at a time.
-  for (int64_t b = 0; b < nb; b += 16) {
-    const int64_t left = nb - b;
+  for (int64_t b0 = 0; b0 < nb; b0 += 16) {
+    const int64_t left = nb - b0;
     const __mmask16 mask =
         left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
-    const __m512 c = OffsetCoefficients<kType>(d + b, m != nullptr ? m + b : nullptr, mask);
-    for (int i = 0; i < kN; ++i) {
-      const __m512 s = _mm512_maskz_loadu_ps(mask, x.s + (i0 + i) * nb + b);
-      acc[i] = _mm512_fmadd_ps(c, s, acc[i]);
+    // s[r][i] lane j = d_w[b0 + j] * d_x[b0 + j]; the offsets sum_b c_b * s_x[b] go in directly.
+    __m512 s[kR][kN];
+    for (int r = 0; r < kR; ++r) {
+      const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, d[r] + b0));
+      const __m512 c =
+          OffsetCoefficients<kType>(d[r] + b0, m[r] != nullptr ? m[r] + b0 : nullptr, mask);
+      for (int i = 0; i < kN; ++i) {
+        s[r][i] = _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(mask, x.d + (i0 + i) * nb + b0));
+        acc1[r][i] =
+            _mm512_fmadd_ps(c, _mm512_maskz_loadu_ps(mask, x.s + (i0 + i) * nb + b0), acc1[r][i]);
+      }
+    }
+    __m512i idx0 = base0, idx1 = base1;
+    const int64_t q_end = nq < b0 / 4 + 4 ? nq : b0 / 4 + 4;
+    for (int64_t q = b0 / 4; q < q_end; ++q) {
+      __m512i w0[kR], w1[kR];
+      for (int r = 0; r < kR; ++r) {
+        if (kType == kKernelQ8_0) {
+          w0[r] = _mm512_xor_si512(_mm512_loadu_si512(row[r] + 128 * q), flip);
+          w1[r] = _mm512_xor_si512(_mm512_loadu_si512(row[r] + 128 * q + 64), flip);
+        } else {
+          const __m512i raw = _mm512_loadu_si512(row[r] + 64 * q);
+          w0[r] = _mm512_and_si512(raw, m4z);
+          w1[r] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4z);
+        }
+      }
+      for (int i = 0; i < kN; ++i) {
+        const __m512i a = _mm512_loadu_si512(xq[i] + 128 * q);
+        const __m512i b = _mm512_loadu_si512(xq[i] + 128 * q + 64);
+        const __m512i x0 = kType == kKernelQ8_0 ? a : _mm512_shuffle_i64x2(a, b, 0x44);
+        const __m512i x1 = kType == kKernelQ8_0 ? b : _mm512_shuffle_i64x2(a, b, 0xEE);
+        for (int r = 0; r < kR; ++r) {
+          const __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0[r], x0);
+          const __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1[r], x1);
+          acc0[r][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(idx0, s[r][i]),
+                                       acc0[r][i]);
+          acc1[r][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(idx1, s[r][i]),
+                                       acc1[r][i]);
+        }
+      }
+      idx0 = _mm512_add_epi32(idx0, four);
+      idx1 = _mm512_add_epi32(idx1, four);
+    }
+    if (b0 + 16 < nb || 4 * nq == nb) continue;
+    // The last chunk's remaining blocks 4 nq .. nb-1: a pair (stored as one) and/or an odd last
+    // block (GGML order for q4), at chunk lanes j = 4 nq - b0 on.
+    const int j = static_cast<int>(4 * nq - b0);
+    if (nb - 4 * nq >= 2) {
+      const int64_t p = 2 * nq;
+      const __m512i sidx = ScaleIndex(j, j + 1);
+      for (int r = 0; r < kR; ++r) {
+        const __m512i wv = LoadPair<kType>(row[r], p);
+        for (int i = 0; i < kN; ++i) {
+          const __m512i dot =
+              _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, _mm512_loadu_si512(xq[i] + 64 * p));
+          acc0[r][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
+                                       _mm512_permutexvar_ps(sidx, s[r][i]), acc0[r][i]);
+        }
+      }
+    }
+    if (nb & 1) {
+      const int64_t bl = nb - 1;
+      const __m512i sidx = _mm512_set1_epi32(static_cast<int>(bl - b0));
+      for (int r = 0; r < kR; ++r) {
+        const __m512i wv = _mm512_zextsi256_si512(LoadTail<kType>(row[r], bl));
+        for (int i = 0; i < kN; ++i) {
+          const __m512i a = _mm512_zextsi256_si512(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[i] + 32 * bl)));
+          const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, a);
+          acc1[r][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
+                                       _mm512_permutexvar_ps(sidx, s[r][i]), acc1[r][i]);
+        }
+      }
     }
   }
-  for (int i = 0; i < kN; ++i) y[(i0 + i) * ldy + r] = _mm512_reduce_add_ps(acc[i]) + tail[i];
+  for (int r = 0; r < kR; ++r) {
+    for (int i = 0; i < kN; ++i) {
+      y[(i0 + i) * ldy + r0 + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r][i], acc1[r][i]));
+    }
+  }
+}
+
+// Rows [r_begin, r_end) against x rows [i0, i0 + kN): kR rows at a time, then one by one.
+template <int kType, int kN, int kR>
+void RowsDotRange(const KernelWeights& w, const KernelActivations& x, int64_t i0, float* y,
+                  int64_t ldy, int64_t r_begin, int64_t r_end) {
+  int64_t r = r_begin;
+  for (; r + kR <= r_end; r += kR) RowsDot<kType, kR, kN>(w, r, x, i0, y, ldy);
+  for (; r < r_end; ++r) RowsDot<kType, 1, kN>(w, r, x, i0, y, ldy);
 }
 
 template <int kType>
 void QMatVecTyped(const KernelWeights& w, const KernelActivations& x, float* y, int64_t ldy,
                   int64_t r_begin, int64_t r_end) {
-  for (int64_t r = r_begin; r < r_end; ++r) {
-    int64_t i = 0;
-    for (; i + 4 <= x.n; i += 4) RowDot<kType, 4>(w, r, x, i, y, ldy);
-    switch (x.n - i) {
-      case 3:
-        RowDot<kType, 3>(w, r, x, i, y, ldy);
-        break;
-      case 2:
-        RowDot<kType, 2>(w, r, x, i, y, ldy);
-        break;
-      case 1:
-        RowDot<kType, 1>(w, r, x, i, y, ldy);
-        break;
-      default:
-        break;
-    }
+  int64_t i = 0;
+  for (; i + 4 <= x.n; i += 4) RowsDotRange<kType, 4, 1>(w, x, i, y, ldy, r_begin, r_end);
+  switch (x.n - i) {
+    case 3:
+      RowsDotRange<kType, 3, 1>(w, x, i, y, ldy, r_begin, r_end);
+      break;
+    case 2:
+      RowsDotRange<kType, 2, 2>(w, x, i, y, ldy, r_begin, r_end);
+      break;
+    case 1:
+      RowsDotRange<kType, 1, kRowsPerStep>(w, x, i, y, ldy, r_begin, r_end);
+      break;
+    default:
+      break;
   }
 }
 

@@ -113,15 +113,36 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
                        .masked_fill(m.logical_not(), -std::numeric_limits<float>::infinity());
     }
 
-    auto x = at::embedding(weights_.tok_embd, tok).to(at::kFloat);  // [batch, n_tokens, hidden]
+    const at::Tensor& embd = options.input_embeddings;
+    if (embd.defined() && (embd.dim() != 3 || embd.size(0) != batch || embd.size(1) != n_tokens ||
+                           embd.size(2) != c.hidden)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input_embeddings must be [", batch, ", ", n_tokens, ", ", c.hidden, "]"));
+    }
+    auto x = embd.defined() ? embd.to(device_).to(at::kFloat)
+                            : at::embedding(weights_.tok_embd, tok).to(at::kFloat);
+    // x: [batch, n_tokens, hidden]
+    if (options.residual_hook) x = options.residual_hook(0, x);
     for (int64_t li = 0; li < c.n_layers; ++li) {
       const LayerWeights& L = weights_.layers[li];
       auto h = Norm(x, L.attn_norm_w, L.attn_norm_b);  // [batch, n_tokens, hidden]
-      auto q = Linear(h, L.wq, L.bq).view({batch, n_tokens, c.n_heads, c.head_dim}).transpose(1, 2);
-      auto k =
-          Linear(h, L.wk, L.bk).view({batch, n_tokens, c.n_kv_heads, c.head_dim}).transpose(1, 2);
-      auto v =
-          Linear(h, L.wv, L.bv).view({batch, n_tokens, c.n_kv_heads, c.head_dim}).transpose(1, 2);
+      auto project = [&](Projection p, const at::Tensor& w, const at::Tensor& b) {
+        at::Tensor y = Linear(h, w, b);  // [batch, n_tokens, n_out]
+        if (options.projection_delta) {
+          at::Tensor d = options.projection_delta(li, p, h);
+          if (d.defined()) y = y + d;
+        }
+        return y;
+      };
+      auto q = project(Projection::kQ, L.wq, L.bq)
+                   .view({batch, n_tokens, c.n_heads, c.head_dim})
+                   .transpose(1, 2);
+      auto k = project(Projection::kK, L.wk, L.bk)
+                   .view({batch, n_tokens, c.n_kv_heads, c.head_dim})
+                   .transpose(1, 2);
+      auto v = project(Projection::kV, L.wv, L.bv)
+                   .view({batch, n_tokens, c.n_kv_heads, c.head_dim})
+                   .transpose(1, 2);
       // q: [batch, n_heads, n_tokens, head_dim]; k, v: [batch, n_kv_heads, n_tokens, head_dim]
       if (options.return_pre_rope_keys) result.k_pre_rope.push_back(k.contiguous());
       q = rope_.Apply(q, pos);
@@ -171,6 +192,7 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
         }
         x = x + mlp;
       }
+      if (options.residual_hook) x = options.residual_hook(li + 1, x);
     }
     if (options.logits != LogitsMode::kNone) {
       auto xs = options.logits == LogitsMode::kLast ? x.narrow(1, n_tokens - 1, 1) : x;

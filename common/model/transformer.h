@@ -25,6 +25,9 @@ enum class LogitsMode { kAll, kLast, kNone };
 // Which query rows of the chunk get attention weights computed (DESIGN.md "Attention scores").
 enum class ScoreRows { kNone, kAll, kLastWindow };
 
+// The attention input projections, for ForwardOptions::projection_delta.
+enum class Projection { kQ, kK, kV };
+
 struct ForwardOptions {
   LogitsMode logits = LogitsMode::kAll;
   bool return_pre_rope_keys = false;
@@ -40,6 +43,19 @@ struct ForwardOptions {
   // reduces them (a pruner's selection) never holds all layers' [n_kv, rows, S] (spec §2 "one
   // layer at a time"). An error status stops the forward and is returned as it is.
   std::function<absl::Status(int64_t layer, const at::Tensor& scores)> on_layer_scores;
+  // Learned compressors (llm_fuser, spec §7). When defined, these rows are the layer-0 input
+  // instead of the token embeddings: [batch, n_tokens, hidden] fp32 (tokens are still
+  // validated, and ignored otherwise).
+  at::Tensor input_embeddings;
+  // When set, added to the q / k / v projection of every layer (before RoPE): given the
+  // normalised input h [batch, n_tokens, hidden] fp32, returns [batch, n_tokens, n_out] fp32
+  // (LoRA's scale * B A h), or an undefined tensor for no change. May throw c10::Error.
+  std::function<at::Tensor(int64_t layer, Projection proj, const at::Tensor& h)> projection_delta;
+  // When set, the residual stream x [batch, n_tokens, hidden] fp32 passes through this hook at
+  // HF hidden-state index l: l = 0 after the token embedding, l = i + 1 after layer i (before
+  // the final norm for the last layer). What it returns (same shape) replaces x: RCC reads the
+  // encoder's states here and injects its slots into the decoder (docs/rcc.md). Differentiable.
+  std::function<at::Tensor(int64_t l, const at::Tensor& x)> residual_hook;
 };
 
 struct ForwardResult {

@@ -57,6 +57,15 @@ absl::StatusOr<ResolvedCompressionConfig> ResolveCompressionConfig(
   c.double_compress_size = p.double_compress_size();
   c.seed = p.seed();
   c.expected_length = 0;
+  if (!p.rcc_bridge().empty()) c.rcc_bridge = p.rcc_bridge();
+  if (p.rcc_window() != 0) c.rcc_window = p.rcc_window();
+  if (p.rcc_rate() != 0) c.rcc_rate = p.rcc_rate();
+  if (c.pruner != "rcc" && (!p.rcc_bridge().empty() || p.rcc_window() != 0 || p.rcc_rate() != 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: rcc_bridge/rcc_window/rcc_rate are read by pruner=rcc only, got "
+                     "pruner=",
+                     c.pruner));
+  }
   absl::StatusOr<compress::KvDtype> dtype = compress::ParseKvDtypeName(p.kv_dtype());
   if (!dtype.ok()) return Field("kv_dtype", dtype.status());
   out.kv_format.dtype = *dtype;
@@ -74,6 +83,12 @@ absl::StatusOr<ResolvedCompressionConfig> ResolveCompressionConfig(
   if (c.memory_size == 0 && c.n_sink_tokens == 0) {
     return absl::InvalidArgumentError(
         "config: memory_size=0 keeps nothing unless n_sink_tokens > 0");
+  }
+  if (c.pruner == "rcc" && (c.rcc_window > limits.max_chunk_size ||
+                            (limits.max_positions > 0 && c.rcc_window > limits.max_positions))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: rcc_window=", c.rcc_window, " is over this server's chunk limit of ",
+                     limits.max_chunk_size, " or the model's window of ", limits.max_positions));
   }
   if (c.chunk_size > limits.max_chunk_size) {
     return absl::InvalidArgumentError(absl::StrCat("config: chunk_size=", c.chunk_size,
@@ -128,6 +143,11 @@ absl::StatusOr<ResolvedCompressionConfig> ResolveStoredCompressionConfig(
     p.set_seed(j.at("seed").get<uint64_t>());
     p.set_kv_dtype(j.at("kv_dtype").get<std::string>());
     if (j.contains("kv_group_size")) p.set_kv_group_size(j.at("kv_group_size").get<int64_t>());
+    if (j.contains("rcc_bridge")) {
+      p.set_rcc_bridge(j.at("rcc_bridge").get<std::string>());
+      p.set_rcc_window(j.at("rcc_window").get<int64_t>());
+      p.set_rcc_rate(j.at("rcc_rate").get<int64_t>());
+    }
   } catch (const nlohmann::json::exception& e) {
     return bad(absl::StrCat("lacks a field: ", e.what()));
   }

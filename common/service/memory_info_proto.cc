@@ -27,6 +27,7 @@ ctxmem::v1::MemoryInfo MemoryInfoFromMetadata(const blob::BlobMetadata& m, uint6
   info.set_tokenizer_fingerprint(m.tokenizer_fingerprint);
   info.set_format_version(m.format_version);
   info.set_created_unix_ms(m.created_unix_ms);
+  info.set_fused_entries(m.fused_entries);
   auto it = m.extra.find(kClientLabelKey);
   if (it != m.extra.end()) info.set_client_label(it->second);
   return info;

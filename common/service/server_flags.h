@@ -19,7 +19,8 @@ struct ServerFlags {
   std::string model;           // GGUF file or HF checkpoint folder; default $CTXMEM_MODEL
   std::string model_name = "SmolLM2-135M-Instruct";
   std::string device = "cpu";
-  int threads = 2;                      // torch intra-op threads
+  std::string dtype = "fp32";  // weight matrices; the servers start from model::kServingDtype
+  int threads = 2;             // torch intra-op threads
   int64_t max_request_bytes = 4 << 20;  // largest gRPC request message
   int64_t max_streams_per_tenant = 4;   // concurrent streams one tenant may hold open
   std::string tokens_file;              // "<token> <tenant>" lines; set = auth on
@@ -28,7 +29,8 @@ struct ServerFlags {
   std::string log_level = "info";
   bool log_content = false;  // context / prompt text in logs (off: never logged)
 
-  // InvalidArgument naming the flag: --threads >= 1, --max-request-bytes in [1024, 2^31),
+  // InvalidArgument naming the flag: --threads >= 1, --dtype fp32|bf16|fp16, --dtype
+  // fp32|bf16|fp16, --max-request-bytes in [1024, 2^31),
   // --max-streams-per-tenant >= 1, a model given (flag or $CTXMEM_MODEL).
   absl::Status Validate() const;
 };

@@ -24,6 +24,7 @@
 #include "common/model/transformer.h"
 #include "common/status.h"
 #include "common/train/lr_schedule.h"
+#include "common/train/train_method.h"
 
 namespace ctxmem::train {
 namespace {
@@ -43,12 +44,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 
 absl::Status CheckOptions(const TrainOptions& o) {
   auto bad = [](auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
-  if (o.method != "perceiver") {
-    return absl::UnimplementedError(
-        absl::StrCat("--method ", o.method,
-                     ": only 'perceiver' is trainable in this build (the fusers of spec §7 are "
-                     "not implemented yet; see docs/training.md)"));
-  }
+  CTXMEM_RETURN_IF_ERROR(CheckTrainMethod(o.method));
   if (o.out_dir.empty()) return bad("--out is required");
   if (o.steps < 1) return bad("--steps=", o.steps, " must be >= 1");
   if (o.batch < 1 || o.accum < 1) return bad("--batch and --accum must be >= 1");
@@ -98,7 +94,7 @@ struct Checkpoint {
   nlohmann::json curves;
 };
 
-absl::Status SaveCheckpoint(const std::string& out_dir, const PerceiverModule& module,
+absl::Status SaveCheckpoint(const std::string& out_dir, const TrainMethod& method,
                             torch::optim::AdamW& optimizer, const Checkpoint& ck,
                             const TrainOptions& o) {
   const std::string dir = out_dir + "/checkpoint";
@@ -108,7 +104,7 @@ absl::Status SaveCheckpoint(const std::string& out_dir, const PerceiverModule& m
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
   if (ec) return absl::InternalError(absl::StrCat("creating ", tmp, ": ", ec.message()));
-  CTXMEM_RETURN_IF_ERROR(module.Save(tmp + "/weights.safetensors"));
+  CTXMEM_RETURN_IF_ERROR(method.Save(tmp + "/weights.safetensors", {}));
   CTXMEM_RETURN_IF_ERROR(model::TorchCall("saving the optimizer",
                                           [&] { torch::save(optimizer, tmp + "/optimizer.pt"); }));
   nlohmann::json state;
@@ -117,7 +113,7 @@ absl::Status SaveCheckpoint(const std::string& out_dir, const PerceiverModule& m
   state["tokens"] = ck.tokens;
   state["curves"] = ck.curves;
   state["seed"] = o.seed;
-  state["objective"] = std::string(PerceiverObjectiveName(o.loss.objective));
+  state["objective"] = method.objective();
   CTXMEM_RETURN_IF_ERROR(blob::WriteFileAtomically(tmp + "/state.json", state.dump(1) + "\n"));
   CTXMEM_RETURN_IF_ERROR(blob::SyncDirectory(tmp));
   // checkpoint -> checkpoint.old, tmp -> checkpoint, drop old: at every instant one complete
@@ -152,7 +148,6 @@ absl::StatusOr<TrainResult> Train(const model::Transformer& model, const TextWin
                                   const TextWindows* validation, const TrainOptions& options,
                                   const std::function<void(const TrainProgress&)>& progress) {
   CTXMEM_RETURN_IF_ERROR(CheckOptions(options));
-  const model::ModelConfig& mc = model.config();
   const int64_t window = options.n_chunks * options.loss.chunk_size;
   if (train.window_len() != window ||
       (validation != nullptr && validation->window_len() != window)) {
@@ -169,7 +164,7 @@ absl::StatusOr<TrainResult> Train(const model::Transformer& model, const TextWin
 
   // The module: seeded init, a given file, or the checkpoint.
   CTXMEM_RETURN_IF_ERROR(model::TorchCall("seed", [&] { torch::manual_seed(options.seed); }));
-  std::shared_ptr<PerceiverModule> module;
+  std::unique_ptr<TrainMethod> method;
   Checkpoint ck;
   std::string resume_dir;
   if (options.resume) {
@@ -178,20 +173,8 @@ absl::StatusOr<TrainResult> Train(const model::Transformer& model, const TextWin
   }
   const std::string init =
       !resume_dir.empty() ? resume_dir + "/weights.safetensors" : options.init_weights;
-  if (!init.empty()) {
-    CTXMEM_ASSIGN_OR_RETURN(learned::PerceiverWeights w, learned::PerceiverWeights::Load(init));
-    CTXMEM_RETURN_IF_ERROR(w.CheckFits(mc.n_layers, mc.n_kv_heads, mc.head_dim));
-    CTXMEM_ASSIGN_OR_RETURN(module, PerceiverModule::FromWeights(w));
-  } else {
-    PerceiverShape shape = options.shape;
-    shape.n_layers = mc.n_layers;
-    shape.d_model = mc.n_kv_heads * mc.head_dim;
-    if (shape.d_query % mc.n_kv_heads != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--d-query=", shape.d_query, " must be divisible by n_kv_heads=", mc.n_kv_heads));
-    }
-    CTXMEM_ASSIGN_OR_RETURN(module, PerceiverModule::Create(shape));
-  }
+  CTXMEM_ASSIGN_OR_RETURN(method, MakeTrainMethod(options, model, init));
+  torch::nn::Module* module = &method->module();
   CTXMEM_RETURN_IF_ERROR(model::TorchCall("to device", [&] { module->to(model.device()); }));
   std::unique_ptr<torch::optim::AdamW> optimizer;
   CTXMEM_RETURN_IF_ERROR(model::TorchCall("optimizer", [&] {
@@ -223,7 +206,7 @@ absl::StatusOr<TrainResult> Train(const model::Transformer& model, const TextWin
     std::vector<double> losses, lms, auxes;
     for (int64_t i = 0; i < options.val_windows; ++i) {
       std::vector<int32_t> w = validation->Window(kValidationSeed, i);
-      CTXMEM_ASSIGN_OR_RETURN(WindowLoss l, PerceiverWindowLoss(model, *module, w, options.loss));
+      CTXMEM_ASSIGN_OR_RETURN(WindowLoss l, method->Loss(model, w, 0));
       losses.push_back(l.total);
       lms.push_back(l.lm);
       auxes.push_back(l.aux);
@@ -234,15 +217,17 @@ absl::StatusOr<TrainResult> Train(const model::Transformer& model, const TextWin
                           {"lm", Mean(lms)},
                           {"aux", Mean(auxes)}};
     if (options.eval_ppl) {
-      CTXMEM_RETURN_IF_ERROR(module->Save(eval_weights));
-      compress::CompressionConfig c = FmConfig(options, "perceiver");
+      CTXMEM_RETURN_IF_ERROR(method->Save(eval_weights, {}));
+      compress::CompressionConfig c = FmConfig(options, method->eval_pruner());
       c.perceiver_weights = eval_weights;
       CTXMEM_ASSIGN_OR_RETURN(double ppl, HeldOutPpl(model, *validation, options.val_windows, c));
       row["ppl"] = ppl;
       p->val_ppl = ppl;
       if (!ck.curves.contains("reference")) {
         nlohmann::json ref;
-        for (const char* pruner : {"no_compress", "tova", "conv"}) {
+        std::vector<std::string> refs = {"no_compress", "tova", "conv"};
+        if (options.method != "perceiver") refs.push_back("mean_fuser");  // §7's baseline
+        for (const std::string& pruner : refs) {
           CTXMEM_ASSIGN_OR_RETURN(double r, HeldOutPpl(model, *validation, options.val_windows,
                                                        FmConfig(options, pruner)));
           ref[pruner] = r;
@@ -257,7 +242,8 @@ absl::StatusOr<TrainResult> Train(const model::Transformer& model, const TextWin
   };
   auto write_curves = [&]() -> absl::Status {
     nlohmann::json c = ck.curves;
-    c["objective"] = std::string(PerceiverObjectiveName(options.loss.objective));
+    c["method"] = options.method;
+    c["objective"] = method->objective();
     c["chunk_size"] = options.loss.chunk_size;
     c["memory_size"] = options.loss.memory_size;
     c["n_chunks"] = options.n_chunks;
@@ -283,8 +269,7 @@ absl::StatusOr<TrainResult> Train(const model::Transformer& model, const TextWin
       optimizer->zero_grad();
       for (int64_t a = 0; a < options.batch * options.accum; ++a) {
         std::vector<int32_t> w = train.Window(options.seed, ck.windows++);
-        CTXMEM_ASSIGN_OR_RETURN(WindowLoss l,
-                                PerceiverWindowLoss(model, *module, w, options.loss, scale));
+        CTXMEM_ASSIGN_OR_RETURN(WindowLoss l, method->Loss(model, w, scale));
         losses.push_back(l.total);
         lms.push_back(l.lm);
         auxes.push_back(l.aux);
@@ -329,7 +314,7 @@ absl::StatusOr<TrainResult> Train(const model::Transformer& model, const TextWin
       CTXMEM_RETURN_IF_ERROR(evaluate(ck.step, &p));
     }
     if (last || (options.checkpoint_every > 0 && ck.step % options.checkpoint_every == 0)) {
-      CTXMEM_RETURN_IF_ERROR(SaveCheckpoint(options.out_dir, *module, *optimizer, ck, options));
+      CTXMEM_RETURN_IF_ERROR(SaveCheckpoint(options.out_dir, *method, *optimizer, ck, options));
       p.checkpointed = true;
     }
     CTXMEM_RETURN_IF_ERROR(write_curves());
@@ -349,12 +334,11 @@ absl::StatusOr<TrainResult> Train(const model::Transformer& model, const TextWin
   TrainResult result;
   result.weights_path = options.out_dir + "/" + options.name + ".safetensors";
   result.manifest_path = options.out_dir + "/" + options.name + ".json";
-  std::map<std::string, std::string> meta = {
-      {"ctxmem.method", options.method},
-      {"ctxmem.objective", std::string(PerceiverObjectiveName(options.loss.objective))},
-      {"ctxmem.steps", absl::StrCat(ck.step)},
-      {"ctxmem.seed", absl::StrCat(options.seed)}};
-  CTXMEM_RETURN_IF_ERROR(module->Save(result.weights_path, meta));
+  std::map<std::string, std::string> meta = {{"ctxmem.method", options.method},
+                                             {"ctxmem.objective", method->objective()},
+                                             {"ctxmem.steps", absl::StrCat(ck.step)},
+                                             {"ctxmem.seed", absl::StrCat(options.seed)}};
+  CTXMEM_RETURN_IF_ERROR(method->Save(result.weights_path, meta));
   CTXMEM_ASSIGN_OR_RETURN(std::string bytes, ReadFile(result.weights_path));
   CTXMEM_ASSIGN_OR_RETURN(result.sha256, blob::Sha256Hex(bytes));
   result.steps = ck.step;
@@ -363,7 +347,7 @@ absl::StatusOr<TrainResult> Train(const model::Transformer& model, const TextWin
   nlohmann::json manifest;
   manifest["name"] = options.name;
   manifest["method"] = options.method;
-  manifest["objective"] = std::string(PerceiverObjectiveName(options.loss.objective));
+  manifest["objective"] = method->objective();
   manifest["command"] = options.command;
   manifest["data"] = options.data_info;
   manifest["train_windows"] = ck.windows;
@@ -375,9 +359,6 @@ absl::StatusOr<TrainResult> Train(const model::Transformer& model, const TextWin
                          {"n_sinks", options.loss.n_sinks},
                          {"aux_weight", options.loss.aux_weight},
                          {"n_chunks", options.n_chunks},
-                         {"query_len", module->shape().query_len},
-                         {"d_query", module->shape().d_query},
-                         {"temperature", module->shape().temperature},
                          {"lr", options.lr},
                          {"warmup", options.warmup},
                          {"min_lr_ratio", options.min_lr_ratio},
@@ -386,6 +367,8 @@ absl::StatusOr<TrainResult> Train(const model::Transformer& model, const TextWin
                          {"accum", options.accum},
                          {"clip", options.clip},
                          {"seed", options.seed}};
+  const nlohmann::json shape = method->shape();  // a named object: items() borrows it
+  for (const auto& [k, v] : shape.items()) manifest["options"][k] = v;
   const nlohmann::json& tr = ck.curves["train"];
   if (!tr.empty()) {
     manifest["first_loss"] = tr.front()["loss"];

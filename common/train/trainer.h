@@ -36,12 +36,19 @@ class Transformer;
 namespace ctxmem::train {
 
 struct TrainOptions {
-  std::string method = "perceiver";  // "perceiver" (the fusers are not trainable yet)
+  std::string method = "perceiver";  // "perceiver" | "perceiver_fuser" | "llm_fuser"
   std::string name = "perceiver";    // output stem <name>.safetensors / .json
   PerceiverLossOptions loss;
   int64_t n_chunks = 4;      // chunks per window (window = n_chunks * loss.chunk_size tokens)
   PerceiverShape shape;      // query_len, d_query, temperature (n_layers, d_model from the model)
-  std::string init_weights;  // start from this perceiver file instead of a random init
+  std::string init_weights;  // start from this file (of the method) instead of a random init
+  // Fusers (spec §7; objective "lm", loss.objective is not read): perceiver_fuser takes
+  // query_len, d_query, temperature from `shape` and these; llm_fuser query_len (its distinct
+  // memory tokens) and the LoRA.
+  int64_t fuse_k = 4;              // perceiver_fuser: entries fused per anchor
+  std::string fuser_norm = "pre";  // perceiver_fuser: "pre" (ctxmem) | "seed"
+  int64_t lora_rank = 16;          // llm_fuser
+  double lora_alpha = 0;           // llm_fuser; <= 0: 2 * lora_rank (the seed's ratio)
   int64_t steps = 100;
   double lr = 1e-3;
   int64_t warmup = 10;

@@ -27,11 +27,12 @@ class BatchTest(ClusterTestCase):
         common = ["--max-streams-per-tenant", "64", "--workers", "2", "--max-new-tokens",
                   str(LONG)]
         cls.dense = c.start_decoder([cls.comp], cache="cache-dense", extra=common + [
-            "--max-batch", "8", "--max-queued", "16", "--http-listen", "127.0.0.1:0"])
+            "--max-batch", "8", "--max-queued", "16", "--http-listen", "127.0.0.1:0",
+            "--decode", "dense", "--dtype", "fp32"])
         cls.packed = c.start_decoder([cls.comp], cache="cache-packed", extra=common + [
             "--max-batch", "8", "--max-queued", "16", "--decode", "packed"])
         cls.single = c.start_decoder([cls.comp], cache="cache-single", extra=common + [
-            "--max-batch", "1", "--max-queued", "0"])
+            "--max-batch", "1", "--max-queued", "0", "--decode", "dense", "--dtype", "fp32"])
         cls.clients = {}
         for name, dec in (("dense", cls.dense), ("packed", cls.packed), ("single", cls.single)):
             cls.clients[name] = harness.Client(cls.comp.grpc_addr, dec.grpc_addr, timeout=600)

@@ -2,7 +2,9 @@
 committed trained perceiver with `--learned NAME=FILE`, a client selects it by NAME in the
 compression config, and decoder_svc scores and answers from the memory it made. The memory id
 names the weights by content: a second compressor given the same weights under another path
-makes the same id; a bad --learned file stops the server with a clear error."""
+makes the same id; a bad --learned file stops the server with a clear error. The fusers (spec
+§7) the same way: the training-free mean_fuser by its built-in name, the committed trained
+perceiver_fuser and llm_fuser registered by name; their memories say they are synthetic."""
 
 import json
 import math
@@ -14,6 +16,8 @@ import harness
 from harness import ClusterTestCase
 
 WEIGHTS = os.path.join("models", "trained", "perceiver_next_kl.safetensors")
+FUSERS = {"pfuse": os.path.join("models", "trained", "perceiver_fuser_lm.safetensors"),
+          "lfuse": os.path.join("models", "trained", "llm_fuser_lm.safetensors")}
 CONFIG = {"pruner": "pnext", "memory_type": "FM", "chunk_size": 128, "memory_size": 32}
 
 
@@ -27,7 +31,13 @@ class LearnedMethodTest(ClusterTestCase):
         c = cls.make_cluster("learned")
         cls.copy = c.path("elsewhere.safetensors")
         shutil.copyfile(cls.weights, cls.copy)
-        cls.comp = c.start_compressor(extra=["--learned", "pnext=" + cls.weights])
+        fusers = []
+        for name, rel in FUSERS.items():
+            path = os.path.join(src, rel)
+            if not os.path.isfile(path):
+                raise AssertionError("committed trained fuser missing: " + path)
+            fusers += ["--learned", name + "=" + path]
+        cls.comp = c.start_compressor(extra=["--learned", "pnext=" + cls.weights] + fusers)
         cls.comp2 = c.start_compressor(store="store2", extra=["--learned", "pnext=" + cls.copy])
         cls.dec = c.start_decoder([cls.comp, cls.comp2])
         cls.client = harness.Client(cls.comp.grpc_addr, cls.dec.grpc_addr, timeout=600)
@@ -55,6 +65,31 @@ class LearnedMethodTest(ClusterTestCase):
         done = self.client.ask(info.memory_id, "Who is mentioned?", max_tokens=8)
         self.assertGreater(done.usage.generated_tokens, 0)
         self.assertEqual(done.usage.memory_entries, 36)
+
+    def test_fusers_compress_score_and_ask(self):
+        for pruner in ("mean_fuser", "pfuse", "lfuse"):
+            with self.subTest(pruner=pruner):
+                r = self.client.compress(self.text, dict(CONFIG, pruner=pruner))
+                info = r.memory
+                self.assertEqual(set(info.n_kept), {36})  # 4 sinks + M = 32 fused entries
+                self.assertTrue(info.fused_entries)
+                cfg = json.loads(info.compression_config_json)
+                self.assertEqual(cfg["pruner"], pruner)
+                if pruner != "mean_fuser":
+                    self.assertTrue(cfg["weights"].startswith("sha256:"), cfg)
+                s = self.client.score(info.memory_id, " It is a truth universally acknowledged.")
+                self.assertGreater(s.n_scored, 3)
+                self.assertTrue(math.isfinite(s.perplexity) and s.perplexity > 1, s.perplexity)
+                done = self.client.ask(info.memory_id, "Who is mentioned?", max_tokens=8)
+                self.assertGreater(done.usage.generated_tokens, 0)
+                self.assertEqual(done.usage.memory_entries, 36)
+        # A pruner's memory is a subset of the tokens, and says so.
+        r = self.client.compress(self.text, CONFIG)
+        self.assertFalse(r.memory.fused_entries)
+        # The learned fusers without weights refuse clearly.
+        with self.assertRaises(harness.CtxmemError) as e:
+            self.client.compress(self.text, dict(CONFIG, pruner="llm_fuser"))
+        self.assertIn("--learned", str(e.exception))
 
     def test_unknown_learned_name_is_invalid_argument(self):
         with self.assertRaises(harness.CtxmemError) as e:

@@ -91,10 +91,11 @@ class TrainKillResumeTest(unittest.TestCase):
     def test_untrainable_method_is_a_clear_error(self):
         out = os.path.join(self.tmp, "fuser")
         args = self.args(out)
-        args[args.index("perceiver")] = "llm_fuser"
+        args[args.index("perceiver")] = "no_such_method"
         p = subprocess.run(args, capture_output=True, text=True, timeout=300)
         self.assertEqual(p.returncode, 1)
-        self.assertIn("llm_fuser", p.stderr)
+        self.assertIn("no_such_method", p.stderr)
+        self.assertIn("llm_fuser", p.stderr)  # the message lists the trainable methods
 
 
 if __name__ == "__main__":

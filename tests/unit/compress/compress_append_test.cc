@@ -84,7 +84,9 @@ TEST(CompressAppendTest, FmChunkAlignedAppendEqualsOneCompressionForEveryPruner)
   ab.insert(ab.end(), b.begin(), b.end());
   int n_tested = 0;
   for (const std::string& name : PrunerRegistry::Global().names()) {
-    if (name == "perceiver") continue;  // needs trained weights (same driver path)
+    // Need trained weights (the same driver path); mean_fuser runs here.
+    if (name == "perceiver" || name == "perceiver_fuser" || name == "llm_fuser") continue;
+    if (name == "rcc") continue;  // windows of rcc_window; its append: rcc_model_test
     CompressionConfig config;
     config.pruner = name;
     config.chunk_size = 8;

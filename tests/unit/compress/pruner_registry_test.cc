@@ -12,10 +12,13 @@ using ::testing::HasSubstr;
 
 TEST(PrunerRegistryTest, HasEverySeedPruner) {
   EXPECT_THAT(PrunerRegistry::Global().names(),
-              ElementsAre("chunk_prefix", "conv", "h2o", "local_window", "no_compress", "perceiver",
-                          "random", "roco", "snapkv", "streaming_llm", "tova"));
+              ElementsAre("chunk_prefix", "conv", "h2o", "llm_fuser", "local_window", "mean_fuser",
+                          "no_compress", "perceiver", "perceiver_fuser", "random", "rcc", "roco",
+                          "snapkv", "streaming_llm", "tova"));
   for (const std::string& name : PrunerRegistry::Global().names()) {
-    if (name == "perceiver") continue;  // needs trained weights: PerceiverWithoutWeights
+    // Need trained weights: PerceiverWithoutWeights, fuser_training_test.
+    if (name == "perceiver" || name == "perceiver_fuser" || name == "llm_fuser") continue;
+    if (name == "rcc") continue;  // not a pruner: Compress() runs RccCompress (rcc_model_test)
     CompressionConfig c;
     c.pruner = name;
     auto p = PrunerRegistry::Global().Create(c);

@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -139,20 +140,64 @@ TEST_F(FastDecoderTest, GreedyGenerationAgreesWithDense) {
 }
 
 // HF transformers' greedy generations (tests/data/model/greedy.json, docs/goldens.md) on the
-// packed path: the same ids as the fp32 reference gives.
+// packed path. Its logits differ from fp32 by the int8 activation rounding (StepMatchesDenseForward
+// bounds it), so a position where HF's own top-1 / top-2 logit gap is smaller than that may
+// legitimately pick the other token. Two checks, on every kernel family:
+//   - teacher forced (HF's ids fed back): at every position whose HF gap is >= kTieGap the packed
+//     argmax is HF's token;
+//   - free running: the greedy ids equal HF's up to the first position with a gap < kTieGap
+//     (all 8 of the chatml generation; the plain one has a 0.22 gap at its first token).
 TEST_F(FastDecoderTest, GreedyGoldensOfTransformers) {
+  constexpr double kTieGap = 0.5;  // logits; ~2 % of max|logit| here
   std::ifstream in(TestDataPath("model/greedy.json"));
   ASSERT_TRUE(in.good());
   const nlohmann::json j = nlohmann::json::parse(in);
   GenerateOptions go;
   go.max_new_tokens = j.at("max_new_tokens").get<int64_t>();
   go.stop_ids = j.at("eos_token_ids").get<std::vector<int32_t>>();
+  const Transformer& t = model_->transformer();
   for (const auto& g : j.at("generations")) {
+    const std::string kind = g.at("kind").get<std::string>();
     const auto prompt = g.at("prompt_ids").get<std::vector<int32_t>>();
+    const auto want = g.at("generated_ids").get<std::vector<int32_t>>();
+    const auto gap = g.at("top1_top2_logit_gap").get<std::vector<double>>();
+    ASSERT_EQ(want.size(), gap.size());
+    // Teacher forced: the prompt's last token and HF's ids through the packed steps.
+    auto fast = FastDecoder::Create(t, *model_->packed_weights(),
+                                    static_cast<int64_t>(prompt.size() + want.size()));
+    ASSERT_TRUE(fast.ok()) << fast.status();
+    absl::StatusOr<absl::Span<const float>> logits;
+    for (size_t i = 0; i < prompt.size(); ++i) {
+      logits = (*fast)->Step(prompt[i], static_cast<int64_t>(i));
+      ASSERT_TRUE(logits.ok()) << logits.status();
+    }
+    int checked = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      const auto best = std::max_element(logits->begin(), logits->end()) - logits->begin();
+      if (gap[i] >= kTieGap) {
+        EXPECT_EQ(best, want[i]) << kind << " position " << i << " (HF gap " << gap[i] << ")";
+        ++checked;
+      }
+      if (i + 1 < want.size()) {
+        logits = (*fast)->Step(want[i], static_cast<int64_t>(prompt.size() + i));
+        ASSERT_TRUE(logits.ok()) << logits.status();
+      }
+    }
+    // Free running, up to the first near-tie.
     auto r = Generate(*model_, prompt, nullptr, go);
     ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->ids, g.at("generated_ids").get<std::vector<int32_t>>())
-        << g.at("kind").get<std::string>();
+    size_t sure = 0;
+    while (sure < gap.size() && gap[sure] >= kTieGap) ++sure;
+    ASSERT_GE(r->ids.size(), sure) << kind;
+    EXPECT_EQ(std::vector<int32_t>(r->ids.begin(), r->ids.begin() + sure),
+              std::vector<int32_t>(want.begin(), want.begin() + sure))
+        << kind;
+    size_t same = 0;
+    while (same < r->ids.size() && same < want.size() && r->ids[same] == want[same]) ++same;
+    std::printf(
+        "[ %s ] teacher-forced argmax checked at %d of %zu positions; free-running "
+        "greedy equals HF on the first %zu of %zu ids\n",
+        kind.c_str(), checked, want.size(), same, want.size());
   }
 }
 

@@ -114,9 +114,9 @@ TEST_F(TrainerTest, ResumeContinuesExactlyWhereTheCheckpointStopped) {
 TEST_F(TrainerTest, RejectsBadOptions) {
   ctxmem::testing::TempDir dir;
   TrainOptions o = Options(dir.path());
-  o.method = "llm_fuser";
+  o.method = "rcc_fuser";  // not a trainable method
   EXPECT_EQ(Train(model_->transformer(), *train_, val_.get(), o).status().code(),
-            absl::StatusCode::kUnimplemented);
+            absl::StatusCode::kInvalidArgument);
   o = Options(dir.path());
   o.n_chunks = 4;  // the data has windows of 3 chunks
   EXPECT_EQ(Train(model_->transformer(), *train_, val_.get(), o).status().code(),
