@@ -20,8 +20,11 @@ class ScoreTest(ClusterTestCase):
     @classmethod
     def setUpClass(cls):
         c = cls.make_cluster("score")
-        cls.comp = c.start_compressor()
-        cls.dec = c.start_decoder([cls.comp])
+        # The fp32 reference path on both servers (the serving default is bf16 matrices and
+        # packed decode): these tests check exactness against full forwards and `ctxmem ppl`.
+        fp32 = ["--dtype", "fp32"]
+        cls.comp = c.start_compressor(extra=fp32)
+        cls.dec = c.start_decoder([cls.comp], extra=fp32 + ["--decode", "dense"])
         cls.client = harness.Client(cls.comp.grpc_addr, cls.dec.grpc_addr, timeout=300)
         cls.addClassCleanup(cls.client.close)
         cls.tok = harness.load_tokenizer()
@@ -43,7 +46,7 @@ class ScoreTest(ClusterTestCase):
             f.write(text)
             f.flush()
             out = subprocess.run([cli, "ppl", "--model", os.environ["CTXMEM_MODEL"], "--text",
-                                  f.name, "--ctx", "2048"], capture_output=True, text=True,
+                                  f.name, "--ctx", "2048", "--dtype", "fp32"], capture_output=True, text=True,
                                  timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
         self.assertEqual(out.returncode, 0, out.stderr)
         m = re.search(r"perplexity ([0-9.]+).*?(\d+) tokens scored", out.stdout)
