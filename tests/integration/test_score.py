@@ -46,8 +46,9 @@ class ScoreTest(ClusterTestCase):
             f.write(text)
             f.flush()
             out = subprocess.run([cli, "ppl", "--model", os.environ["CTXMEM_MODEL"], "--text",
-                                  f.name, "--ctx", "2048", "--dtype", "fp32"], capture_output=True, text=True,
-                                 timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+                                  f.name, "--ctx", "2048", "--dtype", "fp32"],
+                                 capture_output=True, text=True, timeout=600,
+                                 env=dict(os.environ, OMP_NUM_THREADS="1"))
         self.assertEqual(out.returncode, 0, out.stderr)
         m = re.search(r"perplexity ([0-9.]+).*?(\d+) tokens scored", out.stdout)
         self.assertTrue(m, out.stdout)
