@@ -98,8 +98,8 @@ TEST(QuantizedMatrixTest, DequantizeIsBitIdenticalToGgml) {
       auto q = QuantizedMatrix::FromGgml(type, raw.data(), raw.size(), rows, cols);
       ASSERT_TRUE(q.ok()) << q.status();
       std::vector<float> ref(rows * cols);
-      ASSERT_TRUE(weights::DequantizeGgml(type, raw.data(), raw.size(), rows * cols, ref.data())
-                      .ok());
+      ASSERT_TRUE(
+          weights::DequantizeGgml(type, raw.data(), raw.size(), rows * cols, ref.data()).ok());
       const at::Tensor got = q->Dequantize();
       EXPECT_EQ(std::memcmp(got.data_ptr<float>(), ref.data(), ref.size() * sizeof(float)), 0)
           << "type " << static_cast<int>(type) << " cols " << cols;
@@ -148,8 +148,8 @@ TEST(QuantizedMatrixTest, FallbackRequantizesToQ8) {
   ASSERT_TRUE(q.ok()) << q.status();
   EXPECT_EQ(q->type(), QuantType::kQ8_0);
   std::vector<float> ref(4 * 64);
-  ASSERT_TRUE(weights::DequantizeGgml(GgmlType::kQ5_0, raw.data(), raw.size(), 256, ref.data())
-                  .ok());
+  ASSERT_TRUE(
+      weights::DequantizeGgml(GgmlType::kQ5_0, raw.data(), raw.size(), 256, ref.data()).ok());
   const at::Tensor diff = (q->Dequantize() - at::from_blob(ref.data(), {4, 64})).abs();
   EXPECT_LE(diff.max().item<float>(), 0.16f * 0.5f / 127 * 1.01f);  // half a q8 step of max|w|
 }
@@ -164,9 +164,8 @@ TEST(QMatVecTest, RandomWeightsEveryTypeAndFamily) {
         ASSERT_TRUE(w.ok());
         for (int64_t n : {1, 2, 3, 4, 5, 8}) {
           const Errors e = Check(isa, *w, RandomActivations(n, cols, 7 + n));
-          SCOPED_TRACE(::testing::Message() << CpuIsaName(isa) << " type "
-                                            << static_cast<int>(type) << " cols " << cols
-                                            << " n " << n);
+          SCOPED_TRACE(::testing::Message() << CpuIsaName(isa) << " type " << static_cast<int>(type)
+                                            << " cols " << cols << " n " << n);
           EXPECT_LT(e.vs_exact, 2e-6);
           EXPECT_LT(e.vs_fp32, 0.03);
           if (n == 1 && cols == 576) {
