@@ -27,7 +27,11 @@ threads=2
 # a step waits for a descheduled peer thread for a whole time slice, and llama.cpp has several
 # barriers per layer (measured at load ~18: llama.cpp tg16 0.31 tokens/s spinning, 24.7 passive).
 # Passive waiting for both unless the caller says otherwise; recorded in the report.
+# OMP_WAIT_POLICY=default runs both with libgomp's own default (spin ~300k iterations, then
+# sleep), which is what a process gets when nothing sets the variable: the fair setting on a
+# quiet machine.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+[ "$OMP_WAIT_POLICY" = default ] && unset OMP_WAIT_POLICY
 pin="llama-cpp-python==0.3.36"
 peer="$CTXMEM_CACHE/peer/llama-cpp-python-0.3.36"
 bin="$peer/build/bin"

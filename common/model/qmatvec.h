@@ -2,7 +2,8 @@
 // Decode-shaped products with quantized weights: y[n, rows] = x[n, cols] * W[rows, cols]^T for
 // n = 1 to a few activation rows, on the CPU kernel family ActiveCpuIsa() picked (or one a
 // caller names, for tests). Activations are quantized to Q8 blocks first (cpu_kernels.h says
-// what that costs in accuracy). Output rows are split across at::parallel_for threads.
+// what that costs in accuracy). Output rows are split across at::parallel_for threads (OpenMP:
+// CMakeLists.txt compiles this file with -fopenmp; see qmatvec.cc for when a product is split).
 // Thread-safety: Q8Activations is not thread-safe (one per stream); QMatMul is reentrant.
 
 #include <cstdint>
