@@ -19,7 +19,9 @@ int64_t MinSplitBytes() {
   static const int64_t bytes = [] {
     const char* env = std::getenv("OMP_WAIT_POLICY");
     std::string policy = env != nullptr ? env : "";
-    for (char& c : policy) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : policy) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
     return policy == "passive" ? int64_t{8} << 20 : int64_t{128} << 10;
   }();
   return bytes;
