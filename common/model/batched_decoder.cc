@@ -11,36 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/model/dense_ops.h"
 #include "common/model/rope.h"
+#include "common/model/row_ops.h"
 #include "common/model/torch_call.h"
 #include "common/status.h"
 
 namespace ctxmem::model {
 namespace {
-
-// y = w * x / rms(x) over one row (HF LlamaRMSNorm in fp32), as FastDecoder computes it.
-void RmsNormRow(const float* x, const float* w, int64_t n, double eps, float* y) {
-  float ss = 0;
-  for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
-  const float r = 1.0f / std::sqrt(ss / static_cast<float>(n) + static_cast<float>(eps));
-  for (int64_t i = 0; i < n; ++i) y[i] = w[i] * (x[i] * r);
-}
-
-// HF rotate_half RoPE over the first rope_dim dims of each of `n_heads` heads in place;
-// cos_sin = [cos[rope_dim / 2], sin[rope_dim / 2]] of the row's position.
-void RotateRow(float* x, int64_t n_heads, int64_t head_dim, int64_t rope_dim,
-               const float* cos_sin) {
-  const int64_t half = rope_dim / 2;
-  const float* cos = cos_sin;
-  const float* sin = cos_sin + half;
-  for (int64_t hd = 0; hd < n_heads; ++hd) {
-    float* v = x + hd * head_dim;
-    for (int64_t i = 0; i < half; ++i) {
-      const float a = v[i], b = v[i + half];
-      v[i] = a * cos[i] - b * sin[i];
-      v[i + half] = b * cos[i] + a * sin[i];
-    }
-  }
-}
 
 template <typename T>
 void Grow(std::vector<T>* v, int64_t n) {
@@ -276,8 +252,9 @@ absl::Status BatchedDecoder::PackedStep(absl::Span<DecodeStream* const> streams,
         for (int64_t i = 0; i < qkv_dim; ++i) q[i] += L.bqkv[i];
       }
       float* k = q + q_dim;
-      RotateRow(q, c.n_heads, hd, c.rope_dim, rope_.data() + b * 2 * half);
-      RotateRow(k, c.n_kv_heads, hd, c.rope_dim, rope_.data() + b * 2 * half);
+      const float* cos = rope_.data() + b * 2 * half;  // [cos[half], sin[half]] of row b
+      RotateRow(q, c.n_heads, hd, c.rope_dim, cos, cos + half);
+      RotateRow(k, c.n_kv_heads, hd, c.rope_dim, cos, cos + half);
       streams[b]->WriteEntry(l, k, k + kv_dim);
     }
     AttendAll(streams, l, qkv_.data(), qkv_dim, attn_.data());

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/model/rope.h"
+#include "common/model/row_ops.h"
 #include "common/model/torch_call.h"
 #include "common/status.h"
 
@@ -18,31 +19,6 @@
 // [0, len_) of every layer are valid; Step writes entry len_ of each layer before reading it.
 
 namespace ctxmem::model {
-namespace {
-
-// y = w * x / rms(x) (HF LlamaRMSNorm in fp32).
-void RmsNorm(const float* x, const float* w, int64_t n, double eps, float* y) {
-  float ss = 0;
-  for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
-  const float r = 1.0f / std::sqrt(ss / static_cast<float>(n) + static_cast<float>(eps));
-  for (int64_t i = 0; i < n; ++i) y[i] = w[i] * (x[i] * r);
-}
-
-// HF rotate_half RoPE over the first rope_dim dims of each of `n_heads` heads in place.
-void Rotate(float* x, int64_t n_heads, int64_t head_dim, int64_t rope_dim, const float* cos,
-            const float* sin) {
-  const int64_t half = rope_dim / 2;
-  for (int64_t hd = 0; hd < n_heads; ++hd) {
-    float* v = x + hd * head_dim;
-    for (int64_t i = 0; i < half; ++i) {
-      const float a = v[i], b = v[i + half];
-      v[i] = a * cos[i] - b * sin[i];
-      v[i + half] = b * cos[i] + a * sin[i];
-    }
-  }
-}
-
-}  // namespace
 
 FastDecoder::FastDecoder(const Transformer& transformer, const PackedWeights& packed,
                          int64_t capacity)
@@ -209,7 +185,7 @@ absl::StatusOr<absl::Span<const float>> FastDecoder::Step(int32_t token, int64_t
 
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const PackedLayer& L = packed_.layers[l];
-    RmsNorm(x_.data(), L.attn_norm.data(), hidden, c.norm_eps, h_.data());
+    RmsNormRow(x_.data(), L.attn_norm.data(), hidden, c.norm_eps, h_.data());
     qx_.Quantize(kernels_, h_.data(), 1, hidden);
     QMatMul(kernels_, L.qkv, qx_, qkv_.data(), 0);
     if (!L.bqkv.empty()) {
@@ -218,8 +194,8 @@ absl::StatusOr<absl::Span<const float>> FastDecoder::Step(int32_t token, int64_t
     float* q = qkv_.data();
     float* k = q + q_dim;
     float* v = k + kv_dim;
-    Rotate(q, c.n_heads, hd, c.rope_dim, rope_cos_.data(), rope_sin_.data());
-    Rotate(k, c.n_kv_heads, hd, c.rope_dim, rope_cos_.data(), rope_sin_.data());
+    RotateRow(q, c.n_heads, hd, c.rope_dim, rope_cos_.data(), rope_sin_.data());
+    RotateRow(k, c.n_kv_heads, hd, c.rope_dim, rope_cos_.data(), rope_sin_.data());
     float* kb = k_[l].data_ptr<float>();
     float* vb = v_[l].data_ptr<float>();
     for (int64_t g = 0; g < c.n_kv_heads; ++g) {
@@ -233,7 +209,7 @@ absl::StatusOr<absl::Span<const float>> FastDecoder::Step(int32_t token, int64_t
     QMatMul(kernels_, L.o, qx_, h_.data(), 0);
     for (int64_t i = 0; i < hidden; ++i) x_[i] += h_[i];
 
-    RmsNorm(x_.data(), L.ffn_norm.data(), hidden, c.norm_eps, h_.data());
+    RmsNormRow(x_.data(), L.ffn_norm.data(), hidden, c.norm_eps, h_.data());
     qx_.Quantize(kernels_, h_.data(), 1, hidden);
     QMatMul(kernels_, L.gate_up, qx_, mlp_.data(), 0);
     for (int64_t i = 0; i < c.ffn; ++i) {
@@ -245,7 +221,7 @@ absl::StatusOr<absl::Span<const float>> FastDecoder::Step(int32_t token, int64_t
     for (int64_t i = 0; i < hidden; ++i) x_[i] += h_[i];
   }
   ++len_;
-  RmsNorm(x_.data(), packed_.out_norm.data(), hidden, c.norm_eps, h_.data());
+  RmsNormRow(x_.data(), packed_.out_norm.data(), hidden, c.norm_eps, h_.data());
   qx_.Quantize(kernels_, h_.data(), 1, hidden);
   QMatMul(kernels_, packed_.lm_head, qx_, logits_.data(), 0);
   return absl::Span<const float>(logits_);
