@@ -16,18 +16,23 @@ namespace {
 // Q4_0 product took 0.034 ms on one thread and 0.071 ms split in two under passive waiting. So
 // under passive only the big products (the 30 MB output matrix) are split.
 int64_t MinSplitBytes() {
-  static const int64_t bytes = [] {
+  static const int64_t bytes = OmpThreadsSleep() ? int64_t{8} << 20 : int64_t{128} << 10;
+  return bytes;
+}
+
+}  // namespace
+
+bool OmpThreadsSleep() {
+  static const bool passive = [] {
     const char* env = std::getenv("OMP_WAIT_POLICY");
     std::string policy = env != nullptr ? env : "";
     for (char& c : policy) {
       c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
-    return policy == "passive" ? int64_t{8} << 20 : int64_t{128} << 10;
+    return policy == "passive";
   }();
-  return bytes;
+  return passive;
 }
-
-}  // namespace
 
 const CpuKernelTable& CpuKernels(CpuIsa isa) {
   const CpuIsa top = DetectedCpuIsa();

@@ -15,6 +15,10 @@
 
 namespace ctxmem::model {
 
+// True when OMP_WAIT_POLICY is passive: OpenMP's idle threads sleep, so waking them for a
+// parallel region costs ~40 us instead of ~2 us (qmatvec.cc); callers size their work split on it.
+bool OmpThreadsSleep();
+
 // The kernel table of `isa` (never one above DetectedCpuIsa(): that is capped here).
 const CpuKernelTable& CpuKernels(CpuIsa isa);
 // The table of ActiveCpuIsa().
