@@ -88,4 +88,25 @@ absl::StatusOr<double> LearnedFile::Number(const std::string& source, const std:
   return v;
 }
 
+std::string LearnedFile::ShapeString(const at::Tensor& t) {
+  if (!t.defined()) return "missing";
+  std::string out = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) absl::StrAppend(&out, i > 0 ? ", " : "", t.size(i));
+  return out + "]";
+}
+
+bool LearnedFile::SplitLayerName(std::string_view name, std::string_view prefix, int64_t* layer,
+                                 std::string* part) {
+  if (name.substr(0, prefix.size()) != prefix) return false;
+  const size_t dot = name.find('.', prefix.size());
+  if (dot == std::string_view::npos) return false;
+  const std::string_view number = name.substr(prefix.size(), dot - prefix.size());
+  if (number.empty() || number.find_first_not_of("0123456789") != std::string_view::npos) {
+    return false;
+  }
+  if (!absl::SimpleAtoi(absl::string_view(number.data(), number.size()), layer)) return false;
+  *part = std::string(name.substr(dot + 1));
+  return true;
+}
+
 }  // namespace ctxmem::learned

@@ -8,6 +8,8 @@
 
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -31,6 +33,14 @@ struct LearnedFile {
   // Metadata `key` as a number; `fallback` when absent; InvalidArgument when not a number.
   absl::StatusOr<double> Number(const std::string& source, const std::string& key,
                                 double fallback) const;
+
+  // Helpers for every learned method's file format (perceiver, rcc bridge, fusers):
+  // "[a, b]" for a tensor's shape, "missing" for an undefined one (error messages).
+  static std::string ShapeString(const at::Tensor& t);
+  // "<prefix><l>.<part>" -> (l, part), e.g. "layers.3.wq.weight" with prefix "layers." ->
+  // (3, "wq.weight"); false for any other name (no digits, a sign, nothing after the dot).
+  static bool SplitLayerName(std::string_view name, std::string_view prefix, int64_t* layer,
+                             std::string* part);
 };
 
 }  // namespace ctxmem::learned

@@ -8,33 +8,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/learned/learned_file.h"
 #include "common/status.h"
 #include "common/weights/safetensors_file.h"
 
 namespace ctxmem::learned {
-namespace {
-
-std::string ShapeOf(const at::Tensor& t) {
-  if (!t.defined()) return "missing";
-  std::string out = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) absl::StrAppend(&out, i > 0 ? ", " : "", t.size(i));
-  return out + "]";
-}
-
-// "layers.<l>.<part>" -> (l, part); false for any other name.
-bool SplitName(const std::string& name, int64_t* layer, std::string* part) {
-  constexpr std::string_view kPrefix = "layers.";
-  if (name.rfind(kPrefix, 0) != 0) return false;
-  const size_t dot = name.find('.', kPrefix.size());
-  if (dot == std::string::npos) return false;
-  const std::string number = name.substr(kPrefix.size(), dot - kPrefix.size());
-  if (number.empty() || number.find_first_not_of("0123456789") != std::string::npos) return false;
-  if (!absl::SimpleAtoi(number, layer)) return false;
-  *part = name.substr(dot + 1);
-  return true;
-}
-
-}  // namespace
 
 absl::StatusOr<PerceiverWeights> PerceiverWeights::Create(std::vector<PerceiverLayerWeights> layers,
                                                           double temperature,
@@ -52,13 +30,14 @@ absl::StatusOr<PerceiverWeights> PerceiverWeights::Create(std::vector<PerceiverL
   const PerceiverLayerWeights& first = layers.front();
   if (!first.query.defined() || first.query.dim() != 2 || first.query.size(0) < 1 ||
       first.query.size(1) < 1) {
-    return bad("layers.0.query is ", ShapeOf(first.query), ", expected [query_len, d_query]");
+    return bad("layers.0.query is ", LearnedFile::ShapeString(first.query),
+               ", expected [query_len, d_query]");
   }
   w.query_len_ = first.query.size(0);
   w.d_query_ = first.query.size(1);
   if (!first.wk.defined() || first.wk.dim() != 2 || first.wk.size(1) < 1) {
-    return bad("layers.0.wk.weight is ", ShapeOf(first.wk), ", expected [d_query=", w.d_query_,
-               ", d_model]");
+    return bad("layers.0.wk.weight is ", LearnedFile::ShapeString(first.wk),
+               ", expected [d_query=", w.d_query_, ", d_model]");
   }
   w.d_model_ = first.wk.size(1);
   for (size_t l = 0; l < layers.size(); ++l) {
@@ -66,8 +45,8 @@ absl::StatusOr<PerceiverWeights> PerceiverWeights::Create(std::vector<PerceiverL
     auto check = [&](const at::Tensor& t, const char* name, int64_t rows,
                      int64_t cols) -> absl::Status {
       if (!t.defined() || t.dim() != 2 || t.size(0) != rows || t.size(1) != cols) {
-        return bad("layers.", l, ".", name, " is ", ShapeOf(t), ", expected [", rows, ", ", cols,
-                   "] (query_len=", w.query_len_, ", d_query=", w.d_query_,
+        return bad("layers.", l, ".", name, " is ", LearnedFile::ShapeString(t), ", expected [",
+                   rows, ", ", cols, "] (query_len=", w.query_len_, ", d_query=", w.d_query_,
                    ", d_model=", w.d_model_, " from layer 0)");
       }
       if (!t.is_floating_point()) return bad("layers.", l, ".", name, " is not a float tensor");
@@ -97,7 +76,7 @@ absl::StatusOr<PerceiverWeights> PerceiverWeights::Load(const std::string& path)
   for (const weights::StTensorInfo& info : file->tensors()) {
     int64_t layer = 0;
     std::string part;
-    if (!SplitName(info.name, &layer, &part) ||
+    if (!LearnedFile::SplitLayerName(info.name, "layers.", &layer, &part) ||
         (part != "query" && part != "wq.weight" && part != "wk.weight")) {
       return bad("unexpected tensor '", info.name,
                  "'; a perceiver file holds only layers.<l>.query, layers.<l>.wq.weight and "

@@ -8,32 +8,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/blob/safetensors_writer.h"
+#include "common/learned/learned_file.h"
 #include "common/model/torch_call.h"
 #include "common/status.h"
 #include "common/weights/safetensors_file.h"
 
 namespace ctxmem::learned {
 namespace {
-
-std::string ShapeOf(const at::Tensor& t) {
-  if (!t.defined()) return "missing";
-  std::string out = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) absl::StrAppend(&out, i > 0 ? ", " : "", t.size(i));
-  return out + "]";
-}
-
-// "proj.<l>.<part>" -> (l, part); false for any other name.
-bool SplitName(const std::string& name, int64_t* l, std::string* part) {
-  constexpr std::string_view kPrefix = "proj.";
-  if (name.rfind(kPrefix, 0) != 0) return false;
-  const size_t dot = name.find('.', kPrefix.size());
-  if (dot == std::string::npos) return false;
-  const std::string number = name.substr(kPrefix.size(), dot - kPrefix.size());
-  if (number.empty() || number.find_first_not_of("0123456789") != std::string::npos) return false;
-  if (!absl::SimpleAtoi(number, l)) return false;
-  *part = name.substr(dot + 1);
-  return true;
-}
 
 absl::Status CheckShape(const RccBridgeShape& s) {
   if (s.n_layers < 1 || s.hidden < 1 || s.rank < 0 || s.rank > s.hidden) {
@@ -124,7 +105,8 @@ absl::StatusOr<RccBridge> RccBridge::Load(const std::string& path) {
   for (const weights::StTensorInfo& info : file->tensors()) {
     int64_t l = 0;
     std::string part;
-    if (!SplitName(info.name, &l, &part) || (part != "weight" && part != "up" && part != "down")) {
+    if (!LearnedFile::SplitLayerName(info.name, "proj.", &l, &part) ||
+        (part != "weight" && part != "up" && part != "down")) {
       return bad("unexpected tensor '", info.name,
                  "'; an rcc bridge holds proj.<l>.weight or proj.<l>.up + proj.<l>.down");
     }
@@ -161,8 +143,9 @@ absl::StatusOr<RccBridge> RccBridge::Load(const std::string& path) {
              : (!p.weight.defined() && p.up.defined() && p.down.defined() && p.up.size(0) == h &&
                 p.up.size(1) == r && p.down.size(0) == r && p.down.size(1) == h);
     if (!ok || h < 1) {
-      return bad("proj.", l, " is weight ", ShapeOf(p.weight), " up ", ShapeOf(p.up), " down ",
-                 ShapeOf(p.down), "; expected every projection as proj.0: ",
+      return bad("proj.", l, " is weight ", LearnedFile::ShapeString(p.weight), " up ",
+                 LearnedFile::ShapeString(p.up), " down ", LearnedFile::ShapeString(p.down),
+                 "; expected every projection as proj.0: ",
                  full ? absl::StrCat("weight [", h, ", ", h, "]")
                       : absl::StrCat("up [", h, ", ", r, "] and down [", r, ", ", h, "]"));
     }
