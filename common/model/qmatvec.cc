@@ -8,19 +8,6 @@
 #include <string>
 
 namespace ctxmem::model {
-namespace {
-
-// Bytes of weights below which a product stays on the calling thread. Waking OpenMP's threads
-// costs ~2 us while they spin between regions (libgomp's default and OMP_WAIT_POLICY=active)
-// but ~40 us once they sleep (passive): measured on the 2-vCPU Zen 4 with kernel_bench, a 1 MB
-// Q4_0 product took 0.034 ms on one thread and 0.071 ms split in two under passive waiting. So
-// under passive only the big products (the 30 MB output matrix) are split.
-int64_t MinSplitBytes() {
-  static const int64_t bytes = OmpThreadsSleep() ? int64_t{8} << 20 : int64_t{128} << 10;
-  return bytes;
-}
-
-}  // namespace
 
 bool OmpThreadsSleep() {
   static const bool passive = [] {
@@ -74,11 +61,16 @@ void QMatMul(const CpuKernelTable& k, const QuantizedMatrix& w, const Q8Activati
   const KernelActivations xv = x.view();
   const int64_t rows = w.rows();
   const int threads = n_threads > 0 ? n_threads : at::get_num_threads();
-  // Small matrices are not worth waking a thread for (~2 us per parallel region).
+  // Small matrices are not worth waking a thread for: ~2 us per parallel region while OpenMP's
+  // threads spin between regions (libgomp's default, OMP_WAIT_POLICY=active), ~40 us once they
+  // sleep (passive). Measured on the 2-vCPU Zen 4 with kernel_bench: a 1 MB Q4_0 product took
+  // 0.034 ms on one thread and 0.071 ms split in two under passive waiting, so there only
+  // products of >= 8 MiB x rows (the 30 MB output matrix, batched steps) are split.
   const int64_t bytes_per_row = std::max<int64_t>(1, w.bytes() / std::max<int64_t>(rows, 1));
   const int64_t min_rows = std::max<int64_t>(16, (64 << 10) / bytes_per_row);
-  if (threads <= 1 || rows < 2 * min_rows ||
-      w.bytes() * std::max<int64_t>(xv.n, 1) < MinSplitBytes()) {
+  const bool small_for_sleepers =
+      OmpThreadsSleep() && w.bytes() * std::max<int64_t>(xv.n, 1) < (int64_t{8} << 20);
+  if (threads <= 1 || rows < 2 * min_rows || small_for_sleepers) {
     k.qmatvec(wv, xv, y, ldy, 0, rows);
     return;
   }
