@@ -77,8 +77,10 @@ class CancelTest(ClusterTestCase):
     def test_deadline_mid_compress_leaves_no_blob(self):
         ids_before = harness.sealed_ids(self.store)
         list_before = [m.memory_id for m in self.client.ls()]
+        # ~8k tokens of no_compress (every chunk attends to the whole past): well over the 2 s
+        # deadline on any CPU here; ~1.5k tokens once finished inside 4 s with 2 threads.
         self.assertStatus(grpc.StatusCode.DEADLINE_EXCEEDED, self.client.compress,
-                          harness.book_text(400, 6000), LONG_CONFIG, timeout=4)
+                          harness.book_text(400, 32000), LONG_CONFIG, timeout=2)
         self.assert_job_stopped_without_blob(ids_before, list_before)
 
     def test_kept_memory_still_served(self):
@@ -107,7 +109,7 @@ class CrashRestartTest(ClusterTestCase):
 
             def long_job():
                 try:
-                    cl.compress(harness.book_text(2000, 6000), LONG_CONFIG,
+                    cl.compress(harness.book_text(2000, 24000), LONG_CONFIG,
                                 on_progress=lambda p: p.chunks_done and progressed.set())
                     outcome["r"] = "done"
                 except harness.CtxmemError as e:
