@@ -105,6 +105,7 @@ BENCHMARK(BM_ReadBandwidth)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMil
 BENCHMARK(BM_QMatMul)
     ->ArgsProduct({{0, 1, 2}, {1, 2}, {1}, {96, 1}})
     ->Args({1, 2, 4, 96})
+    ->ArgsProduct({{1, 2}, {1, 2}, {8}, {96}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -8,6 +8,10 @@
 //     baseline.
 //   BM_DecodeAtenOps/<dense>: ATen operators per decoded token (a RecordFunction callback
 //     counts them), packed (0) or dense (1).
+//   BM_BatchedStep/<batch>/<past>: decoder_svc's batched step (BatchedDecoder, packed weights)
+//     for `batch` streams after one shared `past`-entry memory, each with an 8-token prompt;
+//     aggregate tokens/s over 32 steps, and ms_per_step: the engine side of the load bench's
+//     "8 streams vs 1" ratio, without the service and its clients.
 // The model is $CTXMEM_MODEL or the setup default. Run through bench/run_model_bench.sh.
 
 #include <ATen/ATen.h>
@@ -16,6 +20,7 @@
 #include <benchmark/benchmark.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -28,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "common/model/batched_decoder.h"
 #include "common/model/fast_decoder.h"
 #include "common/model/generator.h"
 #include "common/model/model.h"
@@ -306,6 +312,76 @@ void BM_DecodeAtenOps(benchmark::State& state) {
   state.counters["aten_ops_per_token"] = per_token;
 }
 
+void BM_BatchedStep(benchmark::State& state) {
+  const Model* model = BundledModel();
+  if (model == nullptr || model->packed_weights() == nullptr) {
+    state.SkipWithError("no packed decode path");
+    return;
+  }
+  at::set_num_threads(kThreads);
+  c10::InferenceMode inference_mode;
+  const int64_t batch = state.range(0), past_len = state.range(1), n_steps = 32;
+  const Transformer& t = model->transformer();
+  KvCache past;
+  if (past_len > 0) {
+    const std::vector<int32_t> ids = PromptIds(past_len);
+    at::Tensor tokens = at::empty({1, past_len}, at::kLong);  // [1, past_len]
+    for (int64_t i = 0; i < past_len; ++i) tokens.data_ptr<int64_t>()[i] = ids[i];
+    ForwardOptions fo;
+    fo.logits = LogitsMode::kNone;
+    auto out = t.Forward(tokens, at::arange(past_len, at::kLong).view({1, past_len}), nullptr, fo);
+    if (!out.ok()) {
+      state.SkipWithError(std::string(out.status().message()).c_str());
+      return;
+    }
+    past.Append(out->k, out->v);
+  }
+  auto decoder = BatchedDecoder::Create(t, model->packed_weights());
+  if (!decoder.ok()) {
+    state.SkipWithError(std::string(decoder.status().message()).c_str());
+    return;
+  }
+  const std::vector<int32_t> prompt = PromptIds(8);
+  double seconds = 0;
+  int64_t n_tokens = 0, n_step_calls = 0;
+  for (auto _ : state) {
+    std::vector<std::unique_ptr<DecodeStream>> streams;
+    std::vector<DecodeStream*> rows;
+    for (int64_t b = 0; b < batch; ++b) {
+      auto s = (*decoder)->NewStream(past, 8 + n_steps + 1);
+      if (!s.ok() || !(*decoder)->Prefill(s->get(), prompt).ok()) {
+        state.SkipWithError("stream setup failed");
+        return;
+      }
+      rows.push_back(s->get());
+      streams.push_back(std::move(*s));
+    }
+    std::vector<int32_t> tokens(batch);
+    for (int64_t b = 0; b < batch; ++b) tokens[b] = prompt[b % prompt.size()];
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t step = 0; step < n_steps; ++step) {
+      auto logits = (*decoder)->Step(rows, tokens);
+      if (!logits.ok()) {
+        state.SkipWithError(std::string(logits.status().message()).c_str());
+        return;
+      }
+      // Greedy next tokens, as the scheduler would feed them.
+      const int64_t n_vocab = t.config().n_vocab;
+      for (int64_t b = 0; b < batch; ++b) {
+        const float* row = logits->data() + b * n_vocab;
+        tokens[b] = static_cast<int32_t>(std::max_element(row, row + n_vocab) - row);
+      }
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    state.SetIterationTime(s);
+    seconds += s;
+    n_tokens += batch * n_steps;
+    n_step_calls += n_steps;
+  }
+  state.counters["tokens_per_second"] = static_cast<double>(n_tokens) / seconds;
+  state.counters["ms_per_step"] = 1e3 * seconds / static_cast<double>(n_step_calls);
+}
+
 BENCHMARK(BM_Prefill)
     ->Arg(128)
     ->Arg(512)
@@ -347,6 +423,11 @@ BENCHMARK(BM_Perplexity)
 BENCHMARK(BM_DecodePerplexity)->Arg(1024)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LogitsVsCpuFp32)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DecodeAtenOps)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_BatchedStep)
+    ->ArgsProduct({{1, 2, 4, 8, 16}, {132}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2);
 
 }  // namespace
 }  // namespace ctxmem::model

@@ -20,21 +20,33 @@ namespace ctxmem::model {
 // Values of QuantizedMatrix's element types as seen by the kernels.
 enum : int32_t { kKernelQ4_0 = 0, kKernelQ4_1 = 1, kKernelQ8_0 = 2 };
 
-// A quantized weight matrix [rows, cols] (cols % 32 == 0), row-major blocks. Layout of one row:
-//   q4_0 / q4_1: nb = cols / 32 blocks, row_bytes = cols / 2. Blocks go in pairs: pair p is 32
-//     bytes whose low nibbles are block 2p's 32 values in order and whose high nibbles are
-//     block 2p+1's; an odd last block is 16 bytes in GGML order (low nibbles values 0..15,
-//     high nibbles 16..31). q4_0 values are nib - 8, q4_1 values d * nib + m.
-//   q8_0: row_bytes = cols int8 values in order.
-//   d: [rows, nb] fp16 scales; m: [rows, nb] fp16 minimums (q4_1 only, else null).
+// Rows of a KernelWeights matrix per row group (one output vector of the AVX-512 kernel).
+inline constexpr int64_t kRowGroup = 16;
+
+// A quantized weight matrix [rows, cols] (cols % 32 == 0) in row tiles. Rows go in groups of
+// kRowGroup (group g = rows 16g .. 16g+15; the last group padded with zero rows), and block b of
+// a group (values 32b .. 32b+31 of its 16 rows) is one tile, tiles in order (g, b). Within a
+// tile, "vector" k (k = 0..7) is 64 bytes whose byte 4j + t is value 4k + t of the group's row
+// j: one 32-bit lane holds 4 consecutive values of one row, so a vpdpbusd against 4 broadcast
+// activation values gives 16 rows' partial dots at once, and the 8 vectors of a tile add up in
+// the same int32 lanes to the 16 rows' whole-block dots (one scale per lane, no shuffles).
+//   q8_0: a tile is its 8 vectors in order, 512 bytes of int8 values.
+//   q4_0 / q4_1: a tile is 256 bytes, 4 chunks of 64; chunk c holds vector 2c in its low
+//     nibbles and vector 2c+1 in its high nibbles (0..15; q4_0 values nib - 8, q4_1 d * nib + m).
+//   d: [groups, nb, 16] fp16 scales, row j of a group at lane j; m: the same for q4_1's
+//     minimums (else null). Padded rows have zero values, scales and minimums.
+// Kernels take row ranges [r_begin, r_end) with r_begin % 16 == 0 and r_end % 16 == 0 or
+// r_end == rows; they never write outputs of padded rows.
 struct KernelWeights {
   int32_t type;
-  int64_t rows, cols;
-  const uint8_t* qs;
-  int64_t row_bytes;
-  const uint16_t* d;
-  const uint16_t* m;
+  int64_t rows, cols;  // rows: the real rows; groups = ceil(rows / 16)
+  const uint8_t* qs;   // [groups, nb, tile_bytes]
+  const uint16_t* d;   // [groups, nb, 16]
+  const uint16_t* m;   // [groups, nb, 16] or null
 };
+
+// Bytes of one tile: 256 for q4_0 / q4_1, 512 for q8_0.
+inline constexpr int64_t KernelTileBytes(int32_t type) { return type == kKernelQ8_0 ? 512 : 256; }
 
 // n rows of Q8 activations with `cols` values each.
 struct KernelActivations {
@@ -46,7 +58,8 @@ struct KernelActivations {
 
 struct CpuKernelTable {
   const char* name;
-  // y[i * ldy + r] = dot(W[r, :], x[i, :]) for r in [r_begin, r_end), i in [0, x.n).
+  // y[i * ldy + r] = dot(W[r, :], x[i, :]) for r in [r_begin, r_end), i in [0, x.n)
+  // (range rules in KernelWeights).
   void (*qmatvec)(const KernelWeights& w, const KernelActivations& x, float* y, int64_t ldy,
                   int64_t r_begin, int64_t r_end);
   // Quantizes one row x[cols] (cols % 32 == 0) into q[cols], d[cols/32], s[cols/32].

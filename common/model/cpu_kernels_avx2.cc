@@ -2,19 +2,21 @@
 // -mf16c (CMakeLists.txt): only call through Avx2CpuKernels() after ActiveCpuIsa() said so. No
 // standard-library templates are used here (see cpu_kernels_avx512.cc).
 //
-// qmatvec: one 32-value block per 256-bit step. q4 nibbles (unsigned) times int8 activations
-// with vpmaddubsw (pairs of products fit int16: 15 * 127 * 2); q8 weights through the sign
-// trick, |w| * sign(x, w) (128 * 127 * 2 < 32768), then vpmaddwd to int32 and one fp32 FMA per
-// block with d_w * d_x.
+// qmatvec on row tiles (cpu_kernels.h), 8 rows (half a group) per 256-bit vector: each 32-bit
+// lane holds 4 values of one row, multiplied with 4 broadcast activation bytes by vpmaddubsw
+// (pairs of products fit int16: 15 * 127 * 2 for q4; q8 weights through the sign trick,
+// |w| * sign(x, w), 128 * 127 * 2 < 32768) and vpmaddwd to int32 lanes, so a block's 8 vectors
+// add up per lane to 8 rows' block dots; one fp32 FMA per block with d_w * d_x (and one for
+// q4's offsets, s_x = d_x * sum(q_x)).
 
 #include <immintrin.h>
+
+#include <cstring>
 
 #include "common/model/cpu_kernels.h"
 
 namespace ctxmem::model {
 namespace {
-
-inline float HalfToFloat(uint16_t h) { return _cvtsh_ss(h); }
 
 inline float HorizontalSum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -23,78 +25,111 @@ inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// int32 lanes of dot(u8 w, s8 a) over 32 values.
-inline __m256i DotU8S8(__m256i w, __m256i a) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1));
+// Rows 16g + 8h .. 16g + 8h + 7 (those below w.rows) against activation rows [i0, i0 + kN).
+template <int kType, int kN>
+void HalfGroupDot(const KernelWeights& w, int64_t g, int h, const KernelActivations& x, int64_t i0,
+                  float* y, int64_t ldy) {
+  constexpr int64_t kTile = kType == kKernelQ8_0 ? 512 : 256;
+  const int64_t nb = w.cols / 32;
+  const uint8_t* tiles = w.qs + g * nb * kTile + 32 * h;
+  const uint16_t* d = w.d + g * nb * kRowGroup + 8 * h;
+  const uint16_t* m = kType == kKernelQ4_1 ? w.m + g * nb * kRowGroup + 8 * h : nullptr;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[kN];
+  for (int i = 0; i < kN; ++i) acc[i] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* t = tiles + b * kTile;
+    __m256i wv[8];  // [8 vectors] x [8 rows, 4 values]
+    if (kType == kKernelQ8_0) {
+      for (int k = 0; k < 8; ++k) {
+        wv[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + 64 * k));
+      }
+    } else {
+      for (int c = 0; c < 4; ++c) {
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + 64 * c));
+        wv[2 * c] = _mm256_and_si256(raw, m4);
+        wv[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+      }
+    }
+    const __m256 dw =
+        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d + b * kRowGroup)));
+    __m256 cw = _mm256_setzero_ps();
+    if (kType == kKernelQ4_1) {
+      cw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m + b * kRowGroup)));
+    } else if (kType == kKernelQ4_0) {
+      cw = _mm256_mul_ps(dw, _mm256_set1_ps(-8.0f));
+    }
+    for (int i = 0; i < kN; ++i) {
+      const int64_t xi = i0 + i;
+      const int8_t* xb = x.q + xi * x.cols + 32 * b;
+      __m256i dot;
+      if (kType == kKernelQ8_0) {
+        dot = _mm256_setzero_si256();
+        for (int k = 0; k < 8; ++k) {
+          int32_t a;
+          std::memcpy(&a, xb + 4 * k, 4);
+          const __m256i av = _mm256_sign_epi8(_mm256_set1_epi32(a), wv[k]);
+          dot = _mm256_add_epi32(
+              dot, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(wv[k], wv[k]), av), ones));
+        }
+      } else {
+        // 8 pair sums of at most 15 * 127 * 2 each stay below 32768 in int16.
+        __m256i sum16 = _mm256_setzero_si256();
+        for (int k = 0; k < 8; ++k) {
+          int32_t a;
+          std::memcpy(&a, xb + 4 * k, 4);
+          sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(wv[k], _mm256_set1_epi32(a)));
+        }
+        dot = _mm256_madd_epi16(sum16, ones);
+      }
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
+                               _mm256_mul_ps(dw, _mm256_set1_ps(x.d[xi * nb + b])), acc[i]);
+      if (kType != kKernelQ8_0) {
+        acc[i] = _mm256_fmadd_ps(cw, _mm256_set1_ps(x.s[xi * nb + b]), acc[i]);
+      }
+    }
+  }
+  const int64_t r0 = g * kRowGroup + 8 * h, left = w.rows - r0;
+  for (int i = 0; i < kN; ++i) {
+    float* out = y + (i0 + i) * ldy + r0;
+    if (left >= 8) {
+      _mm256_storeu_ps(out, acc[i]);
+    } else {
+      float tmp[8];
+      _mm256_storeu_ps(tmp, acc[i]);
+      for (int64_t j = 0; j < left; ++j) out[j] = tmp[j];
+    }
+  }
 }
 
 template <int kType, int kN>
-void RowDot(const KernelWeights& w, int64_t r, const KernelActivations& x, int64_t i0, float* y,
-            int64_t ldy) {
-  const int64_t nb = w.cols / 32;
-  const uint8_t* row = w.qs + r * w.row_bytes;
-  const uint16_t* d = w.d + r * nb;
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  __m256 acc[kN];
-  float offset[kN];
-  for (int i = 0; i < kN; ++i) {
-    acc[i] = _mm256_setzero_ps();
-    offset[i] = 0;
+void GroupsDot(const KernelWeights& w, int64_t g_begin, int64_t g_end,
+               const KernelActivations& x, int64_t i0, float* y, int64_t ldy) {
+  for (int64_t g = g_begin; g < g_end; ++g) {
+    HalfGroupDot<kType, kN>(w, g, 0, x, i0, y, ldy);
+    if (g * kRowGroup + 8 < w.rows) HalfGroupDot<kType, kN>(w, g, 1, x, i0, y, ldy);
   }
-  for (int64_t b = 0; b < nb; ++b) {
-    __m256i wv;
-    if (kType == kKernelQ8_0) {
-      wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 32 * b));
-    } else if ((b & 1) == 0 && b + 1 < nb) {
-      wv = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16 * b)), m4);
-    } else if (b & 1) {
-      wv = _mm256_and_si256(
-          _mm256_srli_epi16(
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16 * (b - 1))), 4),
-          m4);
-    } else {  // odd last block, GGML order
-      const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 16 * b));
-      const __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(0x0F));
-      const __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F));
-      wv = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
-    }
-    const float dw = HalfToFloat(d[b]);
-    const float c = kType == kKernelQ4_1   ? HalfToFloat(w.m[r * nb + b])
-                    : kType == kKernelQ4_0 ? -8.0f * dw
-                                           : 0.0f;
-    const __m256i w_abs = kType == kKernelQ8_0 ? _mm256_sign_epi8(wv, wv) : wv;
-    for (int i = 0; i < kN; ++i) {
-      const int64_t xi = i0 + i;
-      __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + xi * x.cols + 32 * b));
-      if (kType == kKernelQ8_0) a = _mm256_sign_epi8(a, wv);
-      const __m256i dot = DotU8S8(w_abs, a);
-      acc[i] =
-          _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * x.d[xi * nb + b]), acc[i]);
-      if (kType != kKernelQ8_0) offset[i] += c * x.s[xi * nb + b];
-    }
-  }
-  for (int i = 0; i < kN; ++i) y[(i0 + i) * ldy + r] = HorizontalSum(acc[i]) + offset[i];
 }
 
 template <int kType>
 void QMatVecTyped(const KernelWeights& w, const KernelActivations& x, float* y, int64_t ldy,
                   int64_t r_begin, int64_t r_end) {
-  for (int64_t r = r_begin; r < r_end; ++r) {
-    int64_t i = 0;
-    for (; i + 4 <= x.n; i += 4) RowDot<kType, 4>(w, r, x, i, y, ldy);
-    switch (x.n - i) {
-      case 3:
-        RowDot<kType, 3>(w, r, x, i, y, ldy);
-        break;
-      case 2:
-        RowDot<kType, 2>(w, r, x, i, y, ldy);
-        break;
-      case 1:
-        RowDot<kType, 1>(w, r, x, i, y, ldy);
-        break;
-      default:
-        break;
-    }
+  const int64_t g0 = r_begin / kRowGroup, g1 = (r_end + kRowGroup - 1) / kRowGroup;
+  int64_t i = 0;
+  for (; i + 4 <= x.n; i += 4) GroupsDot<kType, 4>(w, g0, g1, x, i, y, ldy);
+  switch (x.n - i) {
+    case 3:
+      GroupsDot<kType, 3>(w, g0, g1, x, i, y, ldy);
+      break;
+    case 2:
+      GroupsDot<kType, 2>(w, g0, g1, x, i, y, ldy);
+      break;
+    case 1:
+      GroupsDot<kType, 1>(w, g0, g1, x, i, y, ldy);
+      break;
+    default:
+      break;
   }
 }
 

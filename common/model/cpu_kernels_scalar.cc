@@ -12,37 +12,35 @@ namespace {
 
 inline float H(uint16_t h) { return weights::HalfToFloat(h); }
 
-// 4-bit value j (0..31) of block b of a q4 row (see KernelWeights for the pair layout).
-inline int Nibble(const uint8_t* row, int64_t nb, int64_t b, int j) {
-  if ((b & 1) == 0 && b + 1 < nb) return row[b * 16 + j] & 0x0F;  // low half of pair b/2
-  if ((b & 1) == 1) return row[(b - 1) * 16 + j] >> 4;            // high half of pair b/2
-  // odd last block, GGML order
-  const uint8_t byte = row[b * 16 + (j & 15)];
-  return j < 16 ? (byte & 0x0F) : (byte >> 4);
+// Quantized code of value w (0..31) of lane (row) j of a tile (cpu_kernels.h): a q4 nibble
+// or a q8 int8 value's byte.
+inline int TileCode(const uint8_t* tile, int32_t type, int j, int w) {
+  const int k = w / 4, lane_byte = 4 * j + w % 4;
+  if (type == kKernelQ8_0) return static_cast<int8_t>(tile[64 * k + lane_byte]);
+  const uint8_t byte = tile[64 * (k / 2) + lane_byte];
+  return (k & 1) != 0 ? byte >> 4 : byte & 0x0F;
 }
 
 void QMatVec(const KernelWeights& w, const KernelActivations& x, float* y, int64_t ldy,
              int64_t r_begin, int64_t r_end) {
-  const int64_t nb = w.cols / 32;
+  const int64_t nb = w.cols / 32, tile_bytes = KernelTileBytes(w.type);
   for (int64_t r = r_begin; r < r_end; ++r) {
-    const uint8_t* row = w.qs + r * w.row_bytes;
-    const uint16_t* d = w.d + r * nb;
+    const int64_t g = r / kRowGroup;
+    const int j = static_cast<int>(r % kRowGroup);
     for (int64_t i = 0; i < x.n; ++i) {
       const int8_t* xq = x.q + i * x.cols;
       const float* xd = x.d + i * nb;
       const float* xs = x.s + i * nb;
       float acc = 0;
       for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* tile = w.qs + (g * nb + b) * tile_bytes;
+        const int64_t si = (g * nb + b) * kRowGroup + j;
         int32_t dot = 0;
-        if (w.type == kKernelQ8_0) {
-          const int8_t* wq = reinterpret_cast<const int8_t*>(row) + b * 32;
-          for (int j = 0; j < 32; ++j) dot += wq[j] * xq[b * 32 + j];
-          acc += H(d[b]) * xd[b] * static_cast<float>(dot);
-        } else {
-          for (int j = 0; j < 32; ++j) dot += Nibble(row, nb, b, j) * xq[b * 32 + j];
-          acc += H(d[b]) * xd[b] * static_cast<float>(dot);
+        for (int v = 0; v < 32; ++v) dot += TileCode(tile, w.type, j, v) * xq[b * 32 + v];
+        acc += H(w.d[si]) * xd[b] * static_cast<float>(dot);
+        if (w.type != kKernelQ8_0) {
           // q4_1: + m * d_x * sum(q_x); q4_0: values are nib - 8
-          const float c = w.type == kKernelQ4_1 ? H(w.m[r * nb + b]) : -8.0f * H(d[b]);
+          const float c = w.type == kKernelQ4_1 ? H(w.m[si]) : -8.0f * H(w.d[si]);
           acc += c * xs[b];
         }
       }

@@ -74,9 +74,13 @@ void QMatMul(const CpuKernelTable& k, const QuantizedMatrix& w, const Q8Activati
     k.qmatvec(wv, xv, y, ldy, 0, rows);
     return;
   }
-  const int64_t grain = std::max<int64_t>(min_rows, (rows + threads - 1) / threads);
-  at::parallel_for(0, rows, grain,
-                   [&](int64_t begin, int64_t end) { k.qmatvec(wv, xv, y, ldy, begin, end); });
+  // Split by row groups: kernels take ranges on group boundaries (cpu_kernels.h).
+  const int64_t groups = (rows + kRowGroup - 1) / kRowGroup;
+  const int64_t grain =
+      (std::max<int64_t>(min_rows, (rows + threads - 1) / threads) + kRowGroup - 1) / kRowGroup;
+  at::parallel_for(0, groups, grain, [&](int64_t begin, int64_t end) {
+    k.qmatvec(wv, xv, y, ldy, begin * kRowGroup, std::min(rows, end * kRowGroup));
+  });
 }
 
 }  // namespace ctxmem::model

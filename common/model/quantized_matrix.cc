@@ -10,9 +10,9 @@
 #include "common/status.h"
 #include "common/weights/float16.h"
 
-// Invariants: qs_ holds rows_ * row_bytes_ bytes, d_ (and m_ for q4_1) rows_ * cols_ / 32
-// scales; cols_ % 32 == 0. The q4 pair layout (cpu_kernels.h) is produced by PackQ4Row from
-// GGML's per-block order and undone by Nibble; the bits themselves are GGML's.
+// Invariants: qs_, d_ and m_ (q4_1 only) hold every tile of ceil(rows_ / 16) row groups
+// (cpu_kernels.h), padded rows zero; cols_ % 32 == 0. The codes are GGML's bits, only moved:
+// SetCode/Code map (row, value) to its tile byte (and nibble).
 
 namespace ctxmem::model {
 namespace {
@@ -30,27 +30,62 @@ inline uint8_t GgmlNibble(const uint8_t* qs, int j) {
   return j < 16 ? (qs[j] & 0x0F) : (qs[j - 16] >> 4);
 }
 
-// Packs nb GGML q4 blocks' value bytes (`blocks[b]` -> 16 bytes) into one row of the pair
-// layout at `out` (nb * 16 bytes).
-void PackQ4Row(const uint8_t* const* blocks, int64_t nb, uint8_t* out) {
-  int64_t b = 0;
-  for (; b + 1 < nb; b += 2) {
-    for (int j = 0; j < 32; ++j) {
-      out[b * 16 + j] =
-          static_cast<uint8_t>(GgmlNibble(blocks[b], j) | (GgmlNibble(blocks[b + 1], j) << 4));
-    }
-  }
-  if (b < nb) std::memcpy(out + b * 16, blocks[b], 16);
+int32_t KernelType(QuantType t) {
+  if (t == QuantType::kQ4_0) return kKernelQ4_0;
+  if (t == QuantType::kQ4_1) return kKernelQ4_1;
+  return kKernelQ8_0;
 }
 
-// Value j of block b of a packed q4 row (inverse of PackQ4Row).
-inline int Nibble(const uint8_t* row, int64_t nb, int64_t b, int j) {
-  if ((b & 1) == 0 && b + 1 < nb) return row[b * 16 + j] & 0x0F;
-  if ((b & 1) == 1) return row[(b - 1) * 16 + j] >> 4;
-  return GgmlNibble(row + b * 16, j);
-}
+int64_t Groups(int64_t rows) { return (rows + kRowGroup - 1) / kRowGroup; }
 
 }  // namespace
+
+QuantizedMatrix QuantizedMatrix::Allocate(QuantType type, int64_t rows, int64_t cols) {
+  QuantizedMatrix q;
+  q.type_ = type;
+  q.rows_ = rows;
+  q.cols_ = cols;
+  const int64_t tiles = Groups(rows) * (cols / kBlock);
+  q.qs_.assign(tiles * KernelTileBytes(KernelType(type)), 0);
+  q.d_.assign(tiles * kRowGroup, 0);
+  if (type == QuantType::kQ4_1) q.m_.assign(tiles * kRowGroup, 0);
+  return q;
+}
+
+int64_t QuantizedMatrix::ScaleIndex(int64_t r, int64_t b) const {
+  return ((r / kRowGroup) * (cols_ / kBlock) + b) * kRowGroup + r % kRowGroup;
+}
+
+// Value v of row r sits in tile (r / 16, v / 32) at vector k = (v % 32) / 4, lane j = r % 16,
+// byte t = v % 4 of the lane.
+uint8_t QuantizedMatrix::Code(int64_t r, int64_t v) const {
+  const int64_t nb = cols_ / kBlock, w = v % kBlock, k = w / 4;
+  const int64_t lane_byte = 4 * (r % kRowGroup) + w % 4;
+  const int64_t tile = ((r / kRowGroup) * nb + v / kBlock) * KernelTileBytes(KernelType(type_));
+  if (type_ == QuantType::kQ8_0) return qs_[tile + 64 * k + lane_byte];
+  const uint8_t byte = qs_[tile + 64 * (k / 2) + lane_byte];
+  return (k & 1) != 0 ? byte >> 4 : byte & 0x0F;
+}
+
+void QuantizedMatrix::SetCode(int64_t r, int64_t v, uint8_t code) {
+  const int64_t nb = cols_ / kBlock, w = v % kBlock, k = w / 4;
+  const int64_t lane_byte = 4 * (r % kRowGroup) + w % 4;
+  const int64_t tile = ((r / kRowGroup) * nb + v / kBlock) * KernelTileBytes(KernelType(type_));
+  if (type_ == QuantType::kQ8_0) {
+    qs_[tile + 64 * k + lane_byte] = code;
+    return;
+  }
+  qs_[tile + 64 * (k / 2) + lane_byte] |= static_cast<uint8_t>((k & 1) != 0 ? code << 4 : code);
+}
+
+void QuantizedMatrix::CopyRow(const QuantizedMatrix& from, int64_t src, int64_t dst) {
+  const int64_t nb = cols_ / kBlock;
+  for (int64_t v = 0; v < cols_; ++v) SetCode(dst, v, from.Code(src, v));
+  for (int64_t b = 0; b < nb; ++b) {
+    d_[ScaleIndex(dst, b)] = from.d_[from.ScaleIndex(src, b)];
+    if (!m_.empty()) m_[ScaleIndex(dst, b)] = from.m_[from.ScaleIndex(src, b)];
+  }
+}
 
 std::string_view QuantTypeName(QuantType type) {
   switch (type) {
@@ -77,39 +112,28 @@ absl::StatusOr<QuantizedMatrix> QuantizedMatrix::FromGgml(weights::GgmlType type
                                                    "]: ", bytes, " bytes, expected ", expected));
   }
   const int64_t nb = cols / kBlock;
-  QuantizedMatrix q;
-  q.rows_ = rows;
-  q.cols_ = cols;
-  q.d_.resize(rows * nb);
   if (type == weights::GgmlType::kQ4_0 || type == weights::GgmlType::kQ4_1) {
     const bool q41 = type == weights::GgmlType::kQ4_1;
     const int64_t block_bytes = q41 ? 20 : 18;
     const int64_t head = q41 ? 4 : 2;
-    q.type_ = q41 ? QuantType::kQ4_1 : QuantType::kQ4_0;
-    q.row_bytes_ = cols / 2;
-    q.qs_.resize(rows * q.row_bytes_);
-    if (q41) q.m_.resize(rows * nb);
-    std::vector<const uint8_t*> blocks(nb);
+    QuantizedMatrix q = Allocate(q41 ? QuantType::kQ4_1 : QuantType::kQ4_0, rows, cols);
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* blk = data + (r * nb + b) * block_bytes;
-        q.d_[r * nb + b] = LoadU16(blk);
-        if (q41) q.m_[r * nb + b] = LoadU16(blk + 2);
-        blocks[b] = blk + head;
+        q.d_[q.ScaleIndex(r, b)] = LoadU16(blk);
+        if (q41) q.m_[q.ScaleIndex(r, b)] = LoadU16(blk + 2);
+        for (int j = 0; j < kBlock; ++j) q.SetCode(r, b * kBlock + j, GgmlNibble(blk + head, j));
       }
-      PackQ4Row(blocks.data(), nb, q.qs_.data() + r * q.row_bytes_);
     }
     return q;
   }
   if (type == weights::GgmlType::kQ8_0) {
-    q.type_ = QuantType::kQ8_0;
-    q.row_bytes_ = cols;
-    q.qs_.resize(rows * cols);
+    QuantizedMatrix q = Allocate(QuantType::kQ8_0, rows, cols);
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* blk = data + (r * nb + b) * 34;
-        q.d_[r * nb + b] = LoadU16(blk);
-        std::memcpy(q.qs_.data() + r * cols + b * kBlock, blk + 2, kBlock);
+        q.d_[q.ScaleIndex(r, b)] = LoadU16(blk);
+        for (int j = 0; j < kBlock; ++j) q.SetCode(r, b * kBlock + j, blk[2 + j]);
       }
     }
     return q;
@@ -131,13 +155,7 @@ absl::StatusOr<QuantizedMatrix> QuantizedMatrix::QuantizeQ8_0(const float* data,
                                                    "]: cols must be a positive multiple of 32"));
   }
   const int64_t nb = cols / kBlock;
-  QuantizedMatrix q;
-  q.type_ = QuantType::kQ8_0;
-  q.rows_ = rows;
-  q.cols_ = cols;
-  q.row_bytes_ = cols;
-  q.qs_.resize(rows * cols);
-  q.d_.resize(rows * nb);
+  QuantizedMatrix q = Allocate(QuantType::kQ8_0, rows, cols);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t b = 0; b < nb; ++b) {
       const float* x = data + r * cols + b * kBlock;
@@ -146,11 +164,11 @@ absl::StatusOr<QuantizedMatrix> QuantizedMatrix::QuantizeQ8_0(const float* data,
       const uint16_t dh = weights::FloatToHalf(amax / 127.0f);
       const float d = weights::HalfToFloat(dh);
       const float id = d != 0 ? 1.0f / d : 0.0f;
-      q.d_[r * nb + b] = dh;
+      q.d_[q.ScaleIndex(r, b)] = dh;
       for (int j = 0; j < kBlock; ++j) {
         const float v = std::nearbyint(x[j] * id);
-        q.qs_[r * cols + b * kBlock + j] =
-            static_cast<uint8_t>(static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f)));
+        q.SetCode(r, b * kBlock + j,
+                  static_cast<uint8_t>(static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f))));
       }
     }
   }
@@ -160,61 +178,51 @@ absl::StatusOr<QuantizedMatrix> QuantizedMatrix::QuantizeQ8_0(const float* data,
 absl::StatusOr<QuantizedMatrix> QuantizedMatrix::ConcatRows(
     absl::Span<const QuantizedMatrix* const> parts) {
   if (parts.empty()) return absl::InvalidArgumentError("ConcatRows: no parts");
-  QuantizedMatrix q;
-  q.type_ = parts[0]->type_;
-  q.cols_ = parts[0]->cols_;
-  q.row_bytes_ = parts[0]->row_bytes_;
+  int64_t rows = 0;
   for (const QuantizedMatrix* p : parts) {
-    if (p->type_ != q.type_ || p->cols_ != q.cols_) {
+    if (p->type_ != parts[0]->type_ || p->cols_ != parts[0]->cols_) {
       return absl::InvalidArgumentError(absl::StrCat(
           "ConcatRows: parts differ: ", AsAbsl(QuantTypeName(p->type_)), " [", p->rows_, ", ",
-          p->cols_, "] vs ", AsAbsl(QuantTypeName(q.type_)), " [.., ", q.cols_, "]"));
+          p->cols_, "] vs ", AsAbsl(QuantTypeName(parts[0]->type_)), " [.., ", parts[0]->cols_,
+          "]"));
     }
-    q.rows_ += p->rows_;
-    q.qs_.insert(q.qs_.end(), p->qs_.begin(), p->qs_.end());
-    q.d_.insert(q.d_.end(), p->d_.begin(), p->d_.end());
-    q.m_.insert(q.m_.end(), p->m_.begin(), p->m_.end());
+    rows += p->rows_;
+  }
+  QuantizedMatrix q = Allocate(parts[0]->type_, rows, parts[0]->cols_);
+  int64_t dst = 0;
+  for (const QuantizedMatrix* p : parts) {
+    for (int64_t r = 0; r < p->rows_; ++r) q.CopyRow(*p, r, dst++);
   }
   return q;
 }
 
 QuantizedMatrix QuantizedMatrix::PermuteRows(absl::Span<const int64_t> perm) const {
-  const int64_t nb = cols_ / kBlock;
-  QuantizedMatrix q;
-  q.type_ = type_;
-  q.rows_ = rows_;
-  q.cols_ = cols_;
-  q.row_bytes_ = row_bytes_;
-  q.qs_.resize(qs_.size());
-  q.d_.resize(d_.size());
-  q.m_.resize(m_.size());
-  for (int64_t i = 0; i < rows_; ++i) {
-    const int64_t src = perm[i];
-    std::memcpy(q.qs_.data() + i * row_bytes_, qs_.data() + src * row_bytes_, row_bytes_);
-    std::memcpy(q.d_.data() + i * nb, d_.data() + src * nb, nb * sizeof(uint16_t));
-    if (!m_.empty()) std::memcpy(q.m_.data() + i * nb, m_.data() + src * nb, nb * sizeof(uint16_t));
-  }
+  QuantizedMatrix q = Allocate(type_, rows_, cols_);
+  for (int64_t i = 0; i < rows_; ++i) q.CopyRow(*this, perm[i], i);
   return q;
 }
 
 void QuantizedMatrix::DequantizeRow(int64_t r, float* out) const {
   const int64_t nb = cols_ / kBlock;
-  const uint8_t* row = qs_.data() + r * row_bytes_;
   for (int64_t b = 0; b < nb; ++b) {
-    const float d = weights::HalfToFloat(d_[r * nb + b]);
+    const float d = weights::HalfToFloat(d_[ScaleIndex(r, b)]);
     float* y = out + b * kBlock;
     switch (type_) {
       case QuantType::kQ4_0:
-        for (int j = 0; j < kBlock; ++j) y[j] = d * static_cast<float>(Nibble(row, nb, b, j) - 8);
+        for (int j = 0; j < kBlock; ++j) {
+          y[j] = d * static_cast<float>(static_cast<int>(Code(r, b * kBlock + j)) - 8);
+        }
         break;
       case QuantType::kQ4_1: {
-        const float m = weights::HalfToFloat(m_[r * nb + b]);
-        for (int j = 0; j < kBlock; ++j) y[j] = d * static_cast<float>(Nibble(row, nb, b, j)) + m;
+        const float m = weights::HalfToFloat(m_[ScaleIndex(r, b)]);
+        for (int j = 0; j < kBlock; ++j) {
+          y[j] = d * static_cast<float>(Code(r, b * kBlock + j)) + m;
+        }
         break;
       }
       case QuantType::kQ8_0:
         for (int j = 0; j < kBlock; ++j) {
-          y[j] = static_cast<float>(static_cast<int8_t>(row[b * kBlock + j])) * d;
+          y[j] = static_cast<float>(static_cast<int8_t>(Code(r, b * kBlock + j))) * d;
         }
         break;
     }
@@ -233,11 +241,8 @@ int64_t QuantizedMatrix::bytes() const {
 }
 
 KernelWeights QuantizedMatrix::view() const {
-  int32_t t = kKernelQ8_0;
-  if (type_ == QuantType::kQ4_0) t = kKernelQ4_0;
-  if (type_ == QuantType::kQ4_1) t = kKernelQ4_1;
-  return KernelWeights{
-      t, rows_, cols_, qs_.data(), row_bytes_, d_.data(), m_.empty() ? nullptr : m_.data()};
+  return KernelWeights{KernelType(type_), rows_,    cols_, qs_.data(),
+                       d_.data(),         m_.empty() ? nullptr : m_.data()};
 }
 
 }  // namespace ctxmem::model

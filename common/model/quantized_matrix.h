@@ -1,6 +1,6 @@
 #pragma once
-// A weight matrix kept in 4/8-bit GGML blocks, repacked for the CPU qmatvec kernels
-// (cpu_kernels.h): decode-shaped products (1 to a few rows) read these bytes directly instead
+// A weight matrix kept in 4/8-bit GGML blocks, repacked into row tiles for the CPU qmatvec
+// kernels (cpu_kernels.h: 16 rows x 32 values per tile): decode-shaped products (1 to a few rows) read these bytes directly instead
 // of fp32 weights (4-8x less memory traffic). Types: q4_0, q4_1 and q8_0 are kept as they are
 // (same bits, scales moved into their own arrays); any other GGML type the file reader can
 // dequantize is re-quantized to q8_0 (the documented fallback: 8.5 bits per weight, error
@@ -56,17 +56,27 @@ class QuantizedMatrix {
   QuantType type() const { return type_; }
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
-  int64_t bytes() const;  // storage: values + scales
+  int64_t bytes() const;  // storage: values + scales (with the padded rows of the last group)
   // Raw view for the kernels; valid while this object lives and is not moved from.
   KernelWeights view() const;
 
  private:
+  // Zeroed storage for `rows` x `cols` of `type` (all groups, padding included).
+  static QuantizedMatrix Allocate(QuantType type, int64_t rows, int64_t cols);
+  // The quantized code of value v of row r: a q4 nibble (0..15) or a q8 int8 value's byte.
+  // SetCode requires the code's bits to be zero before (storage from Allocate).
+  uint8_t Code(int64_t r, int64_t v) const;
+  void SetCode(int64_t r, int64_t v, uint8_t code);
+  // Index into d_ / m_ of block b of row r.
+  int64_t ScaleIndex(int64_t r, int64_t b) const;
+  // Row `dst` of this matrix = row `src` of `from` (same type and cols; dst's codes zero).
+  void CopyRow(const QuantizedMatrix& from, int64_t src, int64_t dst);
+
   QuantType type_ = QuantType::kQ8_0;
   int64_t rows_ = 0, cols_ = 0;
-  int64_t row_bytes_ = 0;    // bytes of values per row (cols / 2 or cols)
-  std::vector<uint8_t> qs_;  // [rows, row_bytes], layout in cpu_kernels.h
-  std::vector<uint16_t> d_;  // [rows, cols / 32] fp16
-  std::vector<uint16_t> m_;  // [rows, cols / 32] fp16, q4_1 only
+  std::vector<uint8_t> qs_;  // [groups, cols / 32, tile bytes], row tiles (cpu_kernels.h)
+  std::vector<uint16_t> d_;  // [groups, cols / 32, 16] fp16
+  std::vector<uint16_t> m_;  // [groups, cols / 32, 16] fp16, q4_1 only
 };
 
 }  // namespace ctxmem::model

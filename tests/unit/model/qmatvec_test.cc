@@ -70,8 +70,14 @@ Errors Check(CpuIsa isa, const QuantizedMatrix& w, const at::Tensor& x) {
   const int64_t n = x.size(0), cols = x.size(1);
   Q8Activations qx;
   qx.Quantize(CpuKernels(CpuIsa::kScalar), x.data_ptr<float>(), n, cols);
-  at::Tensor y = at::empty({n, w.rows()}, at::kFloat);  // [n, rows]
-  QMatMul(k, w, qx, y.data_ptr<float>(), w.rows(), /*n_threads=*/2);
+  // [n, rows + 5]: the 5 extra columns are sentinels (a kernel must never write the padded rows
+  // of its last row group, cpu_kernels.h).
+  const int64_t ldy = w.rows() + 5;
+  at::Tensor y_pad = at::full({n, ldy}, -12345.0f, at::kFloat);
+  QMatMul(k, w, qx, y_pad.data_ptr<float>(), ldy, /*n_threads=*/2);
+  EXPECT_TRUE(at::equal(y_pad.slice(1, w.rows()), at::full({n, 5}, -12345.0f, at::kFloat)))
+      << CpuIsaName(isa) << ": wrote past the last row";
+  const at::Tensor y = y_pad.slice(1, 0, w.rows());  // [n, rows]
   // dequant(Q8(x)): [n, cols]
   const KernelActivations xv = qx.view();
   at::Tensor xq = at::empty({n, cols}, at::kFloat);
@@ -162,7 +168,7 @@ TEST(QMatVecTest, RandomWeightsEveryTypeAndFamily) {
         const auto raw = RandomGgml(type, rows, cols, 3);
         auto w = QuantizedMatrix::FromGgml(type, raw.data(), raw.size(), rows, cols);
         ASSERT_TRUE(w.ok());
-        for (int64_t n : {1, 2, 3, 4, 5, 8}) {
+        for (int64_t n : {1, 2, 3, 4, 5, 8, 9, 13}) {
           const Errors e = Check(isa, *w, RandomActivations(n, cols, 7 + n));
           SCOPED_TRACE(::testing::Message() << CpuIsaName(isa) << " type " << static_cast<int>(type)
                                             << " cols " << cols << " n " << n);
@@ -175,6 +181,24 @@ TEST(QMatVecTest, RandomWeightsEveryTypeAndFamily) {
           }
         }
       }
+    }
+  }
+}
+
+// Matrices big enough for QMatMul to split them between two threads (>= 8 MiB x rows, so even
+// under OMP_WAIT_POLICY=passive), with a row count that leaves a partial last row group.
+TEST(QMatVecTest, SplitBetweenThreadsOnRowGroups) {
+  for (CpuIsa isa : RunnableIsas()) {
+    for (GgmlType type : {GgmlType::kQ4_1, GgmlType::kQ8_0}) {
+      const int64_t rows = type == GgmlType::kQ8_0 ? 4099 : 8195, cols = 1536;
+      const auto raw = RandomGgml(type, rows, cols, 5);
+      auto w = QuantizedMatrix::FromGgml(type, raw.data(), raw.size(), rows, cols);
+      ASSERT_TRUE(w.ok());
+      ASSERT_GE(w->bytes() * 2, int64_t{8} << 20);
+      const Errors e = Check(isa, *w, RandomActivations(2, cols, 21));
+      SCOPED_TRACE(::testing::Message() << CpuIsaName(isa) << " type " << static_cast<int>(type));
+      EXPECT_LT(e.vs_exact, 2e-6);
+      EXPECT_LT(e.vs_fp32, 0.03);
     }
   }
 }
