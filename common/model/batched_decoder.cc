@@ -123,18 +123,20 @@ void BatchedDecoder::AttendAll(absl::Span<DecodeStream* const> streams, int64_t 
                                const float* q, int64_t q_stride, float* attn) {
   const ModelConfig& c = config_;
   const int64_t batch = static_cast<int64_t>(streams.size());
-  const int64_t hd = c.head_dim, q_dim = c.n_heads * hd, n_tasks = batch * c.n_heads;
+  const int64_t hd = c.head_dim, q_dim = c.n_heads * hd, group = c.n_heads / c.n_kv_heads;
+  const int64_t n_tasks = batch * c.n_kv_heads;  // (stream, kv head): one GQA group each
   int64_t max_total = 0, work = 0;
   for (const DecodeStream* s : streams) {
     const int64_t total = s->past_len() + s->own_len() + 1;
     max_total = std::max(max_total, total);
     work += total * c.n_heads;
   }
-  Grow(&scores_, n_tasks * max_total);  // [batch * n_heads, max_total]
+  Grow(&scores_, n_tasks * group * max_total);  // [batch * n_kv_heads, group, max_total]
   const auto task = [&](int64_t i) {
-    const int64_t b = i / c.n_heads, h = i % c.n_heads;
-    streams[b]->AttendHead(kernels_, layer, h, q + b * q_stride + h * hd, attn + b * q_dim + h * hd,
-                           scores_.data() + i * max_total);
+    const int64_t b = i / c.n_kv_heads, g = i % c.n_kv_heads;
+    streams[b]->AttendGroup(kernels_, layer, g, q + b * q_stride + g * group * hd,
+                            attn + b * q_dim + g * group * hd,
+                            scores_.data() + i * group * max_total);
   };
   if (work >= 8192 && at::get_num_threads() > 1) {
     at::parallel_for(0, n_tasks, 1, [&](int64_t begin, int64_t end) {

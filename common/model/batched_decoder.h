@@ -65,7 +65,7 @@ class BatchedDecoder {
   absl::Status PackedStep(absl::Span<DecodeStream* const> streams, const at::Tensor& tokens);
   // attn [batch, n_heads * head_dim] for every stream b and head h from the query rows at
   // q + b * q_stride ([n_heads * head_dim] each), after each stream's WriteEntry for `layer`
-  // (CPU kernels; the heads of all streams split across threads).
+  // (kernels.attend per stream and kv head; those tasks split across threads).
   void AttendAll(absl::Span<DecodeStream* const> streams, int64_t layer, const float* q,
                  int64_t q_stride, float* attn);
 

@@ -56,6 +56,13 @@ struct KernelActivations {
   const float* s;   // [n, cols / 32] d * sum(q) per block
 };
 
+// One run of attention entries: n keys and n values, [n, head_dim] fp32 row-major each.
+struct KernelKvSegment {
+  const float* k;
+  const float* v;
+  int64_t n;
+};
+
 struct CpuKernelTable {
   const char* name;
   // y[i * ldy + r] = dot(W[r, :], x[i, :]) for r in [r_begin, r_end), i in [0, x.n)
@@ -68,6 +75,13 @@ struct CpuKernelTable {
   float (*dot)(const float* a, const float* b, int64_t n);
   // y[k] += alpha * x[k]
   void (*axpy)(float alpha, const float* x, float* y, int64_t n);
+  // Decode attention of the n_q query heads that share one kv head (GQA): for i < n_q,
+  //   out[i, :] = sum_j p_ij v_j,  p_i = softmax_j(scale * q[i, :] . k_j)
+  // over the entries of segs[0 .. n_segs) in order (at least one entry in all). q and out are
+  // [n_q, hd]; scores is [n_q, total entries] scratch. Softmax in fp32 with the max
+  // subtracted; exp is the family's own (the scalar table's std::exp is the reference).
+  void (*attend)(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKvSegment* segs,
+                 int n_segs, float* scores, float* out);
 };
 
 // The tables. Calling a table the CPU cannot run is undefined: pick through ActiveCpuIsa().

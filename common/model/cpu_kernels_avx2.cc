@@ -205,7 +205,39 @@ void Axpy(float alpha, const float* x, float* y, int64_t n) {
   for (; k < n; ++k) y[k] += alpha * x[k];
 }
 
-const CpuKernelTable kTable = {"avx2", QMatVec, QuantizeRowQ8, Dot, Axpy};
+// The scalar table's algorithm on this file's Dot and Axpy; exp through libm (__builtin_expf:
+// no inline <cmath> code compiled with this file's flags).
+void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKvSegment* segs,
+            int n_segs, float* scores, float* out) {
+  int64_t total = 0;
+  for (int s = 0; s < n_segs; ++s) total += segs[s].n;
+  for (int64_t i = 0; i < n_q; ++i) {
+    const float* qi = q + i * hd;
+    float* si = scores + i * total;
+    float mx = -__builtin_inff();
+    int64_t j = 0;
+    for (int s = 0; s < n_segs; ++s) {
+      for (int64_t e = 0; e < segs[s].n; ++e, ++j) {
+        si[j] = Dot(qi, segs[s].k + e * hd, hd) * scale;
+        mx = si[j] > mx ? si[j] : mx;
+      }
+    }
+    float sum = 0;
+    for (j = 0; j < total; ++j) {
+      si[j] = __builtin_expf(si[j] - mx);
+      sum += si[j];
+    }
+    float* oi = out + i * hd;
+    for (int64_t k = 0; k < hd; ++k) oi[k] = 0;
+    const float inv = 1.0f / sum;
+    j = 0;
+    for (int s = 0; s < n_segs; ++s) {
+      for (int64_t e = 0; e < segs[s].n; ++e, ++j) Axpy(si[j] * inv, segs[s].v + e * hd, oi, hd);
+    }
+  }
+}
+
+const CpuKernelTable kTable = {"avx2", QMatVec, QuantizeRowQ8, Dot, Axpy, Attend};
 
 }  // namespace
 

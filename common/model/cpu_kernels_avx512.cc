@@ -186,7 +186,103 @@ void Axpy(float alpha, const float* x, float* y, int64_t n) {
   }
 }
 
-const CpuKernelTable kTable = {"avx512_vnni", QMatVec, QuantizeRowQ8, Dot, Axpy};
+// e^x in 16 lanes: Cody-Waite reduction x = n ln2 + r and the Cephes expf polynomial on
+// |r| <= ln2 / 2 (relative error ~2e-7), then y * 2^n by vscalefps; 0 for x below -87.
+inline __m512 Exp(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  const __m512 y =
+      _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(y, n);
+}
+
+inline __mmask16 TailMask(int64_t left) {
+  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+}
+
+// Query heads in groups of up to kAttendQ: each key and value row is loaded once per group.
+constexpr int kAttendQ = 4;
+
+void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKvSegment* segs,
+            int n_segs, float* scores, float* out) {
+  int64_t total = 0;
+  for (int s = 0; s < n_segs; ++s) total += segs[s].n;
+  for (int64_t i0 = 0; i0 < n_q; i0 += kAttendQ) {
+    const int nq = static_cast<int>(n_q - i0 < kAttendQ ? n_q - i0 : kAttendQ);
+    const float* qg = q + i0 * hd;
+    float* sg = scores + i0 * total;
+    float* og = out + i0 * hd;
+    // Scores and their maxima.
+    float mx[kAttendQ];
+    for (int i = 0; i < nq; ++i) mx[i] = -__builtin_inff();
+    int64_t j = 0;
+    for (int s = 0; s < n_segs; ++s) {
+      for (int64_t e = 0; e < segs[s].n; ++e, ++j) {
+        const float* kj = segs[s].k + e * hd;
+        __m512 acc[kAttendQ];
+        for (int i = 0; i < nq; ++i) acc[i] = _mm512_setzero_ps();
+        for (int64_t k = 0; k < hd; k += 16) {
+          const __mmask16 mask = TailMask(hd - k);
+          const __m512 kv = _mm512_maskz_loadu_ps(mask, kj + k);
+          for (int i = 0; i < nq; ++i) {
+            acc[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, qg + i * hd + k), kv, acc[i]);
+          }
+        }
+        for (int i = 0; i < nq; ++i) {
+          const float v = _mm512_reduce_add_ps(acc[i]) * scale;
+          sg[i * total + j] = v;
+          mx[i] = v > mx[i] ? v : mx[i];
+        }
+      }
+    }
+    // Probabilities (unnormalised), their sums; the outputs start at zero.
+    float inv[kAttendQ];
+    for (int i = 0; i < nq; ++i) {
+      float* si = sg + i * total;
+      const __m512 m = _mm512_set1_ps(mx[i]);
+      __m512 sum = _mm512_setzero_ps();
+      for (int64_t k = 0; k < total; k += 16) {
+        const __mmask16 mask = TailMask(total - k);
+        const __m512 p = Exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, si + k), m));
+        _mm512_mask_storeu_ps(si + k, mask, p);
+        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(mask, p));
+      }
+      inv[i] = 1.0f / _mm512_reduce_add_ps(sum);
+      for (int64_t k = 0; k < hd; k += 16) {
+        _mm512_mask_storeu_ps(og + i * hd + k, TailMask(hd - k), _mm512_setzero_ps());
+      }
+    }
+    // out_i += p_ij / sum_i * v_j.
+    j = 0;
+    for (int s = 0; s < n_segs; ++s) {
+      for (int64_t e = 0; e < segs[s].n; ++e, ++j) {
+        const float* vj = segs[s].v + e * hd;
+        __m512 p[kAttendQ];
+        for (int i = 0; i < nq; ++i) p[i] = _mm512_set1_ps(sg[i * total + j] * inv[i]);
+        for (int64_t k = 0; k < hd; k += 16) {
+          const __mmask16 mask = TailMask(hd - k);
+          const __m512 vv = _mm512_maskz_loadu_ps(mask, vj + k);
+          for (int i = 0; i < nq; ++i) {
+            float* o = og + i * hd + k;
+            _mm512_mask_storeu_ps(o, mask,
+                                  _mm512_fmadd_ps(p[i], vv, _mm512_maskz_loadu_ps(mask, o)));
+          }
+        }
+      }
+    }
+  }
+}
+
+const CpuKernelTable kTable = {"avx512_vnni", QMatVec, QuantizeRowQ8, Dot, Axpy, Attend};
 
 }  // namespace
 

@@ -14,7 +14,7 @@
 
 // Invariants: every past_.k/v[l] is [1, n_kv_heads, past_len_, head_dim] contiguous fp32 and
 // never written; own_k_/own_v_[l] are [n_kv_heads, capacity_, head_dim] contiguous fp32 with
-// entries [0, own_len_) valid; entry own_len_ is written by WriteEntry before AttendHead
+// entries [0, own_len_) valid; entry own_len_ is written by WriteEntry before AttendGroup
 // reads it. Logical entry j < past_len_ is past entry j, j >= past_len_ is own entry
 // j - past_len_.
 
@@ -102,38 +102,26 @@ int64_t DecodeStream::WindowStart() const {
   return window > 0 && total > window ? total - window : 0;
 }
 
-void DecodeStream::AttendHead(const CpuKernelTable& kernels, int64_t layer, int64_t head,
-                              const float* q_h, float* out, float* scores) const {
+void DecodeStream::AttendGroup(const CpuKernelTable& kernels, int64_t layer, int64_t kv_head,
+                               const float* q, float* out, float* scores) const {
   const ModelConfig& c = config_;
-  const int64_t hd = c.head_dim, kvh = head / (c.n_heads / c.n_kv_heads);
-  const int64_t start = WindowStart(), total = past_len_ + own_len_ + 1;
+  const int64_t hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
+  const int64_t start = WindowStart();
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-  // The two segments as (keys, values, first, end) in logical entries.
-  const float* pk =
-      past_len_ > 0 ? past_.k[layer].data_ptr<float>() + kvh * past_len_ * hd : nullptr;
-  const float* pv =
-      past_len_ > 0 ? past_.v[layer].data_ptr<float>() + kvh * past_len_ * hd : nullptr;
-  const float* ok = own_k_[layer].data_ptr<float>() + kvh * capacity_ * hd;
-  const float* ov = own_v_[layer].data_ptr<float>() + kvh * capacity_ * hd;
-  const auto key = [&](int64_t j) {
-    return j < past_len_ ? pk + j * hd : ok + (j - past_len_) * hd;
-  };
-  const auto value = [&](int64_t j) {
-    return j < past_len_ ? pv + j * hd : ov + (j - past_len_) * hd;
-  };
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t j = start; j < total; ++j) {
-    scores[j] = kernels.dot(q_h, key(j), hd) * scale;
-    mx = std::max(mx, scores[j]);
+  // The visible entries as two segments: past [start, past_len), own [max(0, start - past_len),
+  // own_len] (the entry of this step included).
+  KernelKvSegment segs[2];
+  int n_segs = 0;
+  if (start < past_len_) {
+    const int64_t off = (kv_head * past_len_ + start) * hd;
+    segs[n_segs++] = {past_.k[layer].data_ptr<float>() + off,
+                      past_.v[layer].data_ptr<float>() + off, past_len_ - start};
   }
-  float sum = 0;
-  for (int64_t j = start; j < total; ++j) {
-    scores[j] = std::exp(scores[j] - mx);
-    sum += scores[j];
-  }
-  std::fill(out, out + hd, 0.0f);
-  const float inv = 1.0f / sum;
-  for (int64_t j = start; j < total; ++j) kernels.axpy(scores[j] * inv, value(j), out, hd);
+  const int64_t own_first = std::max<int64_t>(0, start - past_len_);
+  const int64_t off = (kv_head * capacity_ + own_first) * hd;
+  segs[n_segs++] = {own_k_[layer].data_ptr<float>() + off, own_v_[layer].data_ptr<float>() + off,
+                    own_len_ + 1 - own_first};
+  kernels.attend(q, group, hd, scale, segs, n_segs, scores, out);
 }
 
 at::Tensor DecodeStream::WriteAndAttendTensor(int64_t layer, const at::Tensor& q,

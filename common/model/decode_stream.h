@@ -45,15 +45,16 @@ class DecodeStream {
   absl::Status AppendEntries(const std::vector<at::Tensor>& k, const std::vector<at::Tensor>& v);
 
   // One decode step, per layer: WriteEntry stores the new token's k, v (each [n_kv_heads *
-  // head_dim] fp32, CPU) at own index own_len(); AttendHead then reads entries up to and
+  // head_dim] fp32, CPU) at own index own_len(); AttendGroup then reads entries up to and
   // including it. Advance() after the last layer makes the entry part of the stream. The
   // caller checks own_len() < capacity() before a step (BatchedDecoder does).
   void WriteEntry(int64_t layer, const float* k, const float* v);
-  // out[head_dim] = softmax(q_h . K^T * scale) V for query head `head` (kv head head / group)
-  // over the visible entries (a sliding window keeps the last ones); q_h [head_dim];
-  // `scores` has room for past_len() + own_len() + 1 floats. CPU only.
-  void AttendHead(const CpuKernelTable& kernels, int64_t layer, int64_t head, const float* q_h,
-                  float* out, float* scores) const;
+  // out[i, :] = softmax(q[i, :] . K^T * scale) V for the n_heads / n_kv_heads query heads of
+  // kv head `kv_head` (q, out: [group, head_dim]) over the visible entries (a sliding window
+  // keeps the last ones), by kernels.attend; `scores` has room for group * (past_len() +
+  // own_len() + 1) floats. CPU only.
+  void AttendGroup(const CpuKernelTable& kernels, int64_t layer, int64_t kv_head, const float* q,
+                   float* out, float* scores) const;
   // The same on any device with ATen ops: k, v [n_kv_heads, head_dim] are written, then
   // q [n_heads, head_dim] attends; returns [n_heads * head_dim] fp32.
   at::Tensor WriteAndAttendTensor(int64_t layer, const at::Tensor& q, const at::Tensor& k,

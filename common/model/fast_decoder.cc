@@ -101,7 +101,7 @@ void FastDecoder::ExportTo(KvCache* cache) const {
 }
 
 // out[h * head_dim ..] = softmax(q_h K^T * scale) V over entries [start, len_) of the layer,
-// for every query head h; kv head = h / group.
+// for every query head h; kv head = h / group (kernels.attend takes a kv head's group at once).
 void FastDecoder::Attention(int64_t layer, const float* q, float* out) {
   const ModelConfig& c = config_;
   const int64_t hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
@@ -111,37 +111,21 @@ void FastDecoder::Attention(int64_t layer, const float* q, float* out) {
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   const float* kb = k_[layer].data_ptr<float>();
   const float* vb = v_[layer].data_ptr<float>();
-  float* scores_all = scores_.data();
-  auto head = [&](int64_t h) {
-    const int64_t kvh = h / group;
-    const float* kh = kb + (kvh * capacity_ + start) * hd;
-    const float* vh = vb + (kvh * capacity_ + start) * hd;
-    const float* qh = q + h * hd;
-    float* s = scores_all + h * capacity_;
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < n; ++j) {
-      s[j] = kernels_.dot(qh, kh + j * hd, hd) * scale;
-      mx = std::max(mx, s[j]);
-    }
-    float sum = 0;
-    for (int64_t j = 0; j < n; ++j) {
-      s[j] = std::exp(s[j] - mx);
-      sum += s[j];
-    }
-    float* o = out + h * hd;
-    std::fill(o, o + hd, 0.0f);
-    const float inv = 1.0f / sum;
-    for (int64_t j = 0; j < n; ++j) kernels_.axpy(s[j] * inv, vh + j * hd, o, hd);
+  auto kv_head = [&](int64_t g) {
+    const KernelKvSegment seg = {kb + (g * capacity_ + start) * hd,
+                                 vb + (g * capacity_ + start) * hd, n};
+    kernels_.attend(q + g * group * hd, group, hd, scale, &seg, 1,
+                    scores_.data() + g * group * capacity_, out + g * group * hd);
   };
-  // Heads split between threads once there is enough work for a wake-up (measured with
+  // Kv heads split between threads once there is enough work for a wake-up (measured with
   // model_bench BM_Decode/512/64: a 512-entry past).
   const int64_t min_work = OmpThreadsSleep() ? 8192 : 1024;
-  if (n * c.n_heads >= min_work && at::get_num_threads() > 1) {
-    at::parallel_for(0, c.n_heads, 1, [&](int64_t b, int64_t e) {
-      for (int64_t h = b; h < e; ++h) head(h);
+  if (n * c.n_heads >= min_work && at::get_num_threads() > 1 && c.n_kv_heads > 1) {
+    at::parallel_for(0, c.n_kv_heads, 1, [&](int64_t b, int64_t e) {
+      for (int64_t g = b; g < e; ++g) kv_head(g);
     });
   } else {
-    for (int64_t h = 0; h < c.n_heads; ++h) head(h);
+    for (int64_t g = 0; g < c.n_kv_heads; ++g) kv_head(g);
   }
 }
 

@@ -82,7 +82,17 @@ TEST_F(FastDecoderTest, StepMatchesDenseForward) {
     const double err = (got - ref).abs().max().item<double>() / ref.abs().max().item<double>();
     worst = std::max(worst, err);
     EXPECT_LT(err, 0.08) << "step " << step;
-    EXPECT_EQ(got.argmax().item<int64_t>(), ref.argmax().item<int64_t>()) << "step " << step;
+    // The same top-1 where fp32's top-1 / top-2 gap is clear of the int8 activation noise (the
+    // kTieGap of GreedyGoldensOfTransformers); at a near tie (step 0 here: 30.690 vs 30.624)
+    // either of the two. The kernel families round differently and land on either side.
+    const auto [top_v, top_i] = ref.topk(2);
+    const int64_t got_top = got.argmax().item<int64_t>();
+    if ((top_v[0] - top_v[1]).item<double>() >= 0.5) {
+      EXPECT_EQ(got_top, top_i[0].item<int64_t>()) << "step " << step;
+    } else {
+      EXPECT_TRUE(got_top == top_i[0].item<int64_t>() || got_top == top_i[1].item<int64_t>())
+          << "step " << step << ": " << got_top;
+    }
     dense.Extend(d->k, d->v);
     token = ref.argmax().item<int64_t>();
   }

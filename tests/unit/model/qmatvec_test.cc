@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -227,6 +228,48 @@ TEST(QMatVecTest, DotAndAxpyAgreeAcrossFamilies) {
     std::vector<float> y = y0;
     CpuKernels(isa).axpy(0.5f, a.data(), y.data(), 77);
     for (int i = 0; i < 77; ++i) EXPECT_FLOAT_EQ(y[i], 1.0f + 0.5f * a[i]);
+  }
+}
+
+// kernels.attend of every family against softmax(q K^T * scale) V by torch in fp64, with the
+// entries in one segment or split in two (DecodeStream's past + own), query groups larger
+// than the AVX-512 kernel's 4 heads, head sizes with a partial vector, and scores around the
+// exp clamp (-87) after the max subtraction.
+TEST(QMatVecTest, AttendMatchesSoftmaxAttention) {
+  for (const int64_t hd : {64, 80}) {
+    for (const int64_t n_q : {1, 3, 6}) {
+      for (const int64_t total : {1, 17, 203}) {
+        for (const float spread : {1.0f, 30.0f}) {
+          at::manual_seed(static_cast<uint64_t>(hd * 1000 + n_q * 100 + total));
+          const at::Tensor q = at::randn({n_q, hd}, at::kFloat) * spread;  // [n_q, hd]
+          const at::Tensor k = at::randn({total, hd}, at::kFloat);         // [total, hd]
+          const at::Tensor v = at::randn({total, hd}, at::kFloat);         // [total, hd]
+          const float scale = 0.125f;
+          const at::Tensor ref =
+              at::softmax(at::matmul(q.to(at::kDouble), k.to(at::kDouble).t()) * scale, -1)
+                  .matmul(v.to(at::kDouble));  // [n_q, hd]
+          const int64_t cut = total / 3;
+          const KernelKvSegment one[1] = {{k.data_ptr<float>(), v.data_ptr<float>(), total}};
+          const KernelKvSegment two[2] = {
+              {k.data_ptr<float>(), v.data_ptr<float>(), cut},
+              {k.data_ptr<float>() + cut * hd, v.data_ptr<float>() + cut * hd, total - cut}};
+          for (CpuIsa isa : RunnableIsas()) {
+            for (int n_segs : {1, 2}) {
+              if (n_segs == 2 && cut == 0) continue;
+              std::vector<float> scores(n_q * total), out(n_q * hd, -7.0f);
+              CpuKernels(isa).attend(q.data_ptr<float>(), n_q, hd, scale,
+                                     n_segs == 1 ? one : two, n_segs, scores.data(), out.data());
+              const at::Tensor got =
+                  at::from_blob(out.data(), {n_q, hd}, at::kFloat).to(at::kDouble);
+              const double err = (got - ref).abs().max().item<double>();
+              EXPECT_LT(err, 2e-5 * std::max(1.0, ref.abs().max().item<double>()))
+                  << CpuIsaName(isa) << " hd " << hd << " n_q " << n_q << " total " << total
+                  << " spread " << spread << " segments " << n_segs;
+            }
+          }
+        }
+      }
+    }
   }
 }
 
