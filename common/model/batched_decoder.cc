@@ -270,7 +270,7 @@ absl::Status BatchedDecoder::PackedStep(absl::Span<DecodeStream* const> streams,
     for (int64_t b = 0; b < batch; ++b) {
       const float* gu = mlp_.data() + b * 2 * c.ffn;
       float* a = act_.data() + b * c.ffn;
-      for (int64_t i = 0; i < c.ffn; ++i) a[i] = gu[i] / (1.0f + std::exp(-gu[i])) * gu[c.ffn + i];
+      kernels_.silu_mul(gu, gu + c.ffn, a, c.ffn);
     }
     qx_.Quantize(kernels_, act_.data(), batch, c.ffn);
     QMatMul(kernels_, L.down, qx_, h_.data(), hidden);

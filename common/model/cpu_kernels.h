@@ -82,6 +82,8 @@ struct CpuKernelTable {
   // subtracted; exp is the family's own (the scalar table's std::exp is the reference).
   void (*attend)(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKvSegment* segs,
                  int n_segs, float* scores, float* out);
+  // out[k] = silu(gate[k]) * up[k] = gate[k] / (1 + exp(-gate[k])) * up[k] (the llama MLP).
+  void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
 };
 
 // The tables. Calling a table the CPU cannot run is undefined: pick through ActiveCpuIsa().

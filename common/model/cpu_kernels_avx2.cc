@@ -71,7 +71,8 @@ void HalfGroupDot(const KernelWeights& w, int64_t g, int h, const KernelActivati
           std::memcpy(&a, xb + 4 * k, 4);
           const __m256i av = _mm256_sign_epi8(_mm256_set1_epi32(a), wv[k]);
           dot = _mm256_add_epi32(
-              dot, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(wv[k], wv[k]), av), ones));
+              dot,
+              _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(wv[k], wv[k]), av), ones));
         }
       } else {
         // 8 pair sums of at most 15 * 127 * 2 each stay below 32768 in int16.
@@ -104,8 +105,8 @@ void HalfGroupDot(const KernelWeights& w, int64_t g, int h, const KernelActivati
 }
 
 template <int kType, int kN>
-void GroupsDot(const KernelWeights& w, int64_t g_begin, int64_t g_end,
-               const KernelActivations& x, int64_t i0, float* y, int64_t ldy) {
+void GroupsDot(const KernelWeights& w, int64_t g_begin, int64_t g_end, const KernelActivations& x,
+               int64_t i0, float* y, int64_t ldy) {
   for (int64_t g = g_begin; g < g_end; ++g) {
     HalfGroupDot<kType, kN>(w, g, 0, x, i0, y, ldy);
     if (g * kRowGroup + 8 < w.rows) HalfGroupDot<kType, kN>(w, g, 1, x, i0, y, ldy);
@@ -237,7 +238,11 @@ void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKv
   }
 }
 
-const CpuKernelTable kTable = {"avx2", QMatVec, QuantizeRowQ8, Dot, Axpy, Attend};
+void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) out[k] = gate[k] / (1.0f + __builtin_expf(-gate[k])) * up[k];
+}
+
+const CpuKernelTable kTable = {"avx2", QMatVec, QuantizeRowQ8, Dot, Axpy, Attend, SiluMul};
 
 }  // namespace
 

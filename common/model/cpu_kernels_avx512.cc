@@ -54,8 +54,8 @@ void GroupDot(const KernelWeights& w, int64_t g, const KernelActivations& x, int
       }
     }
     // [16 rows] scales d_w and offset coefficients c: q4_1 m, q4_0 -8 d, q8_0 -128 d.
-    const __m512 dw = _mm512_cvtph_ps(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + b * kRowGroup)));
+    const __m512 dw =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + b * kRowGroup)));
     const __m512 cw =
         kType == kKernelQ4_1
             ? _mm512_cvtph_ps(
@@ -83,8 +83,8 @@ void GroupDot(const KernelWeights& w, int64_t g, const KernelActivations& x, int
 }
 
 template <int kType, int kN>
-void GroupsDot(const KernelWeights& w, int64_t g_begin, int64_t g_end,
-               const KernelActivations& x, int64_t i0, float* y, int64_t ldy) {
+void GroupsDot(const KernelWeights& w, int64_t g_begin, int64_t g_end, const KernelActivations& x,
+               int64_t i0, float* y, int64_t ldy) {
   for (int64_t g = g_begin; g < g_end; ++g) GroupDot<kType, kN>(w, g, x, i0, y, ldy);
 }
 
@@ -187,9 +187,10 @@ void Axpy(float alpha, const float* x, float* y, int64_t n) {
 }
 
 // e^x in 16 lanes: Cody-Waite reduction x = n ln2 + r and the Cephes expf polynomial on
-// |r| <= ln2 / 2 (relative error ~2e-7), then y * 2^n by vscalefps; 0 for x below -87.
+// |r| <= ln2 / 2 (relative error ~2e-7), then y * 2^n by vscalefps; x is clamped to
+// [-87.3, 88.3] (e^x ~1e-38 .. ~2e38: no denormals, no infinities).
 inline __m512 Exp(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -200,8 +201,7 @@ inline __m512 Exp(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  const __m512 y =
-      _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+  const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
   return _mm512_scalef_ps(y, n);
 }
 
@@ -282,7 +282,18 @@ void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKv
   }
 }
 
-const CpuKernelTable kTable = {"avx512_vnni", QMatVec, QuantizeRowQ8, Dot, Axpy, Attend};
+void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 mask = TailMask(n - k);
+    const __m512 g = _mm512_maskz_loadu_ps(mask, gate + k);
+    const __m512 e = Exp(_mm512_sub_ps(_mm512_setzero_ps(), g));  // e^-g
+    const __m512 silu = _mm512_div_ps(g, _mm512_add_ps(one, e));
+    _mm512_mask_storeu_ps(out + k, mask, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(mask, up + k)));
+  }
+}
+
+const CpuKernelTable kTable = {"avx512_vnni", QMatVec, QuantizeRowQ8, Dot, Axpy, Attend, SiluMul};
 
 }  // namespace
 

@@ -106,7 +106,11 @@ void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKv
   }
 }
 
-const CpuKernelTable kTable = {"scalar", QMatVec, QuantizeRowQ8, Dot, Axpy, Attend};
+void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) out[k] = gate[k] / (1.0f + std::exp(-gate[k])) * up[k];
+}
+
+const CpuKernelTable kTable = {"scalar", QMatVec, QuantizeRowQ8, Dot, Axpy, Attend, SiluMul};
 
 }  // namespace
 

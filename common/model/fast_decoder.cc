@@ -199,10 +199,7 @@ absl::StatusOr<absl::Span<const float>> FastDecoder::Step(int32_t token, int64_t
     RmsNormRow(x_.data(), L.ffn_norm.data(), hidden, c.norm_eps, h_.data());
     qx_.Quantize(kernels_, h_.data(), 1, hidden);
     QMatMul(kernels_, L.gate_up, qx_, mlp_.data(), 0);
-    for (int64_t i = 0; i < c.ffn; ++i) {
-      const float g = mlp_[i];
-      act_[i] = g / (1.0f + std::exp(-g)) * mlp_[c.ffn + i];  // silu(gate) * up
-    }
+    kernels_.silu_mul(mlp_.data(), mlp_.data() + c.ffn, act_.data(), c.ffn);  // silu(gate) * up
     qx_.Quantize(kernels_, act_.data(), 1, c.ffn);
     QMatMul(kernels_, L.down, qx_, h_.data(), 0);
     for (int64_t i = 0; i < hidden; ++i) x_[i] += h_[i];

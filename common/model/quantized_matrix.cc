@@ -181,10 +181,10 @@ absl::StatusOr<QuantizedMatrix> QuantizedMatrix::ConcatRows(
   int64_t rows = 0;
   for (const QuantizedMatrix* p : parts) {
     if (p->type_ != parts[0]->type_ || p->cols_ != parts[0]->cols_) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ConcatRows: parts differ: ", AsAbsl(QuantTypeName(p->type_)), " [", p->rows_, ", ",
-          p->cols_, "] vs ", AsAbsl(QuantTypeName(parts[0]->type_)), " [.., ", parts[0]->cols_,
-          "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("ConcatRows: parts differ: ", AsAbsl(QuantTypeName(p->type_)), " [",
+                       p->rows_, ", ", p->cols_, "] vs ", AsAbsl(QuantTypeName(parts[0]->type_)),
+                       " [.., ", parts[0]->cols_, "]"));
     }
     rows += p->rows_;
   }
@@ -241,8 +241,8 @@ int64_t QuantizedMatrix::bytes() const {
 }
 
 KernelWeights QuantizedMatrix::view() const {
-  return KernelWeights{KernelType(type_), rows_,    cols_, qs_.data(),
-                       d_.data(),         m_.empty() ? nullptr : m_.data()};
+  return KernelWeights{KernelType(type_), rows_,     cols_,
+                       qs_.data(),        d_.data(), m_.empty() ? nullptr : m_.data()};
 }
 
 }  // namespace ctxmem::model

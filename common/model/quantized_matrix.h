@@ -1,10 +1,10 @@
 #pragma once
 // A weight matrix kept in 4/8-bit GGML blocks, repacked into row tiles for the CPU qmatvec
-// kernels (cpu_kernels.h: 16 rows x 32 values per tile): decode-shaped products (1 to a few rows) read these bytes directly instead
-// of fp32 weights (4-8x less memory traffic). Types: q4_0, q4_1 and q8_0 are kept as they are
-// (same bits, scales moved into their own arrays); any other GGML type the file reader can
-// dequantize is re-quantized to q8_0 (the documented fallback: 8.5 bits per weight, error
-// below the source type's own), as are fp32 weights given through QuantizeQ8_0.
+// kernels (cpu_kernels.h: 16 rows x 32 values per tile): decode-shaped products (1 to a few rows)
+// read these bytes directly instead of fp32 weights (4-8x less memory traffic). Types: q4_0, q4_1
+// and q8_0 are kept as they are (same bits, scales moved into their own arrays); any other GGML
+// type the file reader can dequantize is re-quantized to q8_0 (the documented fallback: 8.5 bits
+// per weight, error below the source type's own), as are fp32 weights given through QuantizeQ8_0.
 // Thread-safety: immutable after construction; share freely. Move-only (large).
 
 #include <ATen/core/Tensor.h>

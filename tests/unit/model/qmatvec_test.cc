@@ -257,8 +257,8 @@ TEST(QMatVecTest, AttendMatchesSoftmaxAttention) {
             for (int n_segs : {1, 2}) {
               if (n_segs == 2 && cut == 0) continue;
               std::vector<float> scores(n_q * total), out(n_q * hd, -7.0f);
-              CpuKernels(isa).attend(q.data_ptr<float>(), n_q, hd, scale,
-                                     n_segs == 1 ? one : two, n_segs, scores.data(), out.data());
+              CpuKernels(isa).attend(q.data_ptr<float>(), n_q, hd, scale, n_segs == 1 ? one : two,
+                                     n_segs, scores.data(), out.data());
               const at::Tensor got =
                   at::from_blob(out.data(), {n_q, hd}, at::kFloat).to(at::kDouble);
               const double err = (got - ref).abs().max().item<double>();
@@ -268,6 +268,27 @@ TEST(QMatVecTest, AttendMatchesSoftmaxAttention) {
             }
           }
         }
+      }
+    }
+  }
+}
+
+TEST(QMatVecTest, SiluMulMatchesDefinition) {
+  std::vector<float> gate(1000), up(1000);
+  for (int i = 0; i < 1000; ++i) {
+    gate[i] = 0.25f * static_cast<float>(i - 500);  // -125 .. 125: both clamps of the vector exp
+    up[i] = std::cos(0.1f * static_cast<float>(i));
+  }
+  gate[7] = -1e30f;
+  gate[8] = 1e30f;
+  for (CpuIsa isa : RunnableIsas()) {
+    for (int64_t n : {1000, 13}) {
+      std::vector<float> out(n, -7.0f);
+      CpuKernels(isa).silu_mul(gate.data(), up.data(), out.data(), n);
+      for (int64_t i = 0; i < n; ++i) {
+        const double g = gate[i], ref = g / (1.0 + std::exp(-g)) * up[i];
+        EXPECT_NEAR(out[i], ref, 1e-6 * std::max(1.0, std::fabs(ref)))
+            << CpuIsaName(isa) << " i " << i << " gate " << g;
       }
     }
   }
