@@ -171,7 +171,7 @@ def to_markdown(r: Dict) -> str:
         f"`many` = stream w reads memory w mod {r['n_memories']}. Each request: one chat "
         f"question, greedy, max_tokens {r['max_tokens']}. Decoder: "
         f"{' '.join(r['decoder_args'])} --decode {r['decode']} --dtype {r.get('dtype', 'fp32')} "
-        f"--threads {r['threads']}, "
+        f"--threads {r['threads']}, OMP_WAIT_POLICY {r.get('omp_wait_policy', 'passive')}, "
         f"niced; each --max-batch setting is its own decoder process, one after the other. "
         f"Budget per level: {r['duration_seconds']:g} s or {r['max_requests']} requests; "
         f"loopback only.",
@@ -365,6 +365,7 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": git_commit(),
         "machine": mach, "loadavg_end": list(os.getloadavg()),
         "config": config, "decoder_args": dec_args, "threads": args.threads,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default (unset)"),
         "decode": args.decode, "dtype": args.dtype, "max_tokens": args.max_tokens,
         "n_memories": args.n_memories,
         "context_chars": args.context_chars,

@@ -17,7 +17,10 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 ninja -C "$build" -j "${CTXMEM_JOBS:-2}" compressor_svc decoder_svc
 "$CTXMEM_PYTHON" "$root/clients/python/ctxmem_client/generate.py"
-export OMP_WAIT_POLICY=passive
+# Passive OpenMP waiting unless the caller says otherwise (OMP_WAIT_POLICY=default: libgomp's
+# own default, spin then sleep, what a decoder with dedicated cores should run).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+[ "$OMP_WAIT_POLICY" = default ] && unset OMP_WAIT_POLICY
 exec "$CTXMEM_PYTHON" "$here/$script" \
   --compressor-bin "$build/compressor_svc" --decoder-bin "$build/decoder_svc" \
   --model "$CTXMEM_MODEL" "$@"
