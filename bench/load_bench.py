@@ -203,9 +203,11 @@ def to_markdown(r: Dict) -> str:
         out.append(
             f"--max-batch {run['max_batch']}: decoder RSS {rss['before_bytes'] / 2**20:.1f} MiB "
             f"after warm-up, {rss['after_bytes'] / 2**20:.1f} MiB after the load "
-            f"({(rss['after_bytes'] - rss['before_bytes']) / 2**20:+.1f} MiB), peak "
+            f"({(rss['after_bytes'] - rss['before_bytes']) / 2**20:+.1f} MiB), "
+            f"{rss.get('settled_bytes', rss['after_bytes']) / 2**20:.1f} MiB after one more "
+            f"request on memory 0 alone, peak "
             f"{rss['peak_bytes'] / 2**20:.1f} MiB; RAM cache {rss['cache_ram_bytes'] / 2**20:.1f} "
-            f"MiB; growth within cache + {rss['slack_bytes'] / 2**20:.0f} MiB slack: "
+            f"MiB; growth (settled) within cache + {rss['slack_bytes'] / 2**20:.0f} MiB slack: "
             f"**{'yes' if rss['growth_ok'] else 'NO'}**.")
     out += [
         "",
@@ -300,14 +302,22 @@ def run_decoder(cluster: harness.Cluster, comp, mems: List, dec_args: List[str],
         m = dec.metrics()
         rss_after = harness.metric_sum(m, "ctxmem_process_resident_bytes") or \
             proc_rss(dec.proc.pid)
+        # One more request, on memory 0 alone: MemoryLoader then drops every decoded past no
+        # request holds (it keeps those of the last loads until a later load finds them
+        # unused), so growth that remains after it is not those caches.
+        c.generate(ids[0], "Settle:", max_tokens=2).text()
+        m = dec.metrics()
+        rss_settled = harness.metric_sum(m, "ctxmem_process_resident_bytes") or \
+            proc_rss(dec.proc.pid)
         cache_ram = harness.metric_sum(m, "ctxmem_cache_bytes", tier="ram")
     dec.stop()
     slack = 64 << 20
     return {"max_batch": max_batch, "decoder_args": extra, "levels": levels_out,
             "rss": {"before_bytes": rss_before, "after_bytes": rss_after,
+                    "settled_bytes": rss_settled,
                     "peak_bytes": harness.metric_sum(m, "ctxmem_process_peak_resident_bytes"),
                     "cache_ram_bytes": cache_ram, "slack_bytes": slack,
-                    "growth_ok": rss_after - rss_before <= cache_ram + slack}}
+                    "growth_ok": rss_settled - rss_before <= cache_ram + slack}}
 
 
 def main() -> int:
