@@ -86,6 +86,15 @@ struct CpuKernelTable {
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
 };
 
+// Portable code (cpu_kernels_scalar.cc) that tables share. AttendByRows is `attend` computed
+// one query head and one entry at a time through a family's own `dot` and `axpy` (the scalar
+// and AVX2 tables'); PortableSiluMul is `silu_mul` with std::exp.
+void AttendByRows(float (*dot)(const float*, const float*, int64_t),
+                  void (*axpy)(float, const float*, float*, int64_t), const float* q, int64_t n_q,
+                  int64_t hd, float scale, const KernelKvSegment* segs, int n_segs, float* scores,
+                  float* out);
+void PortableSiluMul(const float* gate, const float* up, float* out, int64_t n);
+
 // The tables. Calling a table the CPU cannot run is undefined: pick through ActiveCpuIsa().
 const CpuKernelTable* ScalarCpuKernels();
 const CpuKernelTable* Avx2CpuKernels();

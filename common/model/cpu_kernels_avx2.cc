@@ -117,21 +117,14 @@ template <int kType>
 void QMatVecTyped(const KernelWeights& w, const KernelActivations& x, float* y, int64_t ldy,
                   int64_t r_begin, int64_t r_end) {
   const int64_t g0 = r_begin / kRowGroup, g1 = (r_end + kRowGroup - 1) / kRowGroup;
+  // GroupsDot for 1..4 activation rows at a time: 4 while they last, then the rest at once.
+  using Fn = void (*)(const KernelWeights&, int64_t, int64_t, const KernelActivations&, int64_t,
+                      float*, int64_t);
+  static constexpr Fn kByRows[] = {nullptr, GroupsDot<kType, 1>, GroupsDot<kType, 2>,
+                                   GroupsDot<kType, 3>, GroupsDot<kType, 4>};
   int64_t i = 0;
-  for (; i + 4 <= x.n; i += 4) GroupsDot<kType, 4>(w, g0, g1, x, i, y, ldy);
-  switch (x.n - i) {
-    case 3:
-      GroupsDot<kType, 3>(w, g0, g1, x, i, y, ldy);
-      break;
-    case 2:
-      GroupsDot<kType, 2>(w, g0, g1, x, i, y, ldy);
-      break;
-    case 1:
-      GroupsDot<kType, 1>(w, g0, g1, x, i, y, ldy);
-      break;
-    default:
-      break;
-  }
+  for (; i + 4 <= x.n; i += 4) kByRows[4](w, g0, g1, x, i, y, ldy);
+  if (i < x.n) kByRows[x.n - i](w, g0, g1, x, i, y, ldy);
 }
 
 void QMatVec(const KernelWeights& w, const KernelActivations& x, float* y, int64_t ldy,
@@ -206,43 +199,13 @@ void Axpy(float alpha, const float* x, float* y, int64_t n) {
   for (; k < n; ++k) y[k] += alpha * x[k];
 }
 
-// The scalar table's algorithm on this file's Dot and Axpy; exp through libm (__builtin_expf:
-// no inline <cmath> code compiled with this file's flags).
+// The portable attention (cpu_kernels_scalar.cc) on this file's Dot and Axpy.
 void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKvSegment* segs,
             int n_segs, float* scores, float* out) {
-  int64_t total = 0;
-  for (int s = 0; s < n_segs; ++s) total += segs[s].n;
-  for (int64_t i = 0; i < n_q; ++i) {
-    const float* qi = q + i * hd;
-    float* si = scores + i * total;
-    float mx = -__builtin_inff();
-    int64_t j = 0;
-    for (int s = 0; s < n_segs; ++s) {
-      for (int64_t e = 0; e < segs[s].n; ++e, ++j) {
-        si[j] = Dot(qi, segs[s].k + e * hd, hd) * scale;
-        mx = si[j] > mx ? si[j] : mx;
-      }
-    }
-    float sum = 0;
-    for (j = 0; j < total; ++j) {
-      si[j] = __builtin_expf(si[j] - mx);
-      sum += si[j];
-    }
-    float* oi = out + i * hd;
-    for (int64_t k = 0; k < hd; ++k) oi[k] = 0;
-    const float inv = 1.0f / sum;
-    j = 0;
-    for (int s = 0; s < n_segs; ++s) {
-      for (int64_t e = 0; e < segs[s].n; ++e, ++j) Axpy(si[j] * inv, segs[s].v + e * hd, oi, hd);
-    }
-  }
+  AttendByRows(Dot, Axpy, q, n_q, hd, scale, segs, n_segs, scores, out);
 }
 
-void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t k = 0; k < n; ++k) out[k] = gate[k] / (1.0f + __builtin_expf(-gate[k])) * up[k];
-}
-
-const CpuKernelTable kTable = {"avx2", QMatVec, QuantizeRowQ8, Dot, Axpy, Attend, SiluMul};
+const CpuKernelTable kTable = {"avx2", QMatVec, QuantizeRowQ8, Dot, Axpy, Attend, PortableSiluMul};
 
 }  // namespace
 

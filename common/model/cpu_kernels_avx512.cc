@@ -17,8 +17,21 @@
 
 #include "common/model/cpu_kernels.h"
 
+// GCC 12 warns that the `__Y` inside its own AVX-512 intrinsics (the _mm512_undefined_* operand
+// of max/min/roundscale/scalef/reduce, GCC bug 105593) is used uninitialized once they are
+// inlined here: a false positive, silenced for this file only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 namespace ctxmem::model {
 namespace {
+
+// Lanes [0, min(left, 16)).
+inline __mmask16 TailMask(int64_t left) {
+  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+}
 
 // Rows 16g .. 16g+15 (those below w.rows) against activation rows [i0, i0 + kN).
 template <int kType, int kN>
@@ -76,9 +89,8 @@ void GroupDot(const KernelWeights& w, int64_t g, const KernelActivations& x, int
       acc[i] = _mm512_fmadd_ps(cw, _mm512_set1_ps(xs[i][b]), acc[i]);
     }
   }
-  const int64_t r0 = g * kRowGroup, left = w.rows - r0;
-  const __mmask16 mask =
-      left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+  const int64_t r0 = g * kRowGroup;
+  const __mmask16 mask = TailMask(w.rows - r0);
   for (int i = 0; i < kN; ++i) _mm512_mask_storeu_ps(y + (i0 + i) * ldy + r0, mask, acc[i]);
 }
 
@@ -92,33 +104,21 @@ template <int kType>
 void QMatVecTyped(const KernelWeights& w, const KernelActivations& x, float* y, int64_t ldy,
                   int64_t r_begin, int64_t r_end) {
   const int64_t g0 = r_begin / kRowGroup, g1 = (r_end + kRowGroup - 1) / kRowGroup;
+  // GroupsDot for 1..8 activation rows at a time: 8 while they last, then the rest at once.
+  using Fn = void (*)(const KernelWeights&, int64_t, int64_t, const KernelActivations&, int64_t,
+                      float*, int64_t);
+  static constexpr Fn kByRows[] = {nullptr,
+                                   GroupsDot<kType, 1>,
+                                   GroupsDot<kType, 2>,
+                                   GroupsDot<kType, 3>,
+                                   GroupsDot<kType, 4>,
+                                   GroupsDot<kType, 5>,
+                                   GroupsDot<kType, 6>,
+                                   GroupsDot<kType, 7>,
+                                   GroupsDot<kType, 8>};
   int64_t i = 0;
-  for (; i + 8 <= x.n; i += 8) GroupsDot<kType, 8>(w, g0, g1, x, i, y, ldy);
-  switch (x.n - i) {
-    case 7:
-      GroupsDot<kType, 7>(w, g0, g1, x, i, y, ldy);
-      break;
-    case 6:
-      GroupsDot<kType, 6>(w, g0, g1, x, i, y, ldy);
-      break;
-    case 5:
-      GroupsDot<kType, 5>(w, g0, g1, x, i, y, ldy);
-      break;
-    case 4:
-      GroupsDot<kType, 4>(w, g0, g1, x, i, y, ldy);
-      break;
-    case 3:
-      GroupsDot<kType, 3>(w, g0, g1, x, i, y, ldy);
-      break;
-    case 2:
-      GroupsDot<kType, 2>(w, g0, g1, x, i, y, ldy);
-      break;
-    case 1:
-      GroupsDot<kType, 1>(w, g0, g1, x, i, y, ldy);
-      break;
-    default:
-      break;
-  }
+  for (; i + 8 <= x.n; i += 8) kByRows[8](w, g0, g1, x, i, y, ldy);
+  if (i < x.n) kByRows[x.n - i](w, g0, g1, x, i, y, ldy);
 }
 
 void QMatVec(const KernelWeights& w, const KernelActivations& x, float* y, int64_t ldy,
@@ -203,10 +203,6 @@ inline __m512 Exp(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
   return _mm512_scalef_ps(y, n);
-}
-
-inline __mmask16 TailMask(int64_t left) {
-  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
 }
 
 // Query heads in groups of up to kAttendQ: each key and value row is loaded once per group.

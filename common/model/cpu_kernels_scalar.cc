@@ -78,6 +78,18 @@ void Axpy(float alpha, const float* x, float* y, int64_t n) {
 
 void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKvSegment* segs,
             int n_segs, float* scores, float* out) {
+  AttendByRows(Dot, Axpy, q, n_q, hd, scale, segs, n_segs, scores, out);
+}
+
+const CpuKernelTable kTable = {"scalar", QMatVec, QuantizeRowQ8,  Dot,
+                               Axpy,     Attend,  PortableSiluMul};
+
+}  // namespace
+
+void AttendByRows(float (*dot)(const float*, const float*, int64_t),
+                  void (*axpy)(float, const float*, float*, int64_t), const float* q, int64_t n_q,
+                  int64_t hd, float scale, const KernelKvSegment* segs, int n_segs, float* scores,
+                  float* out) {
   int64_t total = 0;
   for (int s = 0; s < n_segs; ++s) total += segs[s].n;
   for (int64_t i = 0; i < n_q; ++i) {
@@ -87,7 +99,7 @@ void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKv
     int64_t j = 0;
     for (int s = 0; s < n_segs; ++s) {
       for (int64_t e = 0; e < segs[s].n; ++e, ++j) {
-        si[j] = Dot(qi, segs[s].k + e * hd, hd) * scale;
+        si[j] = dot(qi, segs[s].k + e * hd, hd) * scale;
         mx = std::fmax(mx, si[j]);
       }
     }
@@ -101,18 +113,14 @@ void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKv
     const float inv = 1.0f / sum;
     j = 0;
     for (int s = 0; s < n_segs; ++s) {
-      for (int64_t e = 0; e < segs[s].n; ++e, ++j) Axpy(si[j] * inv, segs[s].v + e * hd, oi, hd);
+      for (int64_t e = 0; e < segs[s].n; ++e, ++j) axpy(si[j] * inv, segs[s].v + e * hd, oi, hd);
     }
   }
 }
 
-void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
+void PortableSiluMul(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t k = 0; k < n; ++k) out[k] = gate[k] / (1.0f + std::exp(-gate[k])) * up[k];
 }
-
-const CpuKernelTable kTable = {"scalar", QMatVec, QuantizeRowQ8, Dot, Axpy, Attend, SiluMul};
-
-}  // namespace
 
 const CpuKernelTable* ScalarCpuKernels() { return &kTable; }
 

@@ -57,25 +57,24 @@ int64_t QuantizedMatrix::ScaleIndex(int64_t r, int64_t b) const {
 }
 
 // Value v of row r sits in tile (r / 16, v / 32) at vector k = (v % 32) / 4, lane j = r % 16,
-// byte t = v % 4 of the lane.
-uint8_t QuantizedMatrix::Code(int64_t r, int64_t v) const {
-  const int64_t nb = cols_ / kBlock, w = v % kBlock, k = w / 4;
-  const int64_t lane_byte = 4 * (r % kRowGroup) + w % 4;
+// byte t = v % 4 of the lane; q4 vectors 2c and 2c+1 share chunk c's bytes (low, high nibble).
+QuantizedMatrix::CodeSlot QuantizedMatrix::Slot(int64_t r, int64_t v) const {
+  const int64_t nb = cols_ / kBlock, k = (v % kBlock) / 4;
+  const int64_t lane_byte = 4 * (r % kRowGroup) + v % 4;
   const int64_t tile = ((r / kRowGroup) * nb + v / kBlock) * KernelTileBytes(KernelType(type_));
-  if (type_ == QuantType::kQ8_0) return qs_[tile + 64 * k + lane_byte];
-  const uint8_t byte = qs_[tile + 64 * (k / 2) + lane_byte];
-  return (k & 1) != 0 ? byte >> 4 : byte & 0x0F;
+  if (type_ == QuantType::kQ8_0) return {tile + 64 * k + lane_byte, 0};
+  return {tile + 64 * (k / 2) + lane_byte, (k & 1) != 0 ? 4 : 0};
+}
+
+uint8_t QuantizedMatrix::Code(int64_t r, int64_t v) const {
+  const CodeSlot s = Slot(r, v);
+  const uint8_t byte = qs_[s.byte];
+  return type_ == QuantType::kQ8_0 ? byte : (byte >> s.shift) & 0x0F;
 }
 
 void QuantizedMatrix::SetCode(int64_t r, int64_t v, uint8_t code) {
-  const int64_t nb = cols_ / kBlock, w = v % kBlock, k = w / 4;
-  const int64_t lane_byte = 4 * (r % kRowGroup) + w % 4;
-  const int64_t tile = ((r / kRowGroup) * nb + v / kBlock) * KernelTileBytes(KernelType(type_));
-  if (type_ == QuantType::kQ8_0) {
-    qs_[tile + 64 * k + lane_byte] = code;
-    return;
-  }
-  qs_[tile + 64 * (k / 2) + lane_byte] |= static_cast<uint8_t>((k & 1) != 0 ? code << 4 : code);
+  const CodeSlot s = Slot(r, v);
+  qs_[s.byte] |= static_cast<uint8_t>(code << s.shift);
 }
 
 void QuantizedMatrix::CopyRow(const QuantizedMatrix& from, int64_t src, int64_t dst) {

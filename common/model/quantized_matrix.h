@@ -67,6 +67,12 @@ class QuantizedMatrix {
   // SetCode requires the code's bits to be zero before (storage from Allocate).
   uint8_t Code(int64_t r, int64_t v) const;
   void SetCode(int64_t r, int64_t v, uint8_t code);
+  // Where that code lives: qs_[byte], bits [shift, shift + 4) for q4 (the whole byte for q8).
+  struct CodeSlot {
+    int64_t byte;
+    int shift;
+  };
+  CodeSlot Slot(int64_t r, int64_t v) const;
   // Index into d_ / m_ of block b of row r.
   int64_t ScaleIndex(int64_t r, int64_t b) const;
   // Row `dst` of this matrix = row `src` of `from` (same type and cols; dst's codes zero).
