@@ -12,6 +12,12 @@
 //     for `batch` streams after one shared `past`-entry memory, each with an 8-token prompt;
 //     aggregate tokens/s over 32 steps, and ms_per_step: the engine side of the load bench's
 //     "8 streams vs 1" ratio, without the service and its clients.
+//   BM_PrefillPacked/<n>: an n-token prompt as rows of one packed BatchedDecoder step (what
+//     a joining stream costs decoder_svc), tokens/s; compare BM_Prefill/<n>.
+//   BM_JoinStep/<prompt>/<rows>: one stream joining 7 decoding streams (the same 132-entry
+//     past) with a `prompt`-token prompt: rows=0 prefills it on its own (dense Forward, the
+//     serving dtype) and then steps the 8 streams (the joiner's second token); rows=1 feeds the prompt as rows of that same
+//     step (BatchedDecoder::Feed). ms_per_join: the pause the join puts in the others' decoding.
 // The model is $CTXMEM_MODEL or the setup default. Run through bench/run_model_bench.sh.
 
 #include <ATen/ATen.h>
@@ -33,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "common/model/batched_decoder.h"
 #include "common/model/fast_decoder.h"
 #include "common/model/generator.h"
@@ -131,6 +138,45 @@ void RunPrefill(benchmark::State& state, const Model* model) {
 }
 
 void BM_Prefill(benchmark::State& state) { RunPrefill(state, BundledModel()); }
+
+// The prompt as rows of one packed step (BatchedDecoder::Feed: int8 activations against the
+// GGUF blocks, causal attention by the CPU kernels), what a joining stream costs decoder_svc.
+void BM_PrefillPacked(benchmark::State& state) {
+  const Model* model = BundledModel();
+  if (model == nullptr || model->packed_weights() == nullptr) {
+    state.SkipWithError("no packed decode path");
+    return;
+  }
+  at::set_num_threads(kThreads);
+  c10::InferenceMode inference_mode;
+  const int64_t n = state.range(0);
+  const std::vector<int32_t> ids = PromptIds(n);
+  auto decoder = BatchedDecoder::Create(model->transformer(), model->packed_weights());
+  if (!decoder.ok()) {
+    state.SkipWithError(std::string(decoder.status().message()).c_str());
+    return;
+  }
+  const absl::Span<const int32_t> rows[] = {ids};
+  double seconds = 0;
+  for (auto _ : state) {
+    auto s = (*decoder)->NewStream(KvCache(), n);
+    if (!s.ok()) {
+      state.SkipWithError("stream setup failed");
+      return;
+    }
+    DecodeStream* one[] = {s->get()};
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!(*decoder)->Feed(one, rows).ok()) {
+      state.SkipWithError("feed failed");
+      return;
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    state.SetIterationTime(secs);
+    seconds += secs;
+  }
+  state.counters["tokens_per_second"] = static_cast<double>(n * state.iterations()) / seconds;
+}
 void BM_PrefillFp32(benchmark::State& state) { RunPrefill(state, DenseModel("fp32")); }
 void BM_PrefillBf16(benchmark::State& state) { RunPrefill(state, DenseModel("bf16")); }
 
@@ -312,6 +358,21 @@ void BM_DecodeAtenOps(benchmark::State& state) {
   state.counters["aten_ops_per_token"] = per_token;
 }
 
+// The post-RoPE cache of the first `past_len` prompt tokens (empty for 0).
+absl::StatusOr<KvCache> MakePast(const Transformer& t, int64_t past_len) {
+  KvCache past;
+  if (past_len == 0) return past;
+  const std::vector<int32_t> ids = PromptIds(past_len);
+  at::Tensor tokens = at::empty({1, past_len}, at::kLong);  // [1, past_len]
+  for (int64_t i = 0; i < past_len; ++i) tokens.data_ptr<int64_t>()[i] = ids[i];
+  ForwardOptions fo;
+  fo.logits = LogitsMode::kNone;
+  auto out = t.Forward(tokens, at::arange(past_len, at::kLong).view({1, past_len}), nullptr, fo);
+  if (!out.ok()) return out.status();
+  past.Append(out->k, out->v);
+  return past;
+}
+
 void BM_BatchedStep(benchmark::State& state) {
   const Model* model = BundledModel();
   if (model == nullptr || model->packed_weights() == nullptr) {
@@ -322,20 +383,12 @@ void BM_BatchedStep(benchmark::State& state) {
   c10::InferenceMode inference_mode;
   const int64_t batch = state.range(0), past_len = state.range(1), n_steps = 32;
   const Transformer& t = model->transformer();
-  KvCache past;
-  if (past_len > 0) {
-    const std::vector<int32_t> ids = PromptIds(past_len);
-    at::Tensor tokens = at::empty({1, past_len}, at::kLong);  // [1, past_len]
-    for (int64_t i = 0; i < past_len; ++i) tokens.data_ptr<int64_t>()[i] = ids[i];
-    ForwardOptions fo;
-    fo.logits = LogitsMode::kNone;
-    auto out = t.Forward(tokens, at::arange(past_len, at::kLong).view({1, past_len}), nullptr, fo);
-    if (!out.ok()) {
-      state.SkipWithError(std::string(out.status().message()).c_str());
-      return;
-    }
-    past.Append(out->k, out->v);
+  absl::StatusOr<KvCache> made = MakePast(t, past_len);
+  if (!made.ok()) {
+    state.SkipWithError(std::string(made.status().message()).c_str());
+    return;
   }
+  const KvCache past = *std::move(made);
   auto decoder = BatchedDecoder::Create(t, model->packed_weights());
   if (!decoder.ok()) {
     state.SkipWithError(std::string(decoder.status().message()).c_str());
@@ -382,11 +435,93 @@ void BM_BatchedStep(benchmark::State& state) {
   state.counters["ms_per_step"] = 1e3 * seconds / static_cast<double>(n_step_calls);
 }
 
+void BM_JoinStep(benchmark::State& state) {
+  const Model* model = BundledModel();
+  if (model == nullptr || model->packed_weights() == nullptr) {
+    state.SkipWithError("no packed decode path");
+    return;
+  }
+  at::set_num_threads(kThreads);
+  c10::InferenceMode inference_mode;
+  const int64_t prompt_len = state.range(0), decoding = 7;
+  const bool as_rows = state.range(1) != 0;
+  const Transformer& t = model->transformer();
+  absl::StatusOr<KvCache> past = MakePast(t, 132);
+  auto decoder = BatchedDecoder::Create(t, model->packed_weights());
+  if (!past.ok() || !decoder.ok()) {
+    state.SkipWithError("setup failed");
+    return;
+  }
+  const std::vector<int32_t> prompt = PromptIds(prompt_len), short_prompt = PromptIds(8);
+  std::vector<std::unique_ptr<DecodeStream>> streams;  // the 7 decoding ones
+  std::vector<DecodeStream*> rows;
+  const int64_t capacity = 8 + 4096;
+  for (int64_t b = 0; b < decoding; ++b) {
+    auto s = (*decoder)->NewStream(*past, capacity);
+    if (!s.ok() || !(*decoder)->Prefill(s->get(), short_prompt).ok()) {
+      state.SkipWithError("stream setup failed");
+      return;
+    }
+    rows.push_back(s->get());
+    streams.push_back(std::move(*s));
+  }
+  std::vector<int32_t> next(decoding + 1, 42);
+  double seconds = 0;
+  int64_t joins = 0;
+  for (auto _ : state) {
+    if (rows.front()->own_len() + 2 > capacity) {
+      state.SkipWithError("decoding streams full");
+      return;
+    }
+    auto joiner = (*decoder)->NewStream(*past, prompt_len + 4);
+    if (!joiner.ok()) {
+      state.SkipWithError("joiner setup failed");
+      return;
+    }
+    std::vector<DecodeStream*> all = rows;
+    all.push_back(joiner->get());
+    std::vector<absl::Span<const int32_t>> tokens;
+    for (int64_t b = 0; b < decoding; ++b) tokens.emplace_back(&next[b], 1);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (as_rows) {
+      tokens.emplace_back(prompt);
+      if (!(*decoder)->Feed(all, tokens).ok()) {
+        state.SkipWithError("mixed step failed");
+        return;
+      }
+    } else {
+      // The joiner's own prefill, then the step that decodes the 7 others and its first token.
+      auto logits = (*decoder)->Prefill(joiner->get(), prompt);
+      if (!logits.ok()) {
+        state.SkipWithError("prefill failed");
+        return;
+      }
+      tokens.emplace_back(&next[decoding], 1);
+      if (!(*decoder)->Feed(all, tokens).ok()) {
+        state.SkipWithError("step failed");
+        return;
+      }
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    state.SetIterationTime(s);
+    seconds += s;
+    ++joins;
+  }
+  state.counters["ms_per_join"] = 1e3 * seconds / static_cast<double>(joins);
+}
+
 BENCHMARK(BM_Prefill)
     ->Arg(128)
     ->Arg(512)
     ->Arg(2048)
     ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2);
+BENCHMARK(BM_PrefillPacked)
+    ->Arg(32)
+    ->Arg(128)
+    ->Arg(512)
+    ->UseManualTime()
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2);
 BENCHMARK(BM_PrefillFp32)
@@ -425,6 +560,11 @@ BENCHMARK(BM_LogitsVsCpuFp32)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DecodeAtenOps)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BatchedStep)
     ->ArgsProduct({{1, 2, 4, 8, 16}, {132}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2);
+BENCHMARK(BM_JoinStep)
+    ->ArgsProduct({{32, 128}, {0, 1}})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2);

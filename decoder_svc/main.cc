@@ -274,6 +274,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-queued", flags.batch.max_queued,
                  "Generate streams waiting for a batch slot; more get RESOURCE_EXHAUSTED")
       ->capture_default_str();
+  app.add_option("--step-prompt-rows", flags.batch.step_prompt_rows,
+                 "Prompt tokens joining streams may add to one packed decode step as rows "
+                 "(0 = prefill every prompt on its own; longer prompts always are)")
+      ->capture_default_str();
   app.add_option("--decode", flags.decode,
                  "Decode steps: auto (packed where the model has them), packed (the GGUF "
                  "blocks, CPU), dense (fp32/bf16 weights; the reference)")

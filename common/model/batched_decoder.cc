@@ -86,35 +86,69 @@ absl::StatusOr<at::Tensor> BatchedDecoder::Prefill(DecodeStream* stream,
 
 absl::StatusOr<absl::Span<const float>> BatchedDecoder::Step(
     absl::Span<DecodeStream* const> streams, absl::Span<const int32_t> tokens) {
+  if (tokens.size() != streams.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("a step needs one token per stream: ",
+                                                   tokens.size(), " tokens, ", streams.size(),
+                                                   " streams"));
+  }
+  std::vector<absl::Span<const int32_t>> rows;
+  rows.reserve(tokens.size());
+  for (size_t b = 0; b < tokens.size(); ++b) rows.emplace_back(&tokens[b], 1);
+  return Feed(streams, rows);
+}
+
+absl::StatusOr<absl::Span<const float>> BatchedDecoder::Feed(
+    absl::Span<DecodeStream* const> streams, absl::Span<const absl::Span<const int32_t>> tokens) {
   const ModelConfig& c = config_;
   const int64_t batch = static_cast<int64_t>(streams.size());
   if (batch == 0 || tokens.size() != streams.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a step needs one token per stream: ", tokens.size(), " tokens, ", batch, " streams"));
+    return absl::InvalidArgumentError(absl::StrCat("a step needs tokens for each stream: ",
+                                                   tokens.size(), " token lists, ", batch,
+                                                   " streams"));
   }
+  int64_t rows = 0;
   for (int64_t b = 0; b < batch; ++b) {
-    if (tokens[b] < 0 || tokens[b] >= c.n_vocab) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("token id ", tokens[b], " of row ", b, " outside [0, ", c.n_vocab, ")"));
+    const int64_t n = static_cast<int64_t>(tokens[b].size());
+    if (n == 0) return absl::InvalidArgumentError(absl::StrCat("no token for stream ", b));
+    if (n > 1 && !packed()) {
+      return absl::FailedPreconditionError(
+          "several tokens per stream in one step need the packed path; prefill on dense");
     }
-    if (streams[b]->own_len() >= streams[b]->capacity()) {
-      return absl::ResourceExhaustedError(absl::StrCat("stream of row ", b, " is full: capacity ",
-                                                       streams[b]->capacity(), " entries"));
+    for (const int32_t t : tokens[b]) {
+      if (t < 0 || t >= c.n_vocab) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("token id ", t, " of row ", b, " outside [0, ", c.n_vocab, ")"));
+      }
     }
+    if (streams[b]->own_len() + n > streams[b]->capacity()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("stream of row ", b, " is full: ", streams[b]->own_len(), " + ", n,
+                       " entries, capacity ", streams[b]->capacity()));
+    }
+    rows += n;
   }
+  row_stream_.resize(rows);
+  row_index_.resize(rows);
+  last_row_.resize(batch);
   c10::NoGradGuard no_grad;
-  at::Tensor token_ids, positions;  // [batch] and [batch, 1] int64, CPU
+  at::Tensor token_ids, positions;  // [rows] and [rows, 1] int64, CPU
   CTXMEM_RETURN_IF_ERROR(TorchCall("step inputs", [&] {
-    token_ids = at::empty({batch}, at::kLong);
-    positions = at::empty({batch, 1}, at::kLong);
+    token_ids = at::empty({rows}, at::kLong);
+    positions = at::empty({rows, 1}, at::kLong);
+    int64_t r = 0;
     for (int64_t b = 0; b < batch; ++b) {
-      token_ids.data_ptr<int64_t>()[b] = tokens[b];
-      positions.data_ptr<int64_t>()[b] = streams[b]->next_position();
+      for (int64_t i = 0; i < static_cast<int64_t>(tokens[b].size()); ++i, ++r) {
+        token_ids.data_ptr<int64_t>()[r] = tokens[b][i];
+        positions.data_ptr<int64_t>()[r] = streams[b]->next_position() + i;
+        row_stream_[r] = b;
+        row_index_[r] = i;
+      }
+      last_row_[b] = r - 1;
     }
   }));
   CTXMEM_RETURN_IF_ERROR(packed() ? PackedStep(streams, token_ids)
                                   : DenseStep(streams, token_ids, positions));
-  for (DecodeStream* s : streams) s->Advance();
+  for (int64_t b = 0; b < batch; ++b) streams[b]->Advance(static_cast<int64_t>(tokens[b].size()));
   if (packed()) return absl::Span<const float>(logits_rows_.data(), batch * c.n_vocab);
   return absl::Span<const float>(logits_.data_ptr<float>(), batch * c.n_vocab);
 }
@@ -122,28 +156,32 @@ absl::StatusOr<absl::Span<const float>> BatchedDecoder::Step(
 void BatchedDecoder::AttendAll(absl::Span<DecodeStream* const> streams, int64_t layer,
                                const float* q, int64_t q_stride, float* attn) {
   const ModelConfig& c = config_;
-  const int64_t batch = static_cast<int64_t>(streams.size());
+  const int64_t rows = static_cast<int64_t>(row_stream_.size());
   const int64_t hd = c.head_dim, q_dim = c.n_heads * hd, group = c.n_heads / c.n_kv_heads;
-  const int64_t n_tasks = batch * c.n_kv_heads;  // (stream, kv head): one GQA group each
+  const int64_t n_tasks = rows * c.n_kv_heads;  // (step row, kv head): one GQA group each
   int64_t max_total = 0, work = 0;
-  for (const DecodeStream* s : streams) {
-    const int64_t total = s->past_len() + s->own_len() + 1;
+  for (int64_t r = 0; r < rows; ++r) {
+    const DecodeStream* s = streams[row_stream_[r]];
+    const int64_t total = s->past_len() + s->own_len() + row_index_[r] + 1;
     max_total = std::max(max_total, total);
     work += total * c.n_heads;
   }
-  Grow(&scores_, n_tasks * group * max_total);  // [batch * n_kv_heads, group, max_total]
-  const auto task = [&](int64_t i) {
-    const int64_t b = i / c.n_kv_heads, g = i % c.n_kv_heads;
-    streams[b]->AttendGroup(kernels_, layer, g, q + b * q_stride + g * group * hd,
-                            attn + b * q_dim + g * group * hd,
-                            scores_.data() + i * group * max_total);
+  const bool split = work >= 8192 && at::get_num_threads() > 1;
+  const int64_t slots = split ? at::get_num_threads() : 1;
+  Grow(&scores_, slots * group * max_total);  // [threads, group, max_total]
+  const auto task = [&](int64_t i, float* scores) {
+    const int64_t r = i / c.n_kv_heads, g = i % c.n_kv_heads;
+    streams[row_stream_[r]]->AttendGroup(kernels_, layer, g, row_index_[r],
+                                         q + r * q_stride + g * group * hd,
+                                         attn + r * q_dim + g * group * hd, scores);
   };
-  if (work >= 8192 && at::get_num_threads() > 1) {
+  if (split) {
     at::parallel_for(0, n_tasks, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) task(i);
+      float* scores = scores_.data() + at::get_thread_num() * group * max_total;
+      for (int64_t i = begin; i < end; ++i) task(i, scores);
     });
   } else {
-    for (int64_t i = 0; i < n_tasks; ++i) task(i);
+    for (int64_t i = 0; i < n_tasks; ++i) task(i, scores_.data());
   }
 }
 
@@ -171,7 +209,7 @@ absl::Status BatchedDecoder::DenseStep(absl::Span<DecodeStream* const> streams,
       if (cpu_attention) {
         attn = at::empty({batch, q_dim}, at::kFloat);
         for (int64_t b = 0; b < batch; ++b) {
-          streams[b]->WriteEntry(li, k.data_ptr<float>() + b * kv_dim,
+          streams[b]->WriteEntry(li, 0, k.data_ptr<float>() + b * kv_dim,
                                  v.data_ptr<float>() + b * kv_dim);
         }
         AttendAll(streams, li, q.data_ptr<float>(), q_dim, attn.data_ptr<float>());
@@ -211,72 +249,78 @@ absl::Status BatchedDecoder::PackedStep(absl::Span<DecodeStream* const> streams,
                                         const at::Tensor& tokens) {
   const ModelConfig& c = config_;
   const int64_t batch = static_cast<int64_t>(streams.size());
+  const int64_t rows = static_cast<int64_t>(row_stream_.size());
   const int64_t hidden = c.hidden, hd = c.head_dim;
   const int64_t q_dim = c.n_heads * hd, kv_dim = c.n_kv_heads * hd;
   const int64_t qkv_dim = q_dim + 2 * kv_dim, half = c.rope_dim / 2;
-  Grow(&x_, batch * hidden);                   // [batch, hidden]
-  Grow(&h_, batch * std::max(hidden, q_dim));  // [batch, hidden]
-  Grow(&qkv_, batch * qkv_dim);                // [batch, qkv_dim]
-  Grow(&attn_, batch * q_dim);                 // [batch, q_dim]
-  Grow(&mlp_, batch * 2 * c.ffn);              // [batch, 2 * ffn]
-  Grow(&act_, batch * c.ffn);                  // [batch, ffn]
-  Grow(&logits_rows_, batch * c.n_vocab);      // [batch, n_vocab]
-  Grow(&rope_, batch * 2 * half);              // [batch, cos | sin]
+  Grow(&x_, rows * hidden);                   // [rows, hidden]
+  Grow(&h_, rows * std::max(hidden, q_dim));  // [rows, hidden]
+  Grow(&qkv_, rows * qkv_dim);                // [rows, qkv_dim]
+  Grow(&attn_, rows * q_dim);                 // [rows, q_dim]
+  Grow(&mlp_, rows * 2 * c.ffn);              // [rows, 2 * ffn]
+  Grow(&act_, rows * c.ffn);                  // [rows, ffn]
+  Grow(&logits_rows_, batch * c.n_vocab);     // [batch, n_vocab]
+  Grow(&rope_, rows * 2 * half);              // [rows, cos | sin]
   CTXMEM_RETURN_IF_ERROR(TorchCall("batched step embedding", [&] {
     const at::Tensor e =
         at::embedding(transformer_.weights().tok_embd, tokens).to(at::kFloat).contiguous();
-    std::memcpy(x_.data(), e.data_ptr<float>(), batch * hidden * sizeof(float));
+    std::memcpy(x_.data(), e.data_ptr<float>(), rows * hidden * sizeof(float));
   }));
-  for (int64_t b = 0; b < batch; ++b) {
-    const float pos = static_cast<float>(streams[b]->next_position());
+  for (int64_t r = 0; r < rows; ++r) {
+    const float pos =
+        static_cast<float>(streams[row_stream_[r]]->next_position() + row_index_[r]);
     for (int64_t i = 0; i < half; ++i) {
       const float f = pos * inv_freq_[i];
-      rope_[b * 2 * half + i] = std::cos(f);
-      rope_[b * 2 * half + half + i] = std::sin(f);
+      rope_[r * 2 * half + i] = std::cos(f);
+      rope_[r * 2 * half + half + i] = std::sin(f);
     }
   }
   const auto norm_rows = [&](const std::vector<float>& w) {
-    for (int64_t b = 0; b < batch; ++b) {
-      RmsNormRow(x_.data() + b * hidden, w.data(), hidden, c.norm_eps, h_.data() + b * hidden);
+    for (int64_t r = 0; r < rows; ++r) {
+      RmsNormRow(x_.data() + r * hidden, w.data(), hidden, c.norm_eps, h_.data() + r * hidden);
     }
   };
   const auto add_rows = [&](const float* y) {
-    for (int64_t i = 0; i < batch * hidden; ++i) x_[i] += y[i];
+    for (int64_t i = 0; i < rows * hidden; ++i) x_[i] += y[i];
   };
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const PackedLayer& L = packed_->layers[l];
     norm_rows(L.attn_norm);
-    qx_.Quantize(kernels_, h_.data(), batch, hidden);
+    qx_.Quantize(kernels_, h_.data(), rows, hidden);
     QMatMul(kernels_, L.qkv, qx_, qkv_.data(), qkv_dim);
-    for (int64_t b = 0; b < batch; ++b) {
-      float* q = qkv_.data() + b * qkv_dim;
+    for (int64_t r = 0; r < rows; ++r) {
+      float* q = qkv_.data() + r * qkv_dim;
       if (!L.bqkv.empty()) {
         for (int64_t i = 0; i < qkv_dim; ++i) q[i] += L.bqkv[i];
       }
       float* k = q + q_dim;
-      const float* cos = rope_.data() + b * 2 * half;  // [cos[half], sin[half]] of row b
+      const float* cos = rope_.data() + r * 2 * half;  // [cos[half], sin[half]] of row r
       RotateRow(q, c.n_heads, hd, c.rope_dim, cos, cos + half);
       RotateRow(k, c.n_kv_heads, hd, c.rope_dim, cos, cos + half);
-      streams[b]->WriteEntry(l, k, k + kv_dim);
+      streams[row_stream_[r]]->WriteEntry(l, row_index_[r], k, k + kv_dim);
     }
     AttendAll(streams, l, qkv_.data(), qkv_dim, attn_.data());
-    qx_.Quantize(kernels_, attn_.data(), batch, q_dim);
+    qx_.Quantize(kernels_, attn_.data(), rows, q_dim);
     QMatMul(kernels_, L.o, qx_, h_.data(), hidden);
     add_rows(h_.data());
 
     norm_rows(L.ffn_norm);
-    qx_.Quantize(kernels_, h_.data(), batch, hidden);
+    qx_.Quantize(kernels_, h_.data(), rows, hidden);
     QMatMul(kernels_, L.gate_up, qx_, mlp_.data(), 2 * c.ffn);
-    for (int64_t b = 0; b < batch; ++b) {
-      const float* gu = mlp_.data() + b * 2 * c.ffn;
-      float* a = act_.data() + b * c.ffn;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* gu = mlp_.data() + r * 2 * c.ffn;
+      float* a = act_.data() + r * c.ffn;
       kernels_.silu_mul(gu, gu + c.ffn, a, c.ffn);
     }
-    qx_.Quantize(kernels_, act_.data(), batch, c.ffn);
+    qx_.Quantize(kernels_, act_.data(), rows, c.ffn);
     QMatMul(kernels_, L.down, qx_, h_.data(), hidden);
     add_rows(h_.data());
   }
-  norm_rows(packed_->out_norm);
+  // Logits of each stream's last row only: [batch, hidden] normed rows, then the output matrix.
+  for (int64_t b = 0; b < batch; ++b) {
+    RmsNormRow(x_.data() + last_row_[b] * hidden, packed_->out_norm.data(), hidden, c.norm_eps,
+               h_.data() + b * hidden);
+  }
   qx_.Quantize(kernels_, h_.data(), batch, hidden);
   QMatMul(kernels_, packed_->lm_head, qx_, logits_rows_.data(), c.n_vocab);
   return absl::OkStatus();

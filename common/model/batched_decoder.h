@@ -6,8 +6,11 @@
 // weights are read once per step, not once per stream); attention runs per stream over its own
 // [past ; own entries] (DecodeStream). Two paths, as Model::packed_weights() says: the dense
 // weights through ATen (any device; attention by the CPU kernels on the CPU), or the packed
-// quantized weights (QMatMul over `batch` activation rows, CPU; what FastDecoder computes for
-// one stream). A newly joined stream is prefilled on its own (Prefill), between steps.
+// quantized weights (QMatMul over the stacked rows, CPU; what FastDecoder computes for one
+// stream). On the packed path a step may feed a stream several tokens (Feed): a newly joined
+// stream's prompt runs as rows of the same step as the others' decode tokens (causal attention
+// within the stream), so joining costs no separate prefill; on the dense path a joiner is
+// prefilled on its own (Prefill), between steps.
 // Thread-safety: not thread-safe (scratch buffers); one BatchedDecoder per scheduler thread.
 
 #include <ATen/core/Tensor.h>
@@ -53,6 +56,13 @@ class BatchedDecoder {
   absl::StatusOr<absl::Span<const float>> Step(absl::Span<DecodeStream* const> streams,
                                                absl::Span<const int32_t> tokens);
 
+  // Feeds tokens[i] (non-empty) to streams[i] (distinct) at its next positions, all in one
+  // model step, and returns the logits of each stream's last token [batch, n_vocab] fp32
+  // row-major, valid until the next call. Each stream's entries grow by tokens[i].size().
+  // Errors as Step, and FailedPrecondition for more than one token per stream on the dense path.
+  absl::StatusOr<absl::Span<const float>> Feed(absl::Span<DecodeStream* const> streams,
+                                               absl::Span<const absl::Span<const int32_t>> tokens);
+
   bool packed() const { return packed_ != nullptr; }
 
   // Dense path only: attention through ATen ops (the off-CPU path) on the CPU too.
@@ -62,10 +72,12 @@ class BatchedDecoder {
   BatchedDecoder(const Transformer& transformer, const PackedWeights* packed);
   absl::Status DenseStep(absl::Span<DecodeStream* const> streams, const at::Tensor& tokens,
                          const at::Tensor& positions);
+  // The step's rows: row r is token tokens[r] of stream row_stream_[r] at its step row
+  // row_index_[r] (rows of one stream consecutive, in order).
   absl::Status PackedStep(absl::Span<DecodeStream* const> streams, const at::Tensor& tokens);
-  // attn [batch, n_heads * head_dim] for every stream b and head h from the query rows at
-  // q + b * q_stride ([n_heads * head_dim] each), after each stream's WriteEntry for `layer`
-  // (kernels.attend per stream and kv head; those tasks split across threads).
+  // attn [rows, n_heads * head_dim] for every step row r and head h from the query rows at
+  // q + r * q_stride ([n_heads * head_dim] each), after every row's WriteEntry for `layer`
+  // (kernels.attend per row and kv head; those tasks split across threads).
   void AttendAll(absl::Span<DecodeStream* const> streams, int64_t layer, const float* q,
                  int64_t q_stride, float* attn);
 
@@ -80,6 +92,7 @@ class BatchedDecoder {
   // Scratch, grown to the largest batch seen.
   at::Tensor logits_;  // [batch, n_vocab] fp32 CPU (dense path)
   std::vector<float> x_, h_, qkv_, attn_, mlp_, act_, logits_rows_, scores_, rope_;
+  std::vector<int64_t> row_stream_, row_index_, last_row_;  // [rows], [rows], [batch]
   Q8Activations qx_;
 };
 

@@ -14,8 +14,8 @@
 
 // Invariants: every past_.k/v[l] is [1, n_kv_heads, past_len_, head_dim] contiguous fp32 and
 // never written; own_k_/own_v_[l] are [n_kv_heads, capacity_, head_dim] contiguous fp32 with
-// entries [0, own_len_) valid; entry own_len_ is written by WriteEntry before AttendGroup
-// reads it. Logical entry j < past_len_ is past entry j, j >= past_len_ is own entry
+// entries [0, own_len_) valid; entries own_len_ + row are written by WriteEntry before
+// AttendGroup reads them. Logical entry j < past_len_ is past entry j, j >= past_len_ is own entry
 // j - past_len_.
 
 namespace ctxmem::model {
@@ -86,30 +86,30 @@ absl::Status DecodeStream::AppendEntries(const std::vector<at::Tensor>& k,
   return absl::OkStatus();
 }
 
-void DecodeStream::WriteEntry(int64_t layer, const float* k, const float* v) {
-  const int64_t hd = config_.head_dim;
+void DecodeStream::WriteEntry(int64_t layer, int64_t row, const float* k, const float* v) {
+  const int64_t hd = config_.head_dim, at = own_len_ + row;
   float* kb = own_k_[layer].data_ptr<float>();
   float* vb = own_v_[layer].data_ptr<float>();
   for (int64_t g = 0; g < config_.n_kv_heads; ++g) {
-    std::memcpy(kb + (g * capacity_ + own_len_) * hd, k + g * hd, hd * sizeof(float));
-    std::memcpy(vb + (g * capacity_ + own_len_) * hd, v + g * hd, hd * sizeof(float));
+    std::memcpy(kb + (g * capacity_ + at) * hd, k + g * hd, hd * sizeof(float));
+    std::memcpy(vb + (g * capacity_ + at) * hd, v + g * hd, hd * sizeof(float));
   }
 }
 
-int64_t DecodeStream::WindowStart() const {
-  const int64_t total = past_len_ + own_len_ + 1;
+int64_t DecodeStream::WindowStart(int64_t row) const {
+  const int64_t total = past_len_ + own_len_ + row + 1;
   const int64_t window = config_.sliding_window;
   return window > 0 && total > window ? total - window : 0;
 }
 
 void DecodeStream::AttendGroup(const CpuKernelTable& kernels, int64_t layer, int64_t kv_head,
-                               const float* q, float* out, float* scores) const {
+                               int64_t row, const float* q, float* out, float* scores) const {
   const ModelConfig& c = config_;
   const int64_t hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
-  const int64_t start = WindowStart();
+  const int64_t start = WindowStart(row);
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   // The visible entries as two segments: past [start, past_len), own [max(0, start - past_len),
-  // own_len] (the entry of this step included).
+  // own_len + row] (this row's own entry included).
   KernelKvSegment segs[2];
   int n_segs = 0;
   if (start < past_len_) {
@@ -120,7 +120,7 @@ void DecodeStream::AttendGroup(const CpuKernelTable& kernels, int64_t layer, int
   const int64_t own_first = std::max<int64_t>(0, start - past_len_);
   const int64_t off = (kv_head * capacity_ + own_first) * hd;
   segs[n_segs++] = {own_k_[layer].data_ptr<float>() + off, own_v_[layer].data_ptr<float>() + off,
-                    own_len_ + 1 - own_first};
+                    own_len_ + row + 1 - own_first};
   kernels.attend(q, group, hd, scale, segs, n_segs, scores, out);
 }
 
@@ -129,7 +129,7 @@ at::Tensor DecodeStream::WriteAndAttendTensor(int64_t layer, const at::Tensor& q
   const ModelConfig& c = config_;
   own_k_[layer].select(1, own_len_).copy_(k);  // [n_kv_heads, head_dim]
   own_v_[layer].select(1, own_len_).copy_(v);
-  const int64_t start = WindowStart(), group = c.n_heads / c.n_kv_heads;
+  const int64_t start = WindowStart(0), group = c.n_heads / c.n_kv_heads;
   at::Tensor keys = own_k_[layer].narrow(1, 0, own_len_ + 1);  // [n_kv_heads, own + 1, head_dim]
   at::Tensor values = own_v_[layer].narrow(1, 0, own_len_ + 1);
   if (past_len_ > 0) {

@@ -44,27 +44,29 @@ class DecodeStream {
   // [own_len, own_len + n) and advances. ResourceExhausted past the capacity.
   absl::Status AppendEntries(const std::vector<at::Tensor>& k, const std::vector<at::Tensor>& v);
 
-  // One decode step, per layer: WriteEntry stores the new token's k, v (each [n_kv_heads *
-  // head_dim] fp32, CPU) at own index own_len(); AttendGroup then reads entries up to and
-  // including it. Advance() after the last layer makes the entry part of the stream. The
-  // caller checks own_len() < capacity() before a step (BatchedDecoder does).
-  void WriteEntry(int64_t layer, const float* k, const float* v);
+  // One step of `n` new tokens (n = 1 to decode; a prompt's tokens in one mixed step), per
+  // layer: WriteEntry stores token `row`'s k, v (each [n_kv_heads * head_dim] fp32, CPU) at own
+  // index own_len() + row, for every row < n; AttendGroup for `row` then reads the entries up to
+  // and including that index (causal within the step). Advance(n) after the last layer makes
+  // the n entries part of the stream. The caller checks own_len() + n <= capacity() before a
+  // step (BatchedDecoder does).
+  void WriteEntry(int64_t layer, int64_t row, const float* k, const float* v);
   // out[i, :] = softmax(q[i, :] . K^T * scale) V for the n_heads / n_kv_heads query heads of
-  // kv head `kv_head` (q, out: [group, head_dim]) over the visible entries (a sliding window
-  // keeps the last ones), by kernels.attend; `scores` has room for group * (past_len() +
-  // own_len() + 1) floats. CPU only.
-  void AttendGroup(const CpuKernelTable& kernels, int64_t layer, int64_t kv_head, const float* q,
-                   float* out, float* scores) const;
+  // kv head `kv_head` (q, out: [group, head_dim]) of step row `row` over its visible entries
+  // (a sliding window keeps the last ones), by kernels.attend; `scores` has room for group *
+  // (past_len() + own_len() + row + 1) floats. CPU only.
+  void AttendGroup(const CpuKernelTable& kernels, int64_t layer, int64_t kv_head, int64_t row,
+                   const float* q, float* out, float* scores) const;
   // The same on any device with ATen ops: k, v [n_kv_heads, head_dim] are written, then
   // q [n_heads, head_dim] attends; returns [n_heads * head_dim] fp32.
   at::Tensor WriteAndAttendTensor(int64_t layer, const at::Tensor& q, const at::Tensor& k,
                                   const at::Tensor& v);
-  void Advance() { ++own_len_; }
+  void Advance(int64_t n = 1) { own_len_ += n; }
 
  private:
   DecodeStream(const ModelConfig& config, KvCache past, int64_t capacity);
-  // Visible entries [start, past_len + own_len + 1) of one step.
-  int64_t WindowStart() const;
+  // Visible entries [start, past_len + own_len + row + 1) of step row `row`.
+  int64_t WindowStart(int64_t row) const;
 
   // Constant after construction.
   const ModelConfig& config_;

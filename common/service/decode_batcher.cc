@@ -18,7 +18,8 @@ struct DecodeBatcher::Active {
   BatchStream request;
   std::unique_ptr<model::GenerationTracker> tracker;
   std::unique_ptr<model::DecodeStream> stream;
-  int32_t next_id = 0;  // the token the next step feeds
+  int32_t next_id = 0;          // the token the next step feeds
+  bool prompt_pending = false;  // the next step feeds request.prompt instead (no entries yet)
 };
 
 absl::Status DecodeBatcherOptions::Validate() const {
@@ -27,6 +28,10 @@ absl::Status DecodeBatcherOptions::Validate() const {
   }
   if (max_queued < 0) {
     return absl::InvalidArgumentError(absl::StrCat("--max-queued=", max_queued, " must be >= 0"));
+  }
+  if (step_prompt_rows < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--step-prompt-rows=", step_prompt_rows, " must be >= 0"));
   }
   return absl::OkStatus();
 }
@@ -103,7 +108,7 @@ bool DecodeBatcher::Emit(Active* a, int32_t id) {
   return true;
 }
 
-std::unique_ptr<DecodeBatcher::Active> DecodeBatcher::Join(BatchStream request) {
+std::unique_ptr<DecodeBatcher::Active> DecodeBatcher::Join(BatchStream request, bool in_step) {
   if (IsCancelled(request)) {
     request.on_done(absl::CancelledError("cancelled while queued"));
     return nullptr;
@@ -117,6 +122,10 @@ std::unique_ptr<DecodeBatcher::Active> DecodeBatcher::Join(BatchStream request) 
     const int64_t capacity = static_cast<int64_t>(r.prompt.size()) + r.options.max_new_tokens;
     CTXMEM_ASSIGN_OR_RETURN(a->stream, decoder_->NewStream(std::move(r.past), capacity));
     r.past = model::KvCache();  // the stream holds the handles now
+    if (in_step) {
+      a->prompt_pending = true;
+      return absl::OkStatus();
+    }
     CTXMEM_ASSIGN_OR_RETURN(at::Tensor logits, decoder_->Prefill(a->stream.get(), r.prompt));
     CTXMEM_ASSIGN_OR_RETURN(int32_t id, a->tracker->Sample(logits));
     a->next_id = id;
@@ -126,6 +135,7 @@ std::unique_ptr<DecodeBatcher::Active> DecodeBatcher::Join(BatchStream request) 
     r.on_done(status);
     return nullptr;
   }
+  if (in_step) return a;
   return Emit(a.get(), a->next_id) ? std::move(a) : nullptr;
 }
 
@@ -142,13 +152,19 @@ void DecodeBatcher::StepAll(std::vector<std::unique_ptr<Active>>* active) {
   active->swap(kept);
   if (active->empty()) return;
   std::vector<model::DecodeStream*> streams;
-  std::vector<int32_t> tokens;
+  std::vector<absl::Span<const int32_t>> tokens;  // a joiner's prompt, else its next token
+  int64_t prompt_tokens = 0;
   for (const std::unique_ptr<Active>& a : *active) {
     streams.push_back(a->stream.get());
-    tokens.push_back(a->next_id);
+    if (a->prompt_pending) prompt_tokens += static_cast<int64_t>(a->request.prompt.size());
+    tokens.push_back(a->prompt_pending ? absl::Span<const int32_t>(a->request.prompt)
+                                       : absl::Span<const int32_t>(&a->next_id, 1));
   }
-  if (metrics_ != nullptr) metrics_->ObserveBatchRows(static_cast<int64_t>(streams.size()));
-  absl::StatusOr<absl::Span<const float>> logits = decoder_->Step(streams, tokens);
+  if (metrics_ != nullptr) {
+    metrics_->ObserveBatchRows(static_cast<int64_t>(streams.size()));
+    if (prompt_tokens > 0) metrics_->CountStepPromptTokens(prompt_tokens);
+  }
+  absl::StatusOr<absl::Span<const float>> logits = decoder_->Feed(streams, tokens);
   if (!logits.ok()) {
     for (std::unique_ptr<Active>& a : *active) a->request.on_done(logits.status());
     active->clear();
@@ -158,6 +174,7 @@ void DecodeBatcher::StepAll(std::vector<std::unique_ptr<Active>>* active) {
   kept.clear();
   for (size_t i = 0; i < active->size(); ++i) {
     std::unique_ptr<Active>& a = (*active)[i];
+    a->prompt_pending = false;
     absl::StatusOr<int32_t> id = a->tracker->Sample(logits->subspan(i * n_vocab, n_vocab));
     if (!id.ok()) {
       a->request.on_done(id.status());
@@ -171,7 +188,11 @@ void DecodeBatcher::StepAll(std::vector<std::unique_ptr<Active>>* active) {
 void DecodeBatcher::Loop() {
   std::vector<std::unique_ptr<Active>> active;
   while (true) {
-    std::vector<BatchStream> joiners;
+    struct Joiner {
+      BatchStream stream;
+      bool in_step;  // its prompt runs as rows of the next step
+    };
+    std::vector<Joiner> joiners;
     {
       absl::MutexLock lock(&mu_);
       n_active_ = static_cast<int64_t>(active.size());
@@ -183,16 +204,24 @@ void DecodeBatcher::Loop() {
             this));
       }
       if (active.empty() && queue_.empty() && stopping_) break;
+      // Joiners whose prompts fit the step's prompt-row budget are fed as rows of the next
+      // step (packed path); a longer prompt is prefilled on its own; a short one that does
+      // not fit this step's budget waits for the next.
+      int64_t prompt_rows = 0;
       while (!queue_.empty() &&
              static_cast<int64_t>(active.size() + joiners.size()) < options_.max_batch) {
-        joiners.push_back(std::move(queue_.front()));
+        const int64_t n = static_cast<int64_t>(queue_.front().prompt.size());
+        const bool rows = decoder_->packed() && n <= options_.step_prompt_rows;
+        if (rows && prompt_rows + n > options_.step_prompt_rows) break;
+        if (rows) prompt_rows += n;
+        joiners.push_back({std::move(queue_.front()), rows});
         queue_.pop_front();
       }
       n_active_ = static_cast<int64_t>(active.size() + joiners.size());
       if (metrics_ != nullptr) metrics_->SetBatchQueued(static_cast<int64_t>(queue_.size()));
     }
-    for (BatchStream& j : joiners) {
-      if (std::unique_ptr<Active> a = Join(std::move(j)); a != nullptr)
+    for (Joiner& j : joiners) {
+      if (std::unique_ptr<Active> a = Join(std::move(j.stream), j.in_step); a != nullptr)
         active.push_back(std::move(a));
     }
     if (!active.empty()) StepAll(&active);

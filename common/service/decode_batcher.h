@@ -2,8 +2,10 @@
 // DecodeBatcher: decoder_svc's scheduler for batched decoding. Generate requests hand it a
 // stream (prompt, options, the past of their memories); one thread runs every active stream's
 // next token as one model step (model::BatchedDecoder), so concurrent requests share the
-// weight reads. Streams join between steps (a newly joined stream is prefilled on its own,
-// which yields its first token) and leave when they finish, fail or are cancelled; each keeps
+// weight reads. Streams join between steps and leave when they finish, fail or are cancelled.
+// On the packed path a joiner's prompt (up to step_prompt_rows tokens, all joiners of a step
+// together) runs as rows of the next step beside the others' decode tokens, which yields its
+// first token; otherwise (dense path, longer prompts) it is prefilled on its own. Each keeps
 // its own sampling, stop strings, token stream and result (model::GenerationTracker), exactly
 // as a request generating alone. Limits are explicit: at most max_batch streams per step, at
 // most max_queued waiting for a slot (more: ResourceExhausted at Submit).
@@ -32,6 +34,10 @@ namespace ctxmem::service {
 struct DecodeBatcherOptions {
   int max_batch = 8;        // streams per model step, >= 1 (1 = one request at a time)
   int64_t max_queued = 64;  // streams waiting for a slot, >= 0
+  // Prompt tokens that joiners may add to one packed step as rows, >= 0 (0 = every joiner is
+  // prefilled on its own). A longer prompt is prefilled on its own; short ones beyond the
+  // budget wait for the next step.
+  int64_t step_prompt_rows = 256;
 
   absl::Status Validate() const;  // InvalidArgument naming the flag
 };
@@ -76,8 +82,9 @@ class DecodeBatcher {
   struct Active;
   DecodeBatcher(const model::Model* model, DecoderMetrics* metrics, DecodeBatcherOptions options);
   void Loop();
-  // Prefills a joining stream and emits its first token; null when it already finished.
-  std::unique_ptr<Active> Join(BatchStream stream);
+  // Makes a joining stream's state. in_step: its prompt is fed by the next step (prompt_pending);
+  // else it is prefilled here and its first token emitted. Null when it already finished.
+  std::unique_ptr<Active> Join(BatchStream stream, bool in_step);
   // One step over `active`; finished streams are removed.
   void StepAll(std::vector<std::unique_ptr<Active>>* active);
   // Accepts `id` for `a` and streams it; false when the stream is over (its on_done has run).

@@ -80,10 +80,20 @@ DecoderMetrics::DecoderMetrics(prometheus::Registry& registry) : s3_(registry) {
                        .Help("Generate streams waiting for a slot in the decode batch")
                        .Register(registry)
                        .Add({});
+  step_prompt_tokens_ =
+      &prometheus::BuildCounter()
+           .Name("ctxmem_decode_step_prompt_tokens_total")
+           .Help("Prompt tokens of joining streams fed as rows of a batched decode step")
+           .Register(registry)
+           .Add({});
 }
 
 void DecoderMetrics::ObserveBatchRows(int64_t n_rows) {
   batch_rows_->Observe(static_cast<double>(n_rows));
+}
+
+void DecoderMetrics::CountStepPromptTokens(int64_t n_tokens) {
+  step_prompt_tokens_->Increment(static_cast<double>(n_tokens));
 }
 
 void DecoderMetrics::SetBatchQueued(int64_t n_waiting) {

@@ -37,6 +37,8 @@ class DecoderMetrics {
   void AddActiveStreams(int64_t delta);    // ctxmem_generate_streams_active
   void ObserveBatchRows(int64_t n_rows);   // ctxmem_decode_batch_rows: streams in one step
   void SetBatchQueued(int64_t n_waiting);  // ctxmem_decode_batch_queued
+  // ctxmem_decode_step_prompt_tokens_total: joiners' prompt tokens fed as rows of a step.
+  void CountStepPromptTokens(int64_t n_tokens);
 
   // The S3 store's families (ctxmem_s3_*), to set as S3ClientOptions::observer.
   S3StoreMetrics* s3() { return &s3_; }
@@ -58,6 +60,7 @@ class DecoderMetrics {
   prometheus::Gauge* streams_active_;
   prometheus::Histogram* batch_rows_;
   prometheus::Gauge* batch_queued_;
+  prometheus::Counter* step_prompt_tokens_;
 };
 
 }  // namespace ctxmem::service

@@ -225,5 +225,119 @@ TEST(BatchedDecoderPackedTest, RowsMatchFastDecoderAlone) {
   std::printf("[ packed batched vs FastDecoder alone ] max rel diff: %.2e\n", worst);
 }
 
+// Feed on the packed path: a joiner's whole prompt as rows of the same step as another
+// stream's decode token (causal attention within the joiner), then plain steps; every stream's
+// logits are FastDecoder's for that stream fed one token at a time from the same past.
+TEST(BatchedDecoderPackedTest, PromptRowsInAMixedStepMatchTokenByToken) {
+  if (!ctxmem::testing::BundledModelPresent()) GTEST_SKIP() << "bundled model not found";
+  ModelOptions options;
+  options.decode = "packed";
+  auto model = Model::Load(ctxmem::testing::BundledModelPath(), options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const Transformer& t = (*model)->transformer();
+  const PackedWeights* packed = (*model)->packed_weights();
+  ASSERT_NE(packed, nullptr);
+  c10::NoGradGuard no_grad;
+  const KvCache memory = MakeMemory(t, 20, 5);
+  const int64_t n_vocab = t.config().n_vocab;
+  auto decoder = BatchedDecoder::Create(t, packed);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  // Stream 0 (shared memory) is fed a 3-token prompt alone, stream 1 (same memory) joins with
+  // a 6-token prompt while stream 0 decodes, stream 2 (no past) joins with 4 tokens.
+  const std::vector<std::vector<int32_t>> prompts = {
+      {1, 504, 3458}, {282, 4649, 314, 253, 2132, 30}, {9, 87, 1200, 4}};
+  std::vector<std::unique_ptr<DecodeStream>> streams;
+  std::vector<std::unique_ptr<FastDecoder>> alone;
+  std::vector<int64_t> next_pos;
+  for (size_t i = 0; i < 3; ++i) {
+    KvCache past = i == 2 ? KvCache() : memory;
+    auto s = (*decoder)->NewStream(past, 16);
+    ASSERT_TRUE(s.ok());
+    auto f = FastDecoder::Create(t, *packed, past.seq_len() + 16);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->Load(past).ok());
+    streams.push_back(std::move(*s));
+    alone.push_back(std::move(*f));
+    next_pos.push_back(past.next_position);
+  }
+  // Feeds `ids` to FastDecoder i one at a time; returns the last logits.
+  const auto alone_feed = [&](size_t i, const std::vector<int32_t>& ids) {
+    at::Tensor last;
+    for (const int32_t id : ids) {
+      auto row = alone[i]->Step(id, next_pos[i]++);
+      EXPECT_TRUE(row.ok()) << row.status();
+      last = at::from_blob(const_cast<float*>(row->data()), {n_vocab}).clone();
+    }
+    return last;
+  };
+  double worst = 0;
+  std::vector<int32_t> next(3, 0);
+  const auto check = [&](absl::Span<const float> out, const std::vector<size_t>& which,
+                         const std::vector<std::vector<int32_t>>& fed, const char* what) {
+    for (size_t j = 0; j < which.size(); ++j) {
+      const size_t i = which[j];
+      const at::Tensor ref = alone_feed(i, fed[j]);
+      const at::Tensor got =
+          at::from_blob(const_cast<float*>(out.data()) + j * n_vocab, {n_vocab}).clone();
+      const double err = RelErr(got, ref);
+      worst = std::max(worst, err);
+      EXPECT_LT(err, 1e-5) << what << " stream " << i;
+      next[i] = static_cast<int32_t>(got.argmax().item<int64_t>());
+      EXPECT_EQ(next[i], ref.argmax().item<int64_t>()) << what << " stream " << i;
+    }
+  };
+  {
+    DecodeStream* b[] = {streams[0].get()};
+    const absl::Span<const int32_t> rows[] = {prompts[0]};
+    auto out = (*decoder)->Feed(b, rows);
+    ASSERT_TRUE(out.ok()) << out.status();
+    check(*out, {0}, {prompts[0]}, "prompt alone");
+    EXPECT_EQ(streams[0]->own_len(), 3);
+  }
+  {
+    DecodeStream* b[] = {streams[0].get(), streams[1].get(), streams[2].get()};
+    const std::vector<int32_t> tok0 = {next[0]};
+    const absl::Span<const int32_t> rows[] = {tok0, prompts[1], prompts[2]};
+    auto out = (*decoder)->Feed(b, rows);
+    ASSERT_TRUE(out.ok()) << out.status();
+    check(*out, {0, 1, 2}, {tok0, prompts[1], prompts[2]}, "mixed step");
+    EXPECT_EQ(streams[1]->own_len(), 6);
+  }
+  for (int step = 0; step < 3; ++step) {
+    DecodeStream* b[] = {streams[0].get(), streams[1].get(), streams[2].get()};
+    const std::vector<int32_t> toks = next;
+    auto out = (*decoder)->Step(b, toks);
+    ASSERT_TRUE(out.ok()) << out.status();
+    check(*out, {0, 1, 2}, {{toks[0]}, {toks[1]}, {toks[2]}}, "decode step");
+  }
+  // A prompt that does not fit the capacity is refused and nothing is written.
+  {
+    DecodeStream* b[] = {streams[2].get()};
+    const std::vector<int32_t> too_many(16, 7);
+    const absl::Span<const int32_t> rows[] = {too_many};
+    const int64_t before = streams[2]->own_len();
+    EXPECT_TRUE(absl::IsResourceExhausted((*decoder)->Feed(b, rows).status()));
+    EXPECT_EQ(streams[2]->own_len(), before);
+  }
+  std::printf("[ packed mixed prompt rows vs FastDecoder token by token ] max rel diff: %.2e\n",
+              worst);
+}
+
+// Several tokens per stream need the packed path; the dense one says so.
+TEST(BatchedDecoderBadInputTest, DenseFeedTakesOneTokenPerStream) {
+  const auto t = MakeTinyTransformer(c10::Device(c10::kCPU));
+  auto decoder = BatchedDecoder::Create(*t, nullptr);
+  ASSERT_TRUE(decoder.ok());
+  auto s = (*decoder)->NewStream(KvCache(), 4);
+  ASSERT_TRUE(s.ok());
+  DecodeStream* one[] = {s->get()};
+  const std::vector<int32_t> two = {1, 2}, none;
+  const absl::Span<const int32_t> rows[] = {two};
+  EXPECT_TRUE(absl::IsFailedPrecondition((*decoder)->Feed(one, rows).status()));
+  const absl::Span<const int32_t> empty_rows[] = {none};
+  EXPECT_TRUE(absl::IsInvalidArgument((*decoder)->Feed(one, empty_rows).status()));
+  EXPECT_EQ((*s)->own_len(), 0);
+}
+
 }  // namespace
 }  // namespace ctxmem::model
