@@ -16,8 +16,9 @@
 //     a joining stream costs decoder_svc), tokens/s; compare BM_Prefill/<n>.
 //   BM_JoinStep/<prompt>/<rows>: one stream joining 7 decoding streams (the same 132-entry
 //     past) with a `prompt`-token prompt: rows=0 prefills it on its own (dense Forward, the
-//     serving dtype) and then steps the 8 streams (the joiner's second token); rows=1 feeds the prompt as rows of that same
-//     step (BatchedDecoder::Feed). ms_per_join: the pause the join puts in the others' decoding.
+//     serving dtype) and then steps the 8 streams (the joiner's second token); rows=1 feeds the
+//     prompt as rows of that same step (BatchedDecoder::Feed). ms_per_join: the pause the join puts
+//     in the others' decoding.
 // The model is $CTXMEM_MODEL or the setup default. Run through bench/run_model_bench.sh.
 
 #include <ATen/ATen.h>

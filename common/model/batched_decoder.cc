@@ -87,9 +87,9 @@ absl::StatusOr<at::Tensor> BatchedDecoder::Prefill(DecodeStream* stream,
 absl::StatusOr<absl::Span<const float>> BatchedDecoder::Step(
     absl::Span<DecodeStream* const> streams, absl::Span<const int32_t> tokens) {
   if (tokens.size() != streams.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("a step needs one token per stream: ",
-                                                   tokens.size(), " tokens, ", streams.size(),
-                                                   " streams"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("a step needs one token per stream: ", tokens.size(), " tokens, ",
+                     streams.size(), " streams"));
   }
   std::vector<absl::Span<const int32_t>> rows;
   rows.reserve(tokens.size());
@@ -102,9 +102,9 @@ absl::StatusOr<absl::Span<const float>> BatchedDecoder::Feed(
   const ModelConfig& c = config_;
   const int64_t batch = static_cast<int64_t>(streams.size());
   if (batch == 0 || tokens.size() != streams.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("a step needs tokens for each stream: ",
-                                                   tokens.size(), " token lists, ", batch,
-                                                   " streams"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("a step needs tokens for each stream: ", tokens.size(), " token lists, ",
+                     batch, " streams"));
   }
   int64_t rows = 0;
   for (int64_t b = 0; b < batch; ++b) {
@@ -267,8 +267,7 @@ absl::Status BatchedDecoder::PackedStep(absl::Span<DecodeStream* const> streams,
     std::memcpy(x_.data(), e.data_ptr<float>(), rows * hidden * sizeof(float));
   }));
   for (int64_t r = 0; r < rows; ++r) {
-    const float pos =
-        static_cast<float>(streams[row_stream_[r]]->next_position() + row_index_[r]);
+    const float pos = static_cast<float>(streams[row_stream_[r]]->next_position() + row_index_[r]);
     for (int64_t i = 0; i < half; ++i) {
       const float f = pos * inv_freq_[i];
       rope_[r * 2 * half + i] = std::cos(f);
