@@ -138,17 +138,25 @@ void RunPrefill(benchmark::State& state, const Model* model) {
   state.counters["tokens_per_second"] = static_cast<double>(n * state.iterations()) / seconds;
 }
 
+// The bundled model when it has the packed decode path, with kThreads torch threads; else
+// null and `state` skipped.
+const Model* PackedModel(benchmark::State& state) {
+  const Model* model = BundledModel();
+  if (model == nullptr || model->packed_weights() == nullptr) {
+    state.SkipWithError("no packed decode path");
+    return nullptr;
+  }
+  at::set_num_threads(kThreads);
+  return model;
+}
+
 void BM_Prefill(benchmark::State& state) { RunPrefill(state, BundledModel()); }
 
 // The prompt as rows of one packed step (BatchedDecoder::Feed: int8 activations against the
 // GGUF blocks, causal attention by the CPU kernels), what a joining stream costs decoder_svc.
 void BM_PrefillPacked(benchmark::State& state) {
-  const Model* model = BundledModel();
-  if (model == nullptr || model->packed_weights() == nullptr) {
-    state.SkipWithError("no packed decode path");
-    return;
-  }
-  at::set_num_threads(kThreads);
+  const Model* model = PackedModel(state);
+  if (model == nullptr) return;
   c10::InferenceMode inference_mode;
   const int64_t n = state.range(0);
   const std::vector<int32_t> ids = PromptIds(n);
@@ -262,12 +270,8 @@ void BM_Perplexity(benchmark::State& state) {
 // text, one FastDecoder step per token: comparable with BM_Perplexity's first window (each
 // token predicted from the same prefix), so it measures what int8 activations cost.
 void BM_DecodePerplexity(benchmark::State& state) {
-  const Model* model = BundledModel();
-  if (model == nullptr || model->packed_weights() == nullptr) {
-    state.SkipWithError("no packed decode path");
-    return;
-  }
-  at::set_num_threads(kThreads);
+  const Model* model = PackedModel(state);
+  if (model == nullptr) return;
   const std::vector<int32_t> ids = ShippedTextIds(*model, state.range(0));
   if (static_cast<int64_t>(ids.size()) < state.range(0)) {
     state.SkipWithError("shipped text not found (run from the repository root or set CTXMEM_TEXT)");
@@ -375,12 +379,8 @@ absl::StatusOr<KvCache> MakePast(const Transformer& t, int64_t past_len) {
 }
 
 void BM_BatchedStep(benchmark::State& state) {
-  const Model* model = BundledModel();
-  if (model == nullptr || model->packed_weights() == nullptr) {
-    state.SkipWithError("no packed decode path");
-    return;
-  }
-  at::set_num_threads(kThreads);
+  const Model* model = PackedModel(state);
+  if (model == nullptr) return;
   c10::InferenceMode inference_mode;
   const int64_t batch = state.range(0), past_len = state.range(1), n_steps = 32;
   const Transformer& t = model->transformer();
@@ -437,12 +437,8 @@ void BM_BatchedStep(benchmark::State& state) {
 }
 
 void BM_JoinStep(benchmark::State& state) {
-  const Model* model = BundledModel();
-  if (model == nullptr || model->packed_weights() == nullptr) {
-    state.SkipWithError("no packed decode path");
-    return;
-  }
-  at::set_num_threads(kThreads);
+  const Model* model = PackedModel(state);
+  if (model == nullptr) return;
   c10::InferenceMode inference_mode;
   const int64_t prompt_len = state.range(0), decoding = 7;
   const bool as_rows = state.range(1) != 0;
