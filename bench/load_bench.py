@@ -333,7 +333,7 @@ def main() -> int:
     p.add_argument("--baseline-concurrency", default="",
                    help="levels for the --max-batch 1 run (default: --concurrency)")
     p.add_argument("--decode", default="dense", choices=["dense", "packed", "auto"])
-    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"],
+    p.add_argument("--dtype", default="fp32", choices=["auto", "fp32", "bf16", "fp16"],
                    help="decoder --dtype (weight matrices; the recorded runs used fp32)")
     p.add_argument("--duration", type=float, default=30.0, help="seconds per level (max 600)")
     p.add_argument("--max-requests", type=int, default=400, help="requests per level (max 10000)")

@@ -106,7 +106,14 @@ int Run(const Flags& flags) {
   model_options.dtype = flags.dtype;
   model_options.decode = flags.decode;
   model_options.n_threads = flags.threads;
-  service::LogInfo(absl::StrCat("loading model ", flags.model, " on ", flags.device));
+  {
+    absl::StatusOr<c10::Device> device = model::ParseDevice(flags.device);
+    absl::StatusOr<c10::ScalarType> dtype =
+        device.ok() ? model::ResolveDtype(flags.dtype, *device) : device.status();
+    service::LogInfo(absl::StrCat("loading model ", flags.model, " on ", flags.device, ", --dtype ",
+                                  flags.dtype,
+                                  dtype.ok() ? absl::StrCat(" = ", c10::toString(*dtype)) : ""));
+  }
   absl::StatusOr<std::unique_ptr<model::Model>> model =
       model::Model::Load(flags.model, model_options);
   if (!model.ok()) return Fail(model.status());

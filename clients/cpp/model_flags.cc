@@ -14,8 +14,9 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* flags) {
       ->envname("CTXMEM_MODEL");
   cmd->add_option("--device", flags->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_option("--dtype", flags->dtype,
-                  "fp32 | bf16 | fp16: storage of the weight matrices (activations stay fp32; "
-                  "fp32 is the reference)")
+                  "auto | fp32 | bf16 | fp16: storage of the weight matrices (activations stay "
+                  "fp32; fp32 is the reference; auto: bf16 on CUDA and on CPUs with "
+                  "AVX512_BF16, else fp32)")
       ->capture_default_str();
   cmd->add_option("--decode", flags->decode,
                   "auto | packed | dense: decode steps on the GGUF's quantized blocks (auto: "

@@ -122,9 +122,13 @@ void QMatVecTyped(const KernelWeights& w, const KernelActivations& x, float* y, 
                       float*, int64_t);
   static constexpr Fn kByRows[] = {nullptr, GroupsDot<kType, 1>, GroupsDot<kType, 2>,
                                    GroupsDot<kType, 3>, GroupsDot<kType, 4>};
-  int64_t i = 0;
-  for (; i + 4 <= x.n; i += 4) kByRows[4](w, g0, g1, x, i, y, ldy);
-  if (i < x.n) kByRows[x.n - i](w, g0, g1, x, i, y, ldy);
+  // One row group at a time, every activation chunk over it while its tiles are in L1: the
+  // weights stream from memory once per call, not once per chunk.
+  for (int64_t g = g0; g < g1; ++g) {
+    int64_t i = 0;
+    for (; i + 4 <= x.n; i += 4) kByRows[4](w, g, g + 1, x, i, y, ldy);
+    if (i < x.n) kByRows[x.n - i](w, g, g + 1, x, i, y, ldy);
+  }
 }
 
 void QMatVec(const KernelWeights& w, const KernelActivations& x, float* y, int64_t ldy,

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/model/cpu_features.h"
 #include "common/model/torch_call.h"
 #include "common/status.h"
 #include "common/tokenizer/tokenizer_spec.h"
@@ -43,6 +44,19 @@ absl::StatusOr<c10::ScalarType> ParseDtype(const std::string& name) {
       absl::StrCat("unknown dtype '", name, "'; valid: fp32, bf16, fp16"));
 }
 
+absl::StatusOr<c10::ScalarType> ResolveDtype(const std::string& name, c10::Device device) {
+  if (name != "auto") {
+    absl::StatusOr<c10::ScalarType> d = ParseDtype(name);
+    if (!d.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown dtype '", name, "'; valid: auto, fp32, bf16, fp16"));
+    }
+    return d;
+  }
+  if (device.is_cuda()) return c10::kBFloat16;
+  return DetectCpuFeatures().avx512bf16 ? c10::kBFloat16 : c10::kFloat;
+}
+
 Model::~Model() = default;
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
@@ -54,7 +68,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
   }
   WeightLoadOptions wopts;
   CTXMEM_ASSIGN_OR_RETURN(wopts.device, ParseDevice(options.device));
-  CTXMEM_ASSIGN_OR_RETURN(wopts.dtype, ParseDtype(options.dtype));
+  CTXMEM_ASSIGN_OR_RETURN(wopts.dtype, ResolveDtype(options.dtype, wopts.device));
   if (options.n_threads > 0) at::set_num_threads(options.n_threads);
   if (options.decode != "auto" && options.decode != "packed" && options.decode != "dense") {
     return absl::InvalidArgumentError(

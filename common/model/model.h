@@ -18,7 +18,8 @@ namespace ctxmem::model {
 
 struct ModelOptions {
   std::string device = "cpu";  // "cpu" | "cuda" | "cuda:N"
-  std::string dtype = "fp32";  // "fp32" | "bf16" | "fp16": the weight matrices; activations fp32
+  // "fp32" | "bf16" | "fp16": the weight matrices; activations fp32. "auto" = ResolveDtype.
+  std::string dtype = "fp32";
   int n_threads = 0;           // intra-op threads for CPU; 0 = leave torch's default
   // Decode steps (one token at a time): "packed" runs them on the GGUF file's 4/8-bit blocks
   // (FastDecoder, llama family, CPU; int8 activations), "dense" on the dense weights through
@@ -33,6 +34,11 @@ struct ModelOptions {
 absl::StatusOr<c10::Device> ParseDevice(const std::string& name);
 // Parses "fp32" / "bf16" / "fp16" (InvalidArgument lists the valid names).
 absl::StatusOr<c10::ScalarType> ParseDtype(const std::string& name);
+// ParseDtype, plus "auto": bf16 where `device` multiplies bf16 matrices natively (CUDA; a CPU
+// with AVX512_BF16, whose oneDNN GEMM ran 4.9x fp32 on the Xeon of issue 9), else fp32: on an
+// AVX2-only CPU ATen's bf16 GEMM is a scalar-ish fallback, 5.8x slower than fp32 at 512
+// tokens on a Zen 3 (docs/runtime.md "Defaults").
+absl::StatusOr<c10::ScalarType> ResolveDtype(const std::string& name, c10::Device device);
 
 class Model {
  public:

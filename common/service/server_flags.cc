@@ -9,9 +9,9 @@ namespace ctxmem::service {
 absl::Status ServerFlags::Validate() const {
   if (threads < 1)
     return absl::InvalidArgumentError(absl::StrCat("--threads=", threads, " must be >= 1"));
-  if (dtype != "fp32" && dtype != "bf16" && dtype != "fp16") {
+  if (dtype != "auto" && dtype != "fp32" && dtype != "bf16" && dtype != "fp16") {
     return absl::InvalidArgumentError(
-        absl::StrCat("--dtype=", dtype, " is not known; valid: fp32, bf16, fp16"));
+        absl::StrCat("--dtype=", dtype, " is not known; valid: auto, fp32, bf16, fp16"));
   }
   if (max_request_bytes < 1024 || max_request_bytes > (int64_t{1} << 31) - 1) {
     return absl::InvalidArgumentError(
@@ -42,8 +42,9 @@ void AddServerFlags(CLI::App& app, ServerFlags* flags) {
       ->capture_default_str();
   app.add_option("--device", flags->device, "cpu | cuda | cuda:N")->capture_default_str();
   app.add_option("--dtype", flags->dtype,
-                 "fp32 | bf16 | fp16: storage of the weight matrices for prefill and "
-                 "compression (activations, norms, softmax and keys/values stay fp32)")
+                 "auto | fp32 | bf16 | fp16: storage of the weight matrices for prefill and "
+                 "compression (activations, norms, softmax and keys/values stay fp32; auto: "
+                 "bf16 on CUDA and on CPUs with AVX512_BF16, else fp32)")
       ->capture_default_str();
   app.add_option("--threads", flags->threads, "torch intra-op threads")->capture_default_str();
   app.add_option("--max-request-bytes", flags->max_request_bytes, "largest gRPC request message")

@@ -169,7 +169,7 @@ TEST(QMatVecTest, RandomWeightsEveryTypeAndFamily) {
         const auto raw = RandomGgml(type, rows, cols, 3);
         auto w = QuantizedMatrix::FromGgml(type, raw.data(), raw.size(), rows, cols);
         ASSERT_TRUE(w.ok());
-        for (int64_t n : {1, 2, 3, 4, 5, 8, 9, 13}) {
+        for (int64_t n : {1, 2, 3, 4, 5, 8, 9, 13, 19}) {
           const Errors e = Check(isa, *w, RandomActivations(n, cols, 7 + n));
           SCOPED_TRACE(::testing::Message() << CpuIsaName(isa) << " type " << static_cast<int>(type)
                                             << " cols " << cols << " n " << n);
