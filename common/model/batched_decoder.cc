@@ -12,6 +12,7 @@
 #include "common/model/dense_ops.h"
 #include "common/model/rope.h"
 #include "common/model/row_ops.h"
+#include "common/model/spin_pool.h"
 #include "common/model/torch_call.h"
 #include "common/status.h"
 
@@ -166,8 +167,11 @@ void BatchedDecoder::AttendAll(absl::Span<DecodeStream* const> streams, int64_t 
     max_total = std::max(max_total, total);
     work += total * c.n_heads;
   }
-  const bool split = work >= 8192 && at::get_num_threads() > 1;
-  const int64_t slots = split ? at::get_num_threads() : 1;
+  // Split once there is enough work for a wake-up (FastDecoder::Attention's bounds).
+  SpinPool& pool = SpinPool::Shared();
+  const int threads = at::get_num_threads();
+  const bool split = work >= (pool.spins() ? 1024 : 8192) && threads > 1;
+  const int64_t slots = split ? threads : 1;
   Grow(&scores_, slots * group * max_total);  // [threads, group, max_total]
   const auto task = [&](int64_t i, float* scores) {
     const int64_t r = i / c.n_kv_heads, g = i % c.n_kv_heads;
@@ -176,8 +180,8 @@ void BatchedDecoder::AttendAll(absl::Span<DecodeStream* const> streams, int64_t 
                                          attn + r * q_dim + g * group * hd, scores);
   };
   if (split) {
-    at::parallel_for(0, n_tasks, 1, [&](int64_t begin, int64_t end) {
-      float* scores = scores_.data() + at::get_thread_num() * group * max_total;
+    pool.ParallelFor(n_tasks, 1, threads, [&](int64_t begin, int64_t end, int slot) {
+      float* scores = scores_.data() + slot * group * max_total;
       for (int64_t i = begin; i < end; ++i) task(i, scores);
     });
   } else {

@@ -203,13 +203,137 @@ void Axpy(float alpha, const float* x, float* y, int64_t n) {
   for (; k < n; ++k) y[k] += alpha * x[k];
 }
 
-// The portable attention (cpu_kernels_scalar.cc) on this file's Dot and Axpy.
-void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKvSegment* segs,
-            int n_segs, float* scores, float* out) {
-  AttendByRows(Dot, Axpy, q, n_q, hd, scale, segs, n_segs, scores, out);
+// e^x in 8 lanes: the AVX-512 file's Cody-Waite reduction and Cephes polynomial (relative
+// error ~2e-7) on x clamped to [-87.3, 88.3], with 2^n built in the exponent bits (n is in
+// [-126, 127] there, so 2^n is a normal float).
+inline __m256 Exp(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(
+      _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);  // 2^n
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
-const CpuKernelTable kTable = {"avx2", QMatVec, QuantizeRowQ8, Dot, Axpy, Attend, PortableSiluMul};
+// One query head q [8 * kC] against the entries of segs: s [total] scratch, out [8 * kC].
+// q is loaded once with the scale folded in; scores go 4 entries at a time (4 accumulators,
+// one hadd tree for their 4 sums, not a horizontal sum per entry); the output accumulates in
+// kC registers and is normalised once at the end.
+template <int kC>
+void AttendHead(const float* q, float scale, const KernelKvSegment* segs, int n_segs, int64_t total,
+                float* s, float* out) {
+  constexpr int64_t kHd = 8 * kC;
+  __m256 qv[kC];
+  for (int c = 0; c < kC; ++c)
+    qv[c] = _mm256_mul_ps(_mm256_loadu_ps(q + 8 * c), _mm256_set1_ps(scale));
+  __m128 mx4 = _mm_set1_ps(-__builtin_inff());
+  float mx = -__builtin_inff();
+  int64_t j = 0;
+  for (int sg = 0; sg < n_segs; ++sg) {
+    const float* kb = segs[sg].k;
+    const int64_t n = segs[sg].n;
+    int64_t e = 0;
+    for (; e + 4 <= n; e += 4, j += 4) {
+      const float* k0 = kb + e * kHd;
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (int c = 0; c < kC; ++c) {
+        a0 = _mm256_fmadd_ps(qv[c], _mm256_loadu_ps(k0 + 8 * c), a0);
+        a1 = _mm256_fmadd_ps(qv[c], _mm256_loadu_ps(k0 + kHd + 8 * c), a1);
+        a2 = _mm256_fmadd_ps(qv[c], _mm256_loadu_ps(k0 + 2 * kHd + 8 * c), a2);
+        a3 = _mm256_fmadd_ps(qv[c], _mm256_loadu_ps(k0 + 3 * kHd + 8 * c), a3);
+      }
+      // [a0 a1 a2 a3 partial sums of lanes 0-3 | of lanes 4-7], then the halves added.
+      const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+      const __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+      _mm_storeu_ps(s + j, r);
+      mx4 = _mm_max_ps(mx4, r);
+    }
+    for (; e < n; ++e, ++j) {
+      __m256 a = _mm256_setzero_ps();
+      for (int c = 0; c < kC; ++c)
+        a = _mm256_fmadd_ps(qv[c], _mm256_loadu_ps(kb + e * kHd + 8 * c), a);
+      s[j] = HorizontalSum(a);
+      mx = s[j] > mx ? s[j] : mx;
+    }
+  }
+  mx4 = _mm_max_ps(mx4, _mm_movehl_ps(mx4, mx4));
+  mx4 = _mm_max_ss(mx4, _mm_movehdup_ps(mx4));
+  mx = _mm_cvtss_f32(mx4) > mx ? _mm_cvtss_f32(mx4) : mx;
+  // Probabilities (unnormalised) and their sum.
+  const __m256 m = _mm256_set1_ps(mx);
+  __m256 sum = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= total; k += 8) {
+    const __m256 p = Exp(_mm256_sub_ps(_mm256_loadu_ps(s + k), m));
+    _mm256_storeu_ps(s + k, p);
+    sum = _mm256_add_ps(sum, p);
+  }
+  float tail = 0;
+  for (; k < total; ++k) {
+    float one[8] = {s[k] - mx};
+    _mm256_storeu_ps(one, Exp(_mm256_loadu_ps(one)));
+    s[k] = one[0];
+    tail += one[0];
+  }
+  const float inv = 1.0f / (HorizontalSum(sum) + tail);
+  // out = sum_j p_j v_j / sum.
+  __m256 o[kC];
+  for (int c = 0; c < kC; ++c) o[c] = _mm256_setzero_ps();
+  j = 0;
+  for (int sg = 0; sg < n_segs; ++sg) {
+    const float* vb = segs[sg].v;
+    for (int64_t e = 0; e < segs[sg].n; ++e, ++j) {
+      const __m256 p = _mm256_set1_ps(s[j]);
+      for (int c = 0; c < kC; ++c)
+        o[c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vb + e * kHd + 8 * c), o[c]);
+    }
+  }
+  for (int c = 0; c < kC; ++c)
+    _mm256_storeu_ps(out + 8 * c, _mm256_mul_ps(o[c], _mm256_set1_ps(inv)));
+}
+
+// Head sizes 32, 64 and 128 one query head at a time (AttendHead; a GQA group's key and value
+// rows stay in L1 between its heads); others take the portable path.
+void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKvSegment* segs,
+            int n_segs, float* scores, float* out) {
+  using Fn = void (*)(const float*, float, const KernelKvSegment*, int, int64_t, float*, float*);
+  const Fn head = hd == 64    ? AttendHead<8>
+                  : hd == 128 ? AttendHead<16>
+                  : hd == 32  ? AttendHead<4>
+                              : nullptr;
+  if (head == nullptr) {
+    AttendByRows(Dot, Axpy, q, n_q, hd, scale, segs, n_segs, scores, out);
+    return;
+  }
+  int64_t total = 0;
+  for (int s = 0; s < n_segs; ++s) total += segs[s].n;
+  for (int64_t i = 0; i < n_q; ++i) {
+    head(q + i * hd, scale, segs, n_segs, total, scores + i * total, out + i * hd);
+  }
+}
+
+void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + k);
+    const __m256 e = Exp(_mm256_sub_ps(_mm256_setzero_ps(), g));  // e^-g
+    const __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, e));
+    _mm256_storeu_ps(out + k, _mm256_mul_ps(silu, _mm256_loadu_ps(up + k)));
+  }
+  if (k < n) PortableSiluMul(gate + k, up + k, out + k, n - k);
+}
+
+const CpuKernelTable kTable = {"avx2", QMatVec, QuantizeRowQ8, Dot, Axpy, Attend, SiluMul};
 
 }  // namespace
 

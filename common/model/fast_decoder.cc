@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/model/rope.h"
 #include "common/model/row_ops.h"
+#include "common/model/spin_pool.h"
 #include "common/model/torch_call.h"
 #include "common/status.h"
 
@@ -118,10 +119,11 @@ void FastDecoder::Attention(int64_t layer, const float* q, float* out) {
                     scores_.data() + g * group * capacity_, out + g * group * hd);
   };
   // Kv heads split between threads once there is enough work for a wake-up (measured with
-  // model_bench BM_Decode/512/64: a 512-entry past).
-  const int64_t min_work = OmpThreadsSleep() ? 8192 : 1024;
+  // model_bench BM_Decode/512/64: a 512-entry past; 8192 when SpinPool's workers sleep).
+  SpinPool& pool = SpinPool::Shared();
+  const int64_t min_work = pool.spins() ? 1024 : 8192;
   if (n * c.n_heads >= min_work && at::get_num_threads() > 1 && c.n_kv_heads > 1) {
-    at::parallel_for(0, c.n_kv_heads, 1, [&](int64_t b, int64_t e) {
+    pool.ParallelFor(c.n_kv_heads, 1, at::get_num_threads(), [&](int64_t b, int64_t e, int) {
       for (int64_t g = b; g < e; ++g) kv_head(g);
     });
   } else {

@@ -3,23 +3,10 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cctype>
-#include <cstdlib>
-#include <string>
+
+#include "common/model/spin_pool.h"
 
 namespace ctxmem::model {
-
-bool OmpThreadsSleep() {
-  static const bool passive = [] {
-    const char* env = std::getenv("OMP_WAIT_POLICY");
-    std::string policy = env != nullptr ? env : "";
-    for (char& c : policy) {
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return policy == "passive";
-  }();
-  return passive;
-}
 
 const CpuKernelTable& CpuKernels(CpuIsa isa) {
   const CpuIsa top = DetectedCpuIsa();
@@ -61,24 +48,25 @@ void QMatMul(const CpuKernelTable& k, const QuantizedMatrix& w, const Q8Activati
   const KernelActivations xv = x.view();
   const int64_t rows = w.rows();
   const int threads = n_threads > 0 ? n_threads : at::get_num_threads();
-  // Small matrices are not worth waking a thread for: ~2 us per parallel region while OpenMP's
-  // threads spin between regions (libgomp's default, OMP_WAIT_POLICY=active), ~40 us once they
-  // sleep (passive). Measured on the 2-vCPU Zen 4 with kernel_bench: a 1 MB Q4_0 product took
-  // 0.034 ms on one thread and 0.071 ms split in two under passive waiting, so there only
-  // products of >= 8 MiB x rows (the 30 MB output matrix, batched steps) are split.
+  // A thread is worth using for >= 64 KiB of weights (kernel_bench, 2-vCPU Zen 4: a 1 MB Q4_0
+  // product took 0.034 ms on one thread). SpinPool's workers spin between regions, so a split
+  // costs ~1 us; with CTXMEM_SPIN_US=0 they sleep and a wake-up costs ~40 us (0.071 ms for that
+  // product split in two), so then only products of >= 8 MiB x rows are split.
+  SpinPool& pool = SpinPool::Shared();
   const int64_t bytes_per_row = std::max<int64_t>(1, w.bytes() / std::max<int64_t>(rows, 1));
   const int64_t min_rows = std::max<int64_t>(16, (64 << 10) / bytes_per_row);
   const bool small_for_sleepers =
-      OmpThreadsSleep() && w.bytes() * std::max<int64_t>(xv.n, 1) < (int64_t{8} << 20);
+      !pool.spins() && w.bytes() * std::max<int64_t>(xv.n, 1) < (int64_t{8} << 20);
   if (threads <= 1 || rows < 2 * min_rows || small_for_sleepers) {
     k.qmatvec(wv, xv, y, ldy, 0, rows);
     return;
   }
-  // Split by row groups: kernels take ranges on group boundaries (cpu_kernels.h).
+  // Chunks of row groups (kernels take ranges on group boundaries, cpu_kernels.h), about four
+  // per thread so that one slow to start does not leave the others idle.
   const int64_t groups = (rows + kRowGroup - 1) / kRowGroup;
-  const int64_t grain =
-      (std::max<int64_t>(min_rows, (rows + threads - 1) / threads) + kRowGroup - 1) / kRowGroup;
-  at::parallel_for(0, groups, grain, [&](int64_t begin, int64_t end) {
+  const int64_t per_chunk = std::max<int64_t>(min_rows, rows / (4 * threads));
+  const int64_t grain = (per_chunk + kRowGroup - 1) / kRowGroup;
+  pool.ParallelFor(groups, grain, threads, [&](int64_t begin, int64_t end, int) {
     k.qmatvec(wv, xv, y, ldy, begin * kRowGroup, std::min(rows, end * kRowGroup));
   });
 }

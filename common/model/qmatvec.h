@@ -2,8 +2,8 @@
 // Decode-shaped products with quantized weights: y[n, rows] = x[n, cols] * W[rows, cols]^T for
 // n = 1 to a few activation rows, on the CPU kernel family ActiveCpuIsa() picked (or one a
 // caller names, for tests). Activations are quantized to Q8 blocks first (cpu_kernels.h says
-// what that costs in accuracy). Output rows are split across at::parallel_for threads (OpenMP:
-// CMakeLists.txt compiles this file with -fopenmp; see qmatvec.cc for when a product is split).
+// what that costs in accuracy). Output rows are split across SpinPool::Shared()'s threads (see
+// qmatvec.cc for when a product is split).
 // Thread-safety: Q8Activations is not thread-safe (one per stream); QMatMul is reentrant.
 
 #include <cstdint>
@@ -14,10 +14,6 @@
 #include "common/model/quantized_matrix.h"
 
 namespace ctxmem::model {
-
-// True when OMP_WAIT_POLICY is passive: OpenMP's idle threads sleep, so waking them for a
-// parallel region costs ~40 us instead of ~2 us (qmatvec.cc); callers size their work split on it.
-bool OmpThreadsSleep();
 
 // The kernel table of `isa` (never one above DetectedCpuIsa(): that is capped here).
 const CpuKernelTable& CpuKernels(CpuIsa isa);

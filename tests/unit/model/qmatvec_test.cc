@@ -236,7 +236,7 @@ TEST(QMatVecTest, DotAndAxpyAgreeAcrossFamilies) {
 // than the AVX-512 kernel's 4 heads, head sizes with a partial vector, and scores around the
 // exp clamp (-87) after the max subtraction.
 TEST(QMatVecTest, AttendMatchesSoftmaxAttention) {
-  for (const int64_t hd : {64, 80}) {
+  for (const int64_t hd : {64, 80, 36, 32, 128}) {
     for (const int64_t n_q : {1, 3, 6}) {
       for (const int64_t total : {1, 17, 203}) {
         for (const float spread : {1.0f, 30.0f}) {
