@@ -8,9 +8,12 @@
 #include <immintrin.h>
 #endif
 
-// Protocol: a region is job_ + a generation_ bump. Every worker acknowledges every generation
-// (unfinished_ counts all workers), so job_ is only rewritten once no worker can still read the
-// previous one; workers beyond the region's n_workers acknowledge without taking chunks.
+// Protocol: a region is job_, then ticket_ opened for its generation, then the generation_ bump
+// that wakes the workers. A worker that sees generation g joins by incrementing ticket_'s
+// count, which only succeeds while ticket_ still holds g and is open; only then does it read
+// job_. The caller, out of chunks, closes ticket_ (no join can succeed after that) and waits
+// until done_ reaches the count it closed with, so job_ is never rewritten while a worker that
+// joined still reads it, and a worker that never joined is never waited for.
 
 namespace ctxmem::model {
 namespace {
@@ -73,12 +76,21 @@ void SpinPool::EnsureWorkers(int n) {
         }
         last = g;
         if (stop_.load()) return;
+        if (!Join(g)) continue;  // closed already: the caller took every chunk
         const Job job = job_;
         if (slot <= job.n_workers) RunChunks(job, slot);
-        unfinished_.fetch_sub(1, std::memory_order_release);
+        done_.fetch_add(1, std::memory_order_release);
       }
     });
   }
+}
+
+bool SpinPool::Join(uint32_t g) {
+  uint64_t t = ticket_.load(std::memory_order_acquire);
+  while ((t >> 32) == g && (t & kClosed) == 0) {
+    if (ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) return true;
+  }
+  return false;
 }
 
 void SpinPool::RunChunks(const Job& job, int slot) {
@@ -102,16 +114,19 @@ void SpinPool::ParallelFor(int64_t n, int64_t grain, int n_threads, ChunkFn fn) 
   job_ = {&fn, n, grain, n_chunks,
           static_cast<int>(std::min<int64_t>(n_threads - 1, n_chunks - 1))};
   next_chunk_.store(0, std::memory_order_relaxed);
-  unfinished_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-  generation_.fetch_add(1);  // seq_cst: publishes job_, ordered before the sleeping_ check
+  done_.store(0, std::memory_order_relaxed);
+  const uint32_t g = generation_.load(std::memory_order_relaxed) + 1;
+  ticket_.store(uint64_t{g} << 32);  // open, nobody joined; publishes job_
+  generation_.store(g);              // seq_cst: ordered before the sleeping_ check
   if (sleeping_.load() > 0) generation_.notify_all();
   t_in_region = true;
   RunChunks(job_, 0);
   t_in_region = false;
-  // The workers finish their chunks (or acknowledge); yield once the wait outlasts the spin
-  // window, so a worker the OS has descheduled gets the CPU back.
+  const int joined = static_cast<int>(ticket_.fetch_or(kClosed) & (kClosed - 1));
+  // The workers that joined finish their chunks; yield once the wait outlasts the spin window,
+  // so a worker the OS has descheduled mid-chunk gets the CPU back.
   const Clock::time_point t0 = Clock::now();
-  for (int64_t spins = 1; unfinished_.load(std::memory_order_acquire) > 0; ++spins) {
+  for (int64_t spins = 1; done_.load(std::memory_order_acquire) < joined; ++spins) {
     if ((spins & 255) == 0 && Clock::now() - t0 >= std::chrono::microseconds(spin_us_)) {
       std::this_thread::yield();
     } else {

@@ -7,8 +7,10 @@
 // region, in every thread that ever ran one. Here a worker spins for at most `spin_us`
 // (CTXMEM_SPIN_US, default 200) after its last region, then sleeps on a futex: inside a step
 // the next region finds it awake (a wake-up costs ~1 us), between steps and when the server is
-// idle it costs nothing. Chunks are taken dynamically (an atomic counter), so a worker still
-// waking up does not hold back the caller, who takes the chunks meanwhile.
+// idle it costs nothing. Chunks are taken dynamically (an atomic counter), and a worker joins
+// a region only while it is open: the caller closes it once the chunks are gone and then waits
+// only for the workers that joined, so a worker still waking up, or one the OS has not
+// scheduled (two test processes on two cores), never holds the caller back.
 // Thread-safety: thread-safe. One region runs at a time; a caller that finds the pool busy
 // (another thread's region) or that calls from inside a region runs its work inline.
 
@@ -54,17 +56,22 @@ class SpinPool {
     int64_t n = 0, grain = 1, n_chunks = 0;
     int n_workers = 0;  // workers taking part (slots 1 .. n_workers)
   };
+  // ticket_: generation << 32 | kClosed once closed | workers joined.
+  static constexpr uint64_t kClosed = uint64_t{1} << 31;
+
   void EnsureWorkers(int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_);
-  void WorkerLoop(int slot);
   void RunChunks(const Job& job, int slot);
+  // Joins the region of generation g if it is still open; false when it is closed or gone.
+  bool Join(uint32_t g);
 
   const int spin_us_;
   absl::Mutex run_mu_;  // one region at a time; guards workers_ and job_ writes
   std::vector<std::thread> workers_ ABSL_GUARDED_BY(run_mu_);
-  Job job_;                              // written before generation_ moves, read after
-  std::atomic<uint32_t> generation_{0};  // bumped once per region (and at stop)
+  Job job_;  // written before the region opens; read only by workers that joined it
+  std::atomic<uint32_t> generation_{0};  // the futex word: bumped once per region (and at stop)
+  std::atomic<uint64_t> ticket_{0};      // the open region's join state (kClosed)
   std::atomic<int64_t> next_chunk_{0};   // the region's next chunk to take
-  std::atomic<int> unfinished_{0};       // workers of the region not done yet
+  std::atomic<int> done_{0};             // workers of the region that finished
   std::atomic<int> sleeping_{0};         // workers blocked in generation_.wait
   std::atomic<bool> stop_{false};
 };
