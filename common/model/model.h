@@ -20,7 +20,7 @@ struct ModelOptions {
   std::string device = "cpu";  // "cpu" | "cuda" | "cuda:N"
   // "fp32" | "bf16" | "fp16": the weight matrices; activations fp32. "auto" = ResolveDtype.
   std::string dtype = "fp32";
-  int n_threads = 0;           // intra-op threads for CPU; 0 = leave torch's default
+  int n_threads = 0;  // intra-op threads for CPU; 0 = leave torch's default
   // Decode steps (one token at a time): "packed" runs them on the GGUF file's 4/8-bit blocks
   // (FastDecoder, llama family, CPU; int8 activations), "dense" on the dense weights through
   // Transformer::Forward, "auto" = packed where available (a GGUF llama-family model on the
