@@ -48,7 +48,6 @@ class SpinPool {
 
   // True when workers spin between regions (spin_us > 0): splitting small work pays.
   bool spins() const { return spin_us_ > 0; }
-  int spin_us() const { return spin_us_; }
 
  private:
   struct Job {
