@@ -30,6 +30,7 @@ template <int kType, int kN>
 void HalfGroupDot(const KernelWeights& w, int64_t g, int h, const KernelActivations& x, int64_t i0,
                   float* y, int64_t ldy) {
   constexpr int64_t kTile = kType == kKernelQ8_0 ? 512 : 256;
+  constexpr int64_t kPrefetch = 16;  // blocks ahead (4 KiB for q4, 8 KiB for q8_0)
   const int64_t nb = w.cols / 32;
   const uint8_t* tiles = w.qs + g * nb * kTile + 32 * h;
   const uint16_t* d = w.d + g * nb * kRowGroup + 8 * h;
@@ -40,6 +41,14 @@ void HalfGroupDot(const KernelWeights& w, int64_t g, int h, const KernelActivati
   for (int i = 0; i < kN; ++i) acc[i] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* t = tiles + b * kTile;
+    if (h == 0) {
+      // The tile kPrefetch blocks ahead (the h = 1 pass finds it cached): as in the AVX-512
+      // family, the hardware prefetcher alone left the loads waiting on memory latency.
+      for (int64_t o = 0; o < kTile; o += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(t - 32 * h + kPrefetch * kTile + o),
+                     _MM_HINT_T0);
+      }
+    }
     __m256i wv[8];  // [8 vectors] x [8 rows, 4 values]
     if (kType == kKernelQ8_0) {
       for (int k = 0; k < 8; ++k) {
@@ -224,6 +233,16 @@ inline __m256 Exp(__m256 x) {
   return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
+// Entries asked for ahead of use in AttendHead (the AVX-512 family's kAttendPrefetch): a past is
+// read once per step, so without the hint the loads wait on memory latency.
+constexpr int64_t kAttendPrefetch = 8;
+
+// The cache lines of [n] fp32 values at p (a hint; never faults past a segment's end).
+inline void PrefetchFloats(const float* p, int64_t n) {
+  for (int64_t k = 0; k < n; k += 16)
+    _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T0);
+}
+
 // One query head q [8 * kC] against the entries of segs: s [total] scratch, out [8 * kC].
 // q is loaded once with the scale folded in; scores go 4 entries at a time (4 accumulators,
 // one hadd tree for their 4 sums, not a horizontal sum per entry); the output accumulates in
@@ -244,6 +263,7 @@ void AttendHead(const float* q, float scale, const KernelKvSegment* segs, int n_
     int64_t e = 0;
     for (; e + 4 <= n; e += 4, j += 4) {
       const float* k0 = kb + e * kHd;
+      PrefetchFloats(k0 + kAttendPrefetch * kHd, 4 * kHd);
       __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
       for (int c = 0; c < kC; ++c) {
         a0 = _mm256_fmadd_ps(qv[c], _mm256_loadu_ps(k0 + 8 * c), a0);
@@ -293,6 +313,7 @@ void AttendHead(const float* q, float scale, const KernelKvSegment* segs, int n_
     const float* vb = segs[sg].v;
     for (int64_t e = 0; e < segs[sg].n; ++e, ++j) {
       const __m256 p = _mm256_set1_ps(s[j]);
+      PrefetchFloats(vb + (e + kAttendPrefetch) * kHd, kHd);
       for (int c = 0; c < kC; ++c)
         o[c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vb + e * kHd + 8 * c), o[c]);
     }

@@ -38,6 +38,7 @@ template <int kType, int kN>
 void GroupDot(const KernelWeights& w, int64_t g, const KernelActivations& x, int64_t i0, float* y,
               int64_t ldy) {
   constexpr int64_t kTile = kType == kKernelQ8_0 ? 512 : 256;
+  constexpr int64_t kPrefetch = 16;  // blocks ahead (4 KiB for q4, 8 KiB for q8_0)
   const int64_t nb = w.cols / 32;
   const uint8_t* tiles = w.qs + g * nb * kTile;
   const uint16_t* d = w.d + g * nb * kRowGroup;
@@ -56,6 +57,13 @@ void GroupDot(const KernelWeights& w, int64_t g, const KernelActivations& x, int
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* t = tiles + b * kTile;
+    // The tile kPrefetch blocks ahead, asked for now: the hardware prefetcher alone left the
+    // loads waiting on memory latency (kernel_bench, 96 MiB Q4_1, 2 threads, 2-vCPU Xeon: 1 row
+    // 3.39 -> 2.11 ms, 8 rows 7.14 -> 4.10 ms; Q8_0 2.70 -> 1.94 and 6.21 -> 2.63 ms). A prefetch
+    // past the matrix's end is a hint and never faults.
+    for (int64_t o = 0; o < kTile; o += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(t + kPrefetch * kTile + o), _MM_HINT_T0);
+    }
     __m512i wv[8];  // [8 vectors] x [16 rows, 4 values] unsigned bytes
     if (kType == kKernelQ8_0) {
       for (int k = 0; k < 8; ++k) wv[k] = _mm512_xor_si512(_mm512_loadu_si512(t + 64 * k), flip);
@@ -207,6 +215,16 @@ inline __m512 Exp(__m512 x) {
 
 // Query heads in groups of up to kAttendQ: each key and value row is loaded once per group.
 constexpr int kAttendQ = 4;
+// Key and value rows are asked for this many entries ahead: a stream's past is a few hundred
+// KiB per layer, read once per step, so without it the loads wait on memory latency.
+constexpr int64_t kAttendPrefetch = 8;
+
+// The cache lines of one [n] fp32 row (a hint; never faults past a segment's end).
+inline void PrefetchRow(const float* row, int64_t n) {
+  for (int64_t k = 0; k < n; k += 16) {
+    _mm_prefetch(reinterpret_cast<const char*>(row + k), _MM_HINT_T0);
+  }
+}
 
 void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKvSegment* segs,
             int n_segs, float* scores, float* out) {
@@ -224,6 +242,7 @@ void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKv
     for (int s = 0; s < n_segs; ++s) {
       for (int64_t e = 0; e < segs[s].n; ++e, ++j) {
         const float* kj = segs[s].k + e * hd;
+        PrefetchRow(kj + kAttendPrefetch * hd, hd);
         __m512 acc[kAttendQ];
         for (int i = 0; i < nq; ++i) acc[i] = _mm512_setzero_ps();
         for (int64_t k = 0; k < hd; k += 16) {
@@ -262,6 +281,7 @@ void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKv
     for (int s = 0; s < n_segs; ++s) {
       for (int64_t e = 0; e < segs[s].n; ++e, ++j) {
         const float* vj = segs[s].v + e * hd;
+        PrefetchRow(vj + kAttendPrefetch * hd, hd);
         __m512 p[kAttendQ];
         for (int i = 0; i < nq; ++i) p[i] = _mm512_set1_ps(sg[i * total + j] * inv[i]);
         for (int64_t k = 0; k < hd; k += 16) {

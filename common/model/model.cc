@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/model/cpu_features.h"
+#include "common/model/heap_tuning.h"
 #include "common/model/torch_call.h"
 #include "common/status.h"
 #include "common/tokenizer/tokenizer_spec.h"
@@ -66,6 +67,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path,
   if (!fs::exists(path, ec)) {
     return absl::NotFoundError(absl::StrCat("model path does not exist: ", path));
   }
+  TuneHeapForTensors();  // heap_tuning.h: activations' buffers stay mapped between forwards
   WeightLoadOptions wopts;
   CTXMEM_ASSIGN_OR_RETURN(wopts.device, ParseDevice(options.device));
   CTXMEM_ASSIGN_OR_RETURN(wopts.dtype, ResolveDtype(options.dtype, wopts.device));

@@ -18,6 +18,16 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
   return DenseLinear(x, w, b);
 }
 
+// Chunks at least this long attend in bf16 when the matrices are bf16 (Forward).
+constexpr int64_t kBf16AttentionMinTokens = 256;
+
+// x @ w^T + b for x already in w's dtype (one conversion of a norm's output serves the q, k and
+// v projections, or gate and up); the result in fp32.
+at::Tensor LinearOf(const at::Tensor& xw, const at::Tensor& w, const at::Tensor& b) {
+  auto y = b.defined() ? at::linear(xw, w, b.to(w.scalar_type())) : at::linear(xw, w);
+  return y.to(at::kFloat);
+}
+
 // Boolean mask [n_tokens, past_len + n_tokens]: true = may attend. The chunk sees the whole
 // past and itself causally; with a sliding window, only the last `window` positions.
 at::Tensor AttendMask(int64_t past_len, int64_t n_tokens, int64_t window, c10::Device device) {
@@ -94,6 +104,9 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
     tok = tok.to(device_);
     auto pos = positions.to(at::kLong).to(device_);
     const int64_t group = c.n_heads / c.n_kv_heads;
+    // The matrices' dtype (ModelOptions::dtype; norms and biases stay fp32).
+    const at::ScalarType mdt =
+        weights_.layers.empty() ? at::kFloat : weights_.layers[0].wo.scalar_type();
     const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
     const int64_t window =
         c.sliding_window > 0 && past_len + n_tokens > c.sliding_window ? c.sliding_window : 0;
@@ -126,8 +139,9 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
     for (int64_t li = 0; li < c.n_layers; ++li) {
       const LayerWeights& L = weights_.layers[li];
       auto h = Norm(x, L.attn_norm_w, L.attn_norm_b);  // [batch, n_tokens, hidden]
+      const at::Tensor hw = h.to(mdt);                 // [batch, n_tokens, hidden] in mdt
       auto project = [&](Projection p, const at::Tensor& w, const at::Tensor& b) {
-        at::Tensor y = Linear(h, w, b);  // [batch, n_tokens, n_out]
+        at::Tensor y = LinearOf(hw, w, b);  // [batch, n_tokens, n_out] fp32
         if (options.projection_delta) {
           at::Tensor d = options.projection_delta(li, p, h);
           if (d.defined()) y = y + d;
@@ -154,9 +168,18 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
       result.v.push_back(options.kv_with_past ? v_all : v);
       std::optional<at::Tensor> sdpa_mask;
       if (mask.defined()) sdpa_mask = mask;
+      // With bf16 matrices, a chunk of >= kBf16AttentionMinTokens runs attention on bf16 q, k, v
+      // too (fp32 accumulation and softmax inside sdpa; oneDNN's AMX brgemm where the CPU has
+      // it): measured on the 2-vCPU Xeon, fp32 attention was ~40 % of a bf16 prefill of 2048
+      // tokens (1667 -> 2234 tokens/s). Short chunks (prompts, questions) keep fp32 attention:
+      // there it costs little, and their greedy tokens stay those of the fp32 reference. The
+      // keys and values kept (result.k/v) and the score side path stay fp32.
+      const bool low_attn = mdt == at::kBFloat16 && n_tokens >= kBf16AttentionMinTokens;
       auto attn = at::scaled_dot_product_attention(  // [batch, n_heads, n_tokens, head_dim]
-          q, k_all, v_all, sdpa_mask, 0.0, /*is_causal=*/!mask.defined() && n_tokens > 1, scale,
-          /*enable_gqa=*/group > 1);
+          low_attn ? q.to(mdt) : q, low_attn ? k_all.to(mdt) : k_all,
+          low_attn ? v_all.to(mdt) : v_all, sdpa_mask, 0.0,
+          /*is_causal=*/!mask.defined() && n_tokens > 1, scale, /*enable_gqa=*/group > 1);
+      if (low_attn) attn = attn.to(at::kFloat);
       if (n_rows > 0) {
         // Side path: weights of the chosen rows only; one layer's [n_heads, rows, S] at a time.
         auto qs = q.narrow(2, n_tokens - n_rows, n_rows)
@@ -186,7 +209,9 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
         auto h2 = Norm(x, L.ffn_norm_w, L.ffn_norm_b);
         at::Tensor mlp;
         if (L.w_gate.defined()) {
-          mlp = Linear(at::silu(Linear(h2, L.w_gate, {})) * Linear(h2, L.w_up, {}), L.w_down, {});
+          const at::Tensor h2w = h2.to(mdt);
+          mlp = Linear(at::silu(LinearOf(h2w, L.w_gate, {})) * LinearOf(h2w, L.w_up, {}), L.w_down,
+                       {});
         } else {
           mlp = Linear(at::gelu(Linear(h2, L.w_up, L.b_up)), L.w_down, L.b_down);
         }

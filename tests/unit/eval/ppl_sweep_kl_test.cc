@@ -105,7 +105,9 @@ TEST_P(PplSweepKlTest, KlOfAPrunedMemoryMatchesTorchKlDiv) {
     const int64_t n = t < 3 ? 10 : 9;
     const double expect = per_pos.narrow(0, 10 * t, n).mean().item<double>();
     EXPECT_NEAR(row->chunk_kl[t], expect, 1e-5 + 1e-4 * expect) << "chunk " << t;
-    if (t > 0) EXPECT_GT(row->chunk_kl[t], 1e-4) << "chunk " << t;
+    if (t > 0) {
+      EXPECT_GT(row->chunk_kl[t], 1e-4) << "chunk " << t;
+    }
   }
   EXPECT_NEAR(row->kl, per_pos.mean().item<double>(), 1e-5 + 1e-4 * row->kl);
 }

@@ -146,7 +146,24 @@ TEST_F(FastDecoderTest, GreedyGenerationAgreesWithDense) {
   while (same < a->ids.size() && same < b->ids.size() && a->ids[same] == b->ids[same]) ++same;
   std::printf("[ greedy ] packed and dense agree on the first %zu of %zu ids\n", same,
               b->ids.size());
-  EXPECT_GE(same, 8u);
+  if (same >= 8u || same == b->ids.size()) return;
+  // They part before 8 ids: only allowed at a near tie of the dense path's own logits there
+  // (GreedyGoldensOfTransformers' kTieGap), which the int8 activation rounding may flip. Seen on
+  // the 2-vCPU Xeon: a 0.22 gap at the 6th id, where the Zen 4 CPUs' dense logits did not tie.
+  std::vector<int32_t> ids = *prompt;
+  ids.insert(ids.end(), b->ids.begin(), b->ids.begin() + static_cast<int64_t>(same));
+  const int64_t n = static_cast<int64_t>(ids.size());
+  at::Tensor tokens = at::empty({1, n}, at::kLong);  // [1, n]
+  for (int64_t i = 0; i < n; ++i) tokens.data_ptr<int64_t>()[i] = ids[i];
+  ForwardOptions fo;
+  fo.logits = LogitsMode::kLast;
+  auto r =
+      (*dense)->transformer().Forward(tokens, at::arange(n, at::kLong).view({1, n}), nullptr, fo);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const auto top = std::get<0>(r->logits.reshape({-1}).topk(2));
+  const double gap = top[0].item<double>() - top[1].item<double>();
+  std::printf("[ greedy ] dense top-2 gap where they part: %.3f\n", gap);
+  EXPECT_LT(gap, 0.5) << "packed and dense part at id " << same << " without a near tie";
 }
 
 // HF transformers' greedy generations (tests/data/model/greedy.json, docs/goldens.md) on the

@@ -111,7 +111,9 @@ TEST_F(GeneratorTest, GreedyMatchesTransformers) {
     EXPECT_EQ(r->n_prompt_tokens, static_cast<int64_t>(g.prompt_ids.size()));
     EXPECT_GT(r->prefill_seconds, 0);
     EXPECT_GE(r->ttft_seconds, r->prefill_seconds);
-    if (r->ids.size() > 1) EXPECT_GT(r->decode_seconds, 0);
+    if (r->ids.size() > 1) {
+      EXPECT_GT(r->decode_seconds, 0);
+    }
   }
 }
 
