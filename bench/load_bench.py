@@ -120,8 +120,11 @@ def run_level(client: harness.DecoderClient, memory_ids: List[str], concurrency:
         "requests_cut_at_end": cut_at_end[0],
         "generated_tokens_per_second": round(toks / wall, 2) if wall > 0 else 0,
         # Steady-state aggregate rate: tokens streamed within the level's `duration` (the
-        # drain of the last requests after it, when fewer streams are left, is not counted).
-        "window_tokens_per_second": round(in_window[0] / duration, 2),
+        # drain of the last requests after it, when fewer streams are left, is not counted),
+        # over the time they took: the whole window, or less when --max-requests ended the
+        # level first (dividing by the window then understated the rate).
+        "window_tokens": in_window[0],
+        "window_tokens_per_second": round(in_window[0] / min(duration, wall), 2) if wall > 0 else 0,
         "ttft_client_p50_ms": round(1000 * percentile(ct, 0.5), 1),
         "ttft_client_p99_ms": round(1000 * percentile(ct, 0.99), 1),
         "ttft_server_p50_ms": round(1000 * percentile(st, 0.5), 1),
