@@ -219,7 +219,8 @@ def to_markdown(r: Dict) -> str:
         "",
         "requests = finished + still running when the level's time budget ended (those are "
         "cancelled by the client then; not errors). gen tok/s = tokens streamed to all "
-        "clients within the budget / the budget (the ratios use it). "
+        "clients within the budget / the time they took: the budget, or less when the "
+        "request cap ended the level first (the ratios use it). "
         "TTFT = request start to the first streamed token as the client sees it. rows/step = "
         "mean streams per batched model step in the level (ctxmem_decode_batch_rows). RSS = "
         "the decoder's resident set after the level. Plot: load_decoder.png. Reproduce: "
