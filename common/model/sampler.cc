@@ -61,6 +61,19 @@ absl::StatusOr<int32_t> Sampler::Sample(absl::Span<const float> logits,
                                         absl::Span<const int32_t> history) {
   const int64_t n_vocab = static_cast<int64_t>(logits.size());
   if (n_vocab == 0) return absl::InvalidArgumentError("empty logits row");
+  if (options_.greedy() && options_.repetition_penalty == 1.0f) {
+    // One pass, no copy: the first maximum (as torch.argmax) and whether any logit is NaN or
+    // +inf (then the checks below name the first one). A batched decode step samples every
+    // stream's row on the step's thread, so this pass is on the step's critical path.
+    int64_t best = 0;
+    bool bad = false;
+    for (int64_t i = 0; i < n_vocab; ++i) {
+      const float v = logits[i];
+      bad |= std::isnan(v) || v == std::numeric_limits<float>::infinity();
+      if (v > logits[best]) best = i;
+    }
+    if (!bad) return static_cast<int32_t>(best);
+  }
   scores_.assign(logits.begin(), logits.end());
   for (int64_t i = 0; i < n_vocab; ++i) {
     if (std::isnan(scores_[i]) || scores_[i] == std::numeric_limits<float>::infinity()) {

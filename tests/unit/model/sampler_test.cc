@@ -228,6 +228,17 @@ TEST(SamplerTest, RejectsBadInput) {
   const std::vector<float> nan = {0.0f, NAN};
   EXPECT_EQ(s.Sample(absl::MakeConstSpan(nan), {}).status().code(),
             absl::StatusCode::kInvalidArgument);
+  const std::vector<float> first_nan = {NAN, 5.0f};  // NaN where the greedy scan starts
+  EXPECT_EQ(s.Sample(absl::MakeConstSpan(first_nan), {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  const std::vector<float> inf = {0.0f, INFINITY};
+  EXPECT_EQ(s.Sample(absl::MakeConstSpan(inf), {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Greedy picks the first maximum (torch.argmax); -inf everywhere is valid (id 0).
+  const std::vector<float> tie = {1.0f, 3.0f, 3.0f, -INFINITY};
+  EXPECT_EQ(*s.Sample(absl::MakeConstSpan(tie), {}), 1);
+  const std::vector<float> all_neg_inf = {-INFINITY, -INFINITY};
+  EXPECT_EQ(*s.Sample(absl::MakeConstSpan(all_neg_inf), {}), 0);
   SamplingOptions o;
   o.repetition_penalty = 1.3f;
   Sampler p = MakeSampler(o);
