@@ -182,14 +182,22 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
       if (low_attn) attn = attn.to(at::kFloat);
       if (n_rows > 0) {
         // Side path: weights of the chosen rows only; one layer's [n_heads, rows, S] at a time.
+        // The scale goes on q (head_dim values per row, not S): the multiply over the logits
+        // was ~7 % of a bf16 compression (tova, C=512, M=512, exact) on the Xeon.
         auto qs = q.narrow(2, n_tokens - n_rows, n_rows)
                       .reshape({batch, c.n_kv_heads, group * n_rows, c.head_dim})
-                      .to(at::kFloat);  // [batch, n_kv, group * rows, head_dim]
-        // [batch, n_kv, group, rows, S]; scaled and masked in place (one [.., S] buffer fewer
-        // per step, which is what glibc would otherwise keep around between layers)
+                      .to(at::kFloat) *
+                  scale;  // [batch, n_kv, group * rows, head_dim]
+        // [batch, n_kv, group, rows, S]; masked in place (one [.., S] buffer fewer per step,
+        // which is what glibc would otherwise keep around between layers). Without a sliding
+        // window every row sees the whole past, so only the chunk's own columns are masked.
         auto logits = at::matmul(qs, k_all.to(at::kFloat).transpose(2, 3))
                           .view({batch, c.n_kv_heads, group, n_rows, past_len + n_tokens});
-        logits.mul_(scale).add_(score_mask);
+        if (window == 0) {
+          logits.narrow(-1, past_len, n_tokens).add_(score_mask.narrow(-1, past_len, n_tokens));
+        } else {
+          logits.add_(score_mask);
+        }
         auto scores = at::softmax(logits, -1).sum(2);  // [batch, n_kv, rows, S]
         logits.reset();
         if (options.on_layer_scores) {
