@@ -171,9 +171,9 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
       // With bf16 matrices, a chunk of >= kBf16AttentionMinTokens runs attention on bf16 q, k, v
       // too (fp32 accumulation and softmax inside sdpa; oneDNN's AMX brgemm where the CPU has
       // it): measured on the 2-vCPU Xeon, fp32 attention was ~40 % of a bf16 prefill of 2048
-      // tokens (1667 -> 2234 tokens/s). Short chunks (prompts, questions) keep fp32 attention:
-      // there it costs little, and their greedy tokens stay those of the fp32 reference. The
-      // keys and values kept (result.k/v) and the score side path stay fp32.
+      // tokens (1667 -> 2234 tokens/s). Short chunks (prompts, questions) keep fp32 attention,
+      // where it costs little. The keys and values kept (result.k/v) and the score side path
+      // stay fp32.
       const bool low_attn = mdt == at::kBFloat16 && n_tokens >= kBf16AttentionMinTokens;
       auto attn = at::scaled_dot_product_attention(  // [batch, n_heads, n_tokens, head_dim]
           low_attn ? q.to(mdt) : q, low_attn ? k_all.to(mdt) : k_all,
