@@ -45,8 +45,7 @@ void HalfGroupDot(const KernelWeights& w, int64_t g, int h, const KernelActivati
       // The tile kPrefetch blocks ahead (the h = 1 pass finds it cached): as in the AVX-512
       // family, the hardware prefetcher alone left the loads waiting on memory latency.
       for (int64_t o = 0; o < kTile; o += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(t - 32 * h + kPrefetch * kTile + o),
-                     _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(t + kPrefetch * kTile + o), _MM_HINT_T0);
       }
     }
     __m256i wv[8];  // [8 vectors] x [8 rows, 4 values]

@@ -226,6 +226,19 @@ inline void PrefetchRow(const float* row, int64_t n) {
   }
 }
 
+// s[k] = e^(s[k] - mx) over [0, n) in place; returns 1 / their sum (attend's softmax).
+inline float ExpInPlace(float* s, int64_t n, float mx) {
+  const __m512 m = _mm512_set1_ps(mx);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 mask = TailMask(n - k);
+    const __m512 p = Exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, s + k), m));
+    _mm512_mask_storeu_ps(s + k, mask, p);
+    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(mask, p));
+  }
+  return 1.0f / _mm512_reduce_add_ps(sum);
+}
+
 // The 16 sums of 16 vectors: r[m] = sum of v[m]'s lanes, by a transpose-and-add tree (45
 // instructions, where 16 _mm512_reduce_add_ps take ~130).
 inline __m512 SumsOf16(const __m512* v) {
@@ -303,16 +316,7 @@ void AttendFixed(const float* q, float scale, const KernelKvSegment* segs, int n
   float inv[kQ];
   for (int i = 0; i < kQ; ++i) {
     for (int jj = 0; jj < 4; ++jj) mx[i] = lanes[4 * i + jj] > mx[i] ? lanes[4 * i + jj] : mx[i];
-    float* si = sg + i * total;
-    const __m512 m = _mm512_set1_ps(mx[i]);
-    __m512 sum = _mm512_setzero_ps();
-    for (int64_t k = 0; k < total; k += 16) {
-      const __mmask16 mask = TailMask(total - k);
-      const __m512 p = Exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, si + k), m));
-      _mm512_mask_storeu_ps(si + k, mask, p);
-      sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(mask, p));
-    }
-    inv[i] = 1.0f / _mm512_reduce_add_ps(sum);
+    inv[i] = ExpInPlace(sg + i * total, total, mx[i]);
   }
   // out_i = sum_j p_ij v_j * inv_i, 4 chunks of every head per pass.
   for (int c0 = 0; c0 < kC; c0 += 4) {
@@ -395,16 +399,7 @@ void Attend(const float* q, int64_t n_q, int64_t hd, float scale, const KernelKv
     // Probabilities (unnormalised), their sums; the outputs start at zero.
     float inv[kAttendQ];
     for (int i = 0; i < nq; ++i) {
-      float* si = sg + i * total;
-      const __m512 m = _mm512_set1_ps(mx[i]);
-      __m512 sum = _mm512_setzero_ps();
-      for (int64_t k = 0; k < total; k += 16) {
-        const __mmask16 mask = TailMask(total - k);
-        const __m512 p = Exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, si + k), m));
-        _mm512_mask_storeu_ps(si + k, mask, p);
-        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(mask, p));
-      }
-      inv[i] = 1.0f / _mm512_reduce_add_ps(sum);
+      inv[i] = ExpInPlace(sg + i * total, total, mx[i]);
       for (int64_t k = 0; k < hd; k += 16) {
         _mm512_mask_storeu_ps(og + i * hd + k, TailMask(hd - k), _mm512_setzero_ps());
       }

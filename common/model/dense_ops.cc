@@ -4,11 +4,14 @@
 
 namespace ctxmem::model {
 
+at::Tensor DenseLinearFrom(const at::Tensor& xw, const at::Tensor& w, const at::Tensor& b) {
+  auto y = b.defined() ? at::linear(xw, w, b.to(w.scalar_type())) : at::linear(xw, w);
+  return y.to(at::kFloat);
+}
+
 at::Tensor DenseLinear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   if (w.scalar_type() != x.scalar_type()) {
-    auto xw = x.to(w.scalar_type());
-    auto y = b.defined() ? at::linear(xw, w, b.to(w.scalar_type())) : at::linear(xw, w);
-    return y.to(x.scalar_type());
+    return DenseLinearFrom(x.to(w.scalar_type()), w, b).to(x.scalar_type());
   }
   return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
 }

@@ -17,6 +17,10 @@ namespace ctxmem::model {
 // Differentiable (casts have gradients). `b` may be undefined.
 at::Tensor DenseLinear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
 
+// The same for an input already in w's dtype (one cast of a norm's output then serves several
+// projections: q, k and v; gate and up); the result in fp32.
+at::Tensor DenseLinearFrom(const at::Tensor& xw, const at::Tensor& w, const at::Tensor& b);
+
 // The model's norm over the last dim of x [..., hidden]: LayerNorm (w, b) for
 // config.layer_norm, else RMSNorm in fp32 scaled by w (b unused).
 at::Tensor DenseNorm(const ModelConfig& config, const at::Tensor& x, const at::Tensor& w,

@@ -21,13 +21,6 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
 // Chunks at least this long attend in bf16 when the matrices are bf16 (Forward).
 constexpr int64_t kBf16AttentionMinTokens = 256;
 
-// x @ w^T + b for x already in w's dtype (one conversion of a norm's output serves the q, k and
-// v projections, or gate and up); the result in fp32.
-at::Tensor LinearOf(const at::Tensor& xw, const at::Tensor& w, const at::Tensor& b) {
-  auto y = b.defined() ? at::linear(xw, w, b.to(w.scalar_type())) : at::linear(xw, w);
-  return y.to(at::kFloat);
-}
-
 // Boolean mask [n_tokens, past_len + n_tokens]: true = may attend. The chunk sees the whole
 // past and itself causally; with a sliding window, only the last `window` positions.
 at::Tensor AttendMask(int64_t past_len, int64_t n_tokens, int64_t window, c10::Device device) {
@@ -141,7 +134,7 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
       auto h = Norm(x, L.attn_norm_w, L.attn_norm_b);  // [batch, n_tokens, hidden]
       const at::Tensor hw = h.to(mdt);                 // [batch, n_tokens, hidden] in mdt
       auto project = [&](Projection p, const at::Tensor& w, const at::Tensor& b) {
-        at::Tensor y = LinearOf(hw, w, b);  // [batch, n_tokens, n_out] fp32
+        at::Tensor y = DenseLinearFrom(hw, w, b);  // [batch, n_tokens, n_out] fp32
         if (options.projection_delta) {
           at::Tensor d = options.projection_delta(li, p, h);
           if (d.defined()) y = y + d;
@@ -218,8 +211,9 @@ absl::StatusOr<ForwardResult> Transformer::Forward(const at::Tensor& tokens,
         at::Tensor mlp;
         if (L.w_gate.defined()) {
           const at::Tensor h2w = h2.to(mdt);
-          mlp = Linear(at::silu(LinearOf(h2w, L.w_gate, {})) * LinearOf(h2w, L.w_up, {}), L.w_down,
-                       {});
+          mlp = Linear(
+              at::silu(DenseLinearFrom(h2w, L.w_gate, {})) * DenseLinearFrom(h2w, L.w_up, {}),
+              L.w_down, {});
         } else {
           mlp = Linear(at::gelu(Linear(h2, L.w_up, L.b_up)), L.w_down, L.b_down);
         }
